@@ -1,0 +1,37 @@
+// Key derivation and message authentication over SHA-256 (OpenSSL 3
+// EVP_KDF / EVP_MAC).
+#ifndef CLAVIS_CRYPTO_KDF_H_
+#define CLAVIS_CRYPTO_KDF_H_
+
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "crypto/secret_bytes.h"
+
+namespace clavis::crypto {
+
+// HKDF-SHA256 (RFC 5869), extract-then-expand. An empty salt means a salt of
+// 32 zero bytes, as the RFC says. InvalidArgument if output_size is 0 or more
+// than 255 * 32 bytes.
+absl::StatusOr<SecretBytes> HkdfSha256(const SecretBytes& input_key_material,
+                                       absl::string_view salt, absl::string_view info,
+                                       size_t output_size);
+
+// HMAC-SHA256 (RFC 2104): the full 32-byte tag. Keys of any length, including
+// empty, are accepted as the RFC allows.
+absl::StatusOr<std::string> HmacSha256(const SecretBytes& key, absl::string_view message);
+
+// Checks a tag in constant time. A tag shorter than the full 32 bytes is
+// compared as a truncated HMAC (RFC 2104 section 5); tags shorter than 16
+// bytes are refused as too weak. Returns InvalidArgument("MAC verification
+// failed") on mismatch.
+absl::Status VerifyHmacSha256(const SecretBytes& key, absl::string_view message,
+                              absl::string_view tag);
+
+// SHA-256 of `data` (not secret): fingerprints and hash chains.
+std::string Sha256(absl::string_view data);
+
+}  // namespace clavis::crypto
+
+#endif  // CLAVIS_CRYPTO_KDF_H_
