@@ -51,6 +51,8 @@ class Aead {
                                            absl::string_view associated_data) const = 0;
   // Returns the plaintext. A wrong key, nonce, tag, associated data or any
   // changed byte gives InvalidArgument("decryption failed") and nothing else.
+  // (A nonce of the wrong size is a caller error: InvalidArgument naming the
+  // expected size, as for Seal.)
   virtual absl::StatusOr<std::string> Open(absl::string_view nonce,
                                            absl::string_view ciphertext_and_tag,
                                            absl::string_view associated_data) const = 0;

@@ -24,9 +24,14 @@ class DeterministicAead {
   // Key sizes 32, 48 or 64 (AES-128/192/256-SIV); Clavis uses 64.
   static absl::StatusOr<std::unique_ptr<DeterministicAead>> New(SecretBytes key);
 
+  // `associated_data` is one S2V component, also when empty (as in RFC 5297's
+  // deterministic example and Wycheproof). REQUIRES: !plaintext.empty(), else
+  // InvalidArgument: OpenSSL 3.0's AES-SIV cannot encrypt an empty plaintext
+  // (openssl/openssl#17268).
   absl::StatusOr<std::string> Seal(absl::string_view plaintext,
                                    absl::string_view associated_data) const;
-  // InvalidArgument("decryption failed") on any mismatch.
+  // InvalidArgument("decryption failed") on any mismatch, and for a `sealed`
+  // of 16 bytes or fewer (an empty plaintext is never produced).
   absl::StatusOr<std::string> Open(absl::string_view sealed,
                                    absl::string_view associated_data) const;
 

@@ -18,7 +18,9 @@ std::string HexEncode(absl::string_view bytes);
 absl::StatusOr<std::string> HexDecode(absl::string_view hex);
 
 std::string Base64Encode(absl::string_view bytes, Base64Variant variant = Base64Variant::kStandard);
-// InvalidArgument on characters outside the alphabet or bad padding.
+// InvalidArgument on characters outside the alphabet (including any byte
+// >= 0x80), bad or missing padding (kStandard), any padding
+// (kUrlSafeNoPadding), non-zero unused final bits or trailing data.
 // Whitespace is not accepted.
 absl::StatusOr<std::string> Base64Decode(absl::string_view text,
                                          Base64Variant variant = Base64Variant::kStandard);

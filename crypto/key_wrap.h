@@ -16,11 +16,17 @@
 
 namespace clavis::crypto {
 
+// Sizes above 2^31 - 16 bytes are refused (OpenSSL's limit). A key-encryption
+// key of the wrong size is InvalidArgument naming the accepted sizes.
+
 // RFC 3394. REQUIRES: key_to_wrap.size() is a multiple of 8 and >= 16.
+// Unwrap accordingly refuses anything that would not unwrap to >= 16 bytes
+// (such as an 8-byte key wrapped as a single block).
 absl::StatusOr<std::string> AesKeyWrap(const SecretBytes& kek, const SecretBytes& key_to_wrap);
 absl::StatusOr<SecretBytes> AesKeyUnwrap(const SecretBytes& kek, absl::string_view wrapped);
 
-// RFC 5649. REQUIRES: 1 <= key_to_wrap.size() <= 2^32 - 1.
+// RFC 5649. REQUIRES: 1 <= key_to_wrap.size() (RFC 5649 allows up to 2^32 - 1;
+// see the limit above).
 absl::StatusOr<std::string> AesKeyWrapPad(const SecretBytes& kek, const SecretBytes& key_to_wrap);
 absl::StatusOr<SecretBytes> AesKeyUnwrapPad(const SecretBytes& kek, absl::string_view wrapped);
 

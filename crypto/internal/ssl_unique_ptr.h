@@ -6,6 +6,7 @@
 
 #include <openssl/bio.h>
 #include <openssl/evp.h>
+#include <openssl/kdf.h>  // EVP_KDF_free, EVP_KDF_CTX_free
 
 namespace clavis::crypto::internal {
 

@@ -1,0 +1,28 @@
+# clavis_proto_library(<target> <proto paths relative to the repository root>)
+#
+# Generates C++ for internal .proto files that live beside the code using
+# them (e.g. kms/keys/records.proto -> #include "kms/keys/records.pb.h").
+# Imports resolve against the repository root and proto/ (the public API).
+function(clavis_proto_library target)
+  set(srcs)
+  set(gen_dir ${CMAKE_BINARY_DIR}/gen)
+  foreach(rel ${ARGN})
+    get_filename_component(dir ${rel} DIRECTORY)
+    get_filename_component(base ${rel} NAME_WLE)
+    set(cc ${gen_dir}/${dir}/${base}.pb.cc)
+    set(h ${gen_dir}/${dir}/${base}.pb.h)
+    add_custom_command(
+      OUTPUT ${cc} ${h}
+      COMMAND ${CMAKE_COMMAND} -E make_directory ${gen_dir}
+      COMMAND protobuf::protoc --cpp_out ${gen_dir} -I ${CMAKE_SOURCE_DIR}
+              -I ${CMAKE_SOURCE_DIR}/proto ${CMAKE_SOURCE_DIR}/${rel}
+      DEPENDS ${CMAKE_SOURCE_DIR}/${rel} protobuf::protoc
+      COMMENT "protoc ${rel}"
+      VERBATIM)
+    list(APPEND srcs ${cc})
+  endforeach()
+  add_library(${target} ${srcs})
+  target_include_directories(${target} PUBLIC ${gen_dir})
+  target_link_libraries(${target} PUBLIC clavis_proto protobuf::libprotobuf)
+  target_compile_options(${target} PRIVATE -w)
+endfunction()

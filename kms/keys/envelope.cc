@@ -1,0 +1,172 @@
+#include "kms/keys/envelope.h"
+
+#include "absl/strings/str_cat.h"
+#include "crypto/random.h"
+#include "kms/keys/ciphertext_blob.h"
+#include "kms/keys/resource_views.h"
+
+namespace clavis::kms {
+namespace {
+
+using clavis::v1::KeyState;
+
+absl::Status DecryptionFailed() {
+  return absl::InvalidArgumentError(
+      "decryption failed: the ciphertext blob, its encryption context or its segment does not "
+      "match");
+}
+
+// The master-key version a segment key is wrapped under must be enabled.
+absl::Status CheckKeyVersionUsable(const KeyEntry& key, uint32_t version) {
+  const internal::KeyVersionRecord* v = key.FindVersion(version);
+  const std::string name = KeyVersionName{key.name(), version}.ToString();
+  if (v == nullptr) return absl::NotFoundError(absl::StrCat("key version ", name, " not found"));
+  if (v->state() == KeyState::ENABLED) return absl::OkStatus();
+  if (v->state() == KeyState::PENDING_DESTRUCTION) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "key version ", name, " is PENDING_DESTRUCTION until ",
+        FormatTimestamp(FromMicros(v->destroy_time_us())),
+        "; cancel the destruction (clavisctl key cancel-destroy) or re-wrap its segments"));
+  }
+  return absl::FailedPreconditionError(
+      absl::StrCat("key version ", name, " is ", StateName(v->state()), " since ",
+                   FormatTimestamp(FromMicros(v->state_change_time_us()))));
+}
+
+}  // namespace
+
+struct Envelope::UsableSegment {
+  std::shared_ptr<const KeyEntry> key;
+  std::shared_ptr<const SegmentEntry> segment;
+  std::shared_ptr<const crypto::Aead> aead;
+  uint32_t segment_version = 0;
+  uint32_t key_version = 0;
+};
+
+Envelope::Envelope(KeyRepository* repository, KeyLifecycle* lifecycle)
+    : repository_(repository), lifecycle_(lifecycle) {}
+
+absl::StatusOr<Envelope::UsableSegment> Envelope::SegmentForEncrypt(const SegmentName& name) {
+  auto key = repository_->GetKey(name.key);
+  if (!key.ok()) return key.status();
+  if (auto s = KeyNotUsable(name.key, (*key)->record()); !s.ok()) return s;
+  auto segment = lifecycle_->GetOrCreateSegment(**key, name);
+  if (!segment.ok()) return segment.status();
+  if (auto s = SegmentNotUsable(name, (*segment)->record()); !s.ok()) return s;
+  UsableSegment out;
+  out.segment_version = (*segment)->record().primary_version();
+  const internal::SegmentVersionRecord* v = (*segment)->FindVersion(out.segment_version);
+  if (v == nullptr) {
+    return absl::DataLossError(absl::StrCat("segment ", name.ToString(),
+                                            " has no record of its primary version"));
+  }
+  out.key_version = v->key_version();
+  if (auto s = CheckKeyVersionUsable(**key, out.key_version); !s.ok()) return s;
+  auto aead = repository_->SegmentAead(**key, **segment, out.segment_version);
+  if (!aead.ok()) return aead.status();
+  out.aead = *std::move(aead);
+  out.key = *std::move(key);
+  out.segment = *std::move(segment);
+  return out;
+}
+
+absl::StatusOr<EncryptResult> Envelope::Seal(const UsableSegment& s,
+                                             const crypto::SecretBytes& plaintext,
+                                             const EncryptionContext& context) {
+  CiphertextBlobHeader header;
+  header.tenant = s.key->name().tenant;
+  header.key_id = s.key->name().key_id;
+  header.segment = s.segment->name().segment;
+  header.segment_key_version = s.segment_version;
+  const std::string header_bytes = header.Encode();
+  const std::string nonce = crypto::RandomBytes(kBlobNonceSize);
+  auto sealed = s.aead->Seal(
+      nonce, plaintext.view(),
+      BlobAssociatedData(header_bytes, CanonicalEncryptionContext(context)));
+  if (!sealed.ok()) return sealed.status();
+  EncryptResult out;
+  out.ciphertext_blob = absl::StrCat(header_bytes, nonce, *sealed);
+  out.segment_key_version = s.segment_version;
+  return out;
+}
+
+absl::StatusOr<DataKey> Envelope::GenerateDataKey(const SegmentName& segment,
+                                                  const EncryptionContext& context) {
+  if (auto s = ValidateEncryptionContext(context); !s.ok()) return s;
+  auto usable = SegmentForEncrypt(segment);
+  if (!usable.ok()) return usable.status();
+  DataKey out;
+  out.plaintext = crypto::RandomSecret(kDataKeySize);
+  auto sealed = Seal(*usable, out.plaintext, context);
+  if (!sealed.ok()) return sealed.status();
+  out.ciphertext_blob = std::move(sealed->ciphertext_blob);
+  out.key_version = usable->key_version;
+  out.segment_key_version = usable->segment_version;
+  return out;
+}
+
+absl::StatusOr<EncryptResult> Envelope::Encrypt(const SegmentName& segment,
+                                                const crypto::SecretBytes& plaintext,
+                                                const EncryptionContext& context) {
+  if (plaintext.size() > kMaxEncryptPlaintext) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "plaintext is ", plaintext.size(), " bytes; Encrypt takes at most ", kMaxEncryptPlaintext,
+        " (use GenerateDataKey and encrypt larger data locally)"));
+  }
+  if (auto s = ValidateEncryptionContext(context); !s.ok()) return s;
+  auto usable = SegmentForEncrypt(segment);
+  if (!usable.ok()) return usable.status();
+  return Seal(*usable, plaintext, context);
+}
+
+absl::StatusOr<DecryptResult> Envelope::Decrypt(absl::string_view ciphertext_blob,
+                                                const EncryptionContext& context,
+                                                const std::optional<KeyName>& expected_key) {
+  if (auto s = ValidateEncryptionContext(context); !s.ok()) return s;
+  auto blob = ParseCiphertextBlob(ciphertext_blob);
+  if (!blob.ok()) return blob.status();
+  const KeyName key_name{blob->header.tenant, blob->header.key_id};
+  if (expected_key.has_value() && !(*expected_key == key_name)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "the ciphertext blob was not made with key ", expected_key->ToString()));
+  }
+  const SegmentName segment_name{key_name, blob->header.segment};
+  auto key = repository_->GetKey(key_name);
+  if (!key.ok()) return key.status();
+  if (auto s = KeyNotUsable(key_name, (*key)->record()); !s.ok()) return s;
+  auto segment = repository_->GetSegment(segment_name);
+  // A blob naming a segment that does not exist cannot be authentic (or its
+  // segment was purged): same answer as any other mismatch.
+  if (absl::IsNotFound(segment.status())) return DecryptionFailed();
+  if (!segment.ok()) return segment.status();
+  if (auto s = SegmentNotUsable(segment_name, (*segment)->record()); !s.ok()) return s;
+  const internal::SegmentVersionRecord* v =
+      (*segment)->FindVersion(blob->header.segment_key_version);
+  if (v == nullptr) return DecryptionFailed();
+  if (auto s = CheckKeyVersionUsable(**key, v->key_version()); !s.ok()) return s;
+  auto aead = repository_->SegmentAead(**key, **segment, v->version());
+  if (!aead.ok()) return aead.status();
+  auto plaintext = (*aead)->OpenSecret(
+      blob->nonce, blob->ciphertext_and_tag,
+      BlobAssociatedData(blob->header_bytes, CanonicalEncryptionContext(context)));
+  if (!plaintext.ok()) return DecryptionFailed();
+  DecryptResult out;
+  out.plaintext = *std::move(plaintext);
+  out.key = key_name;
+  out.segment = blob->header.segment;
+  out.segment_key_version = v->version();
+  return out;
+}
+
+absl::StatusOr<EncryptResult> Envelope::ReEncrypt(absl::string_view ciphertext_blob,
+                                                  const EncryptionContext& context,
+                                                  const EncryptionContext& new_context) {
+  if (auto s = ValidateEncryptionContext(new_context); !s.ok()) return s;
+  auto decrypted = Decrypt(ciphertext_blob, context, std::nullopt);
+  if (!decrypted.ok()) return decrypted.status();
+  auto usable = SegmentForEncrypt(SegmentName{decrypted->key, decrypted->segment});
+  if (!usable.ok()) return usable.status();
+  return Seal(*usable, decrypted->plaintext, new_context);
+}
+
+}  // namespace clavis::kms

@@ -1,0 +1,83 @@
+// Envelope: the data plane. Issues data keys and encrypts small payloads
+// under segment keys, and decrypts the resulting ciphertext blobs
+// (docs/FORMAT.md), checking on every call that the master key, the master
+// version the segment key is wrapped under, the segment and the segment-key
+// version are all usable.
+//
+// Errors: InvalidArgument for malformed input and for a blob that does not
+// authenticate (wrong context, segment, tenant, altered bytes: one message,
+// "decryption failed", so nothing says which part was wrong); NotFound for
+// an unknown key; FailedPrecondition naming the state for an unusable key,
+// version or segment. No message ever holds key bytes or plaintext.
+//
+// Thread safety: all methods may be called concurrently.
+#ifndef CLAVIS_KMS_KEYS_ENVELOPE_H_
+#define CLAVIS_KMS_KEYS_ENVELOPE_H_
+
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "crypto/secret_bytes.h"
+#include "kms/keys/encryption_context.h"
+#include "kms/keys/key_lifecycle.h"
+#include "kms/keys/key_repository.h"
+
+namespace clavis::kms {
+
+constexpr size_t kDataKeySize = 32;
+constexpr size_t kMaxEncryptPlaintext = 4096;
+
+struct DataKey {
+  crypto::SecretBytes plaintext;  // 32 bytes
+  std::string ciphertext_blob;
+  uint32_t key_version = 0;  // master version the segment key is wrapped under
+  uint32_t segment_key_version = 0;
+};
+
+struct EncryptResult {
+  std::string ciphertext_blob;
+  uint32_t segment_key_version = 0;
+};
+
+struct DecryptResult {
+  crypto::SecretBytes plaintext;
+  KeyName key;
+  std::string segment;
+  uint32_t segment_key_version = 0;
+};
+
+class Envelope {
+ public:
+  // REQUIRES: both outlive the object.
+  Envelope(KeyRepository* repository, KeyLifecycle* lifecycle);
+
+  absl::StatusOr<DataKey> GenerateDataKey(const SegmentName& segment,
+                                          const EncryptionContext& context);
+  // REQUIRES: plaintext.size() <= kMaxEncryptPlaintext (else InvalidArgument).
+  absl::StatusOr<EncryptResult> Encrypt(const SegmentName& segment,
+                                        const crypto::SecretBytes& plaintext,
+                                        const EncryptionContext& context);
+  // `expected_key`, if set, must be the blob's key (else InvalidArgument).
+  absl::StatusOr<DecryptResult> Decrypt(absl::string_view ciphertext_blob,
+                                        const EncryptionContext& context,
+                                        const std::optional<KeyName>& expected_key);
+  // Decrypts and encrypts again under the segment's current key version,
+  // bound to `new_context`.
+  absl::StatusOr<EncryptResult> ReEncrypt(absl::string_view ciphertext_blob,
+                                          const EncryptionContext& context,
+                                          const EncryptionContext& new_context);
+
+ private:
+  struct UsableSegment;
+  absl::StatusOr<UsableSegment> SegmentForEncrypt(const SegmentName& name);
+  absl::StatusOr<EncryptResult> Seal(const UsableSegment& segment,
+                                     const crypto::SecretBytes& plaintext,
+                                     const EncryptionContext& context);
+
+  KeyRepository* const repository_;
+  KeyLifecycle* const lifecycle_;
+};
+
+}  // namespace clavis::kms
+
+#endif  // CLAVIS_KMS_KEYS_ENVELOPE_H_

@@ -1,0 +1,707 @@
+#include "kms/keys/key_lifecycle.h"
+
+#include <algorithm>
+
+#include "absl/strings/str_cat.h"
+#include "crypto/random.h"
+#include "kms/keys/resource_views.h"
+
+namespace clavis::kms {
+namespace {
+
+using clavis::v1::KeyEvent;
+using clavis::v1::KeyState;
+
+constexpr size_t kMasterKeySize = 32;
+constexpr size_t kSegmentKeySize = 32;
+
+std::string Since(int64_t micros) { return FormatTimestamp(FromMicros(micros)); }
+
+std::string DescribeDuration(absl::Duration d) { return absl::FormatDuration(d); }
+
+absl::Status Refuse(absl::string_view what, absl::string_view name, KeyState state,
+                    int64_t since_us, absl::string_view advice) {
+  return absl::FailedPreconditionError(absl::StrCat(what, " ", name, " is ", StateName(state),
+                                                    " since ", Since(since_us),
+                                                    advice.empty() ? "" : "; ", advice));
+}
+
+}  // namespace
+
+absl::Status KeyNotUsable(const KeyName& name, const internal::KeyRecord& r) {
+  switch (r.state()) {
+    case KeyState::ENABLED:
+      return absl::OkStatus();
+    case KeyState::DISABLED:
+      return Refuse("key", name.ToString(), r.state(), r.state_change_time_us(),
+                    "an admin can enable it again (clavisctl key enable)");
+    case KeyState::PENDING_DESTRUCTION:
+      return absl::FailedPreconditionError(
+          absl::StrCat("key ", name.ToString(), " is PENDING_DESTRUCTION until ",
+                       Since(r.destroy_time_us()),
+                       "; run `clavisctl key cancel-destroy ", name.ToString(), "` to keep it"));
+    case KeyState::DESTROYED:
+      return Refuse("key", name.ToString(), r.state(), r.state_change_time_us(),
+                    "its material is gone for good");
+    default:
+      return Refuse("key", name.ToString(), r.state(), r.state_change_time_us(), "");
+  }
+}
+
+absl::Status SegmentNotUsable(const SegmentName& name, const internal::SegmentRecord& r) {
+  switch (r.state()) {
+    case KeyState::ENABLED:
+      return absl::OkStatus();
+    case KeyState::DISABLED:
+      return Refuse("segment", name.ToString(), r.state(), r.state_change_time_us(),
+                    "it was revoked; an admin can enable it again (clavisctl segment enable)");
+    case KeyState::PENDING_DESTRUCTION:
+      return absl::FailedPreconditionError(
+          absl::StrCat("segment ", name.ToString(), " is PENDING_DESTRUCTION until ",
+                       Since(r.destroy_time_us()), "; run `clavisctl segment cancel-destroy ",
+                       name.ToString(), "` to keep it"));
+    case KeyState::DESTROYED:
+      return Refuse("segment", name.ToString(), r.state(), r.state_change_time_us(),
+                    "its key is gone for good; new data needs a new segment label");
+    default:
+      return Refuse("segment", name.ToString(), r.state(), r.state_change_time_us(), "");
+  }
+}
+
+KeyLifecycle::KeyLifecycle(KeyRepository* repository, const Clock* clock, KeyEventBus* events,
+                           KeyPolicyLimits limits)
+    : repository_(repository), clock_(clock), events_(events), limits_(limits) {}
+
+void KeyLifecycle::Publish(const KeyName& key, KeyEvent::Type type, const std::string& segment,
+                           uint32_t version) {
+  if (events_ == nullptr) return;
+  KeyEvent event;
+  event.set_type(type);
+  event.set_key(key.ToString());
+  event.set_segment(segment);
+  event.set_version(version);
+  const int64_t now = ToMicros(clock_->Now());
+  event.mutable_time()->set_seconds(now / 1000000);
+  event.mutable_time()->set_nanos(static_cast<int32_t>((now % 1000000) * 1000));
+  events_->Publish(key.tenant, std::move(event));
+}
+
+absl::StatusOr<absl::Duration> KeyLifecycle::CheckWindow(
+    std::optional<absl::Duration> window) const {
+  const absl::Duration w = window.value_or(limits_.default_destruction_window);
+  if (w < limits_.min_destruction_window || w > limits_.max_destruction_window) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "pending window ", DescribeDuration(w), " is outside the allowed range ",
+        DescribeDuration(limits_.min_destruction_window), " to ",
+        DescribeDuration(limits_.max_destruction_window)));
+  }
+  return w;
+}
+
+absl::StatusOr<clavis::v1::Key> KeyLifecycle::CreateKey(const CreateKeyParams& p) {
+  if (auto s = ValidateTenantId(p.tenant); !s.ok()) return s;
+  if (auto s = ValidateKeyId(p.key_id); !s.ok()) return s;
+  if (p.description.size() > 1024) {
+    return absl::InvalidArgumentError("description is longer than 1024 bytes");
+  }
+  if (p.labels.size() > 64) return absl::InvalidArgumentError("more than 64 labels");
+  if (p.rotation_period != absl::ZeroDuration() &&
+      (p.rotation_period < limits_.min_rotation_period ||
+       p.rotation_period > limits_.max_rotation_period)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "rotation period ", DescribeDuration(p.rotation_period), " is outside the allowed range ",
+        DescribeDuration(limits_.min_rotation_period), " to ",
+        DescribeDuration(limits_.max_rotation_period)));
+  }
+  const KeyName name{p.tenant, p.key_id};
+  const absl::Time now = clock_->Now();
+  crypto::SecretBytes material = crypto::RandomSecret(kMasterKeySize);
+  auto wrapped = repository_->WrapMasterMaterial(name, 1, material);
+  if (!wrapped.ok()) return wrapped.status();
+  auto kcv = KeyCheckValue(material);
+  if (!kcv.ok()) return kcv.status();
+
+  internal::KeyRecord r;
+  r.set_format_version(1);
+  r.set_tenant(p.tenant);
+  r.set_key_id(p.key_id);
+  r.set_state(KeyState::ENABLED);
+  r.set_origin(clavis::v1::GENERATED);
+  r.set_description(p.description);
+  r.mutable_labels()->insert(p.labels.begin(), p.labels.end());
+  r.set_create_time_us(ToMicros(now));
+  r.set_state_change_time_us(ToMicros(now));
+  r.set_rotation_period_s(absl::ToInt64Seconds(p.rotation_period));
+  if (p.next_rotation_time.has_value()) {
+    r.set_next_rotation_time_us(ToMicros(*p.next_rotation_time));
+  } else if (p.rotation_period != absl::ZeroDuration()) {
+    r.set_next_rotation_time_us(ToMicros(now + p.rotation_period));
+  }
+  r.set_require_explicit_segments(p.require_explicit_segments);
+  r.set_primary_version(1);
+  internal::KeyVersionRecord* v = r.add_versions();
+  v->set_version(1);
+  v->set_state(KeyState::ENABLED);
+  v->set_create_time_us(ToMicros(now));
+  v->set_state_change_time_us(ToMicros(now));
+  v->set_root_wrapped_material(*wrapped);
+  v->set_key_check_value(*kcv);
+  if (auto s = repository_->CreateKey(name, r); !s.ok()) return s;
+  Publish(name, KeyEvent::CREATED);
+  return KeyView(r);
+}
+
+absl::StatusOr<clavis::v1::Key> KeyLifecycle::GetKey(const KeyName& name) {
+  auto entry = repository_->GetKey(name);
+  if (!entry.ok()) return entry.status();
+  return KeyView((*entry)->record());
+}
+
+absl::StatusOr<std::vector<clavis::v1::Key>> KeyLifecycle::ListKeys(const std::string& tenant,
+                                                                    const std::string& start_after,
+                                                                    size_t limit,
+                                                                    std::string* next) {
+  if (auto s = ValidateTenantId(tenant); !s.ok()) return s;
+  auto records = repository_->ListKeys(tenant, start_after, limit);
+  if (!records.ok()) return records.status();
+  std::vector<clavis::v1::Key> out;
+  for (const auto& r : *records) out.push_back(KeyView(r));
+  next->clear();
+  if (limit != 0 && records->size() == limit) *next = records->back().key_id();
+  return out;
+}
+
+absl::StatusOr<clavis::v1::Key> KeyLifecycle::RotateKey(const KeyName& name) {
+  // Material is made once, outside the retry loop; the version number is
+  // fixed inside it (it depends on the record read).
+  crypto::SecretBytes material = crypto::RandomSecret(kMasterKeySize);
+  auto kcv = KeyCheckValue(material);
+  if (!kcv.ok()) return kcv.status();
+  uint32_t new_version = 0;
+  auto updated = repository_->UpdateKey(name, [&](internal::KeyRecord* r) -> absl::Status {
+    if (r->state() != KeyState::ENABLED) return KeyNotUsable(name, *r);
+    uint32_t max_version = 0;
+    for (const auto& v : r->versions()) max_version = std::max(max_version, v.version());
+    new_version = max_version + 1;
+    auto wrapped = repository_->WrapMasterMaterial(name, new_version, material);
+    if (!wrapped.ok()) return wrapped.status();
+    const int64_t now = ToMicros(clock_->Now());
+    internal::KeyVersionRecord* v = r->add_versions();
+    v->set_version(new_version);
+    v->set_state(KeyState::ENABLED);
+    v->set_create_time_us(now);
+    v->set_state_change_time_us(now);
+    v->set_root_wrapped_material(*wrapped);
+    v->set_key_check_value(*kcv);
+    r->set_primary_version(new_version);
+    if (r->rotation_period_s() > 0) {
+      r->set_next_rotation_time_us(now + r->rotation_period_s() * 1000000);
+    }
+    return absl::OkStatus();
+  });
+  if (!updated.ok()) return updated.status();
+  Publish(name, KeyEvent::ROTATED, "", new_version);
+  return KeyView(*updated);
+}
+
+absl::StatusOr<clavis::v1::Key> KeyLifecycle::EnableKey(const KeyName& name) {
+  auto updated = repository_->UpdateKey(name, [&](internal::KeyRecord* r) -> absl::Status {
+    if (r->state() == KeyState::ENABLED) return absl::OkStatus();  // idempotent
+    if (r->state() != KeyState::DISABLED) return KeyNotUsable(name, *r);
+    r->set_state(KeyState::ENABLED);
+    r->set_state_change_time_us(ToMicros(clock_->Now()));
+    return absl::OkStatus();
+  });
+  if (!updated.ok()) return updated.status();
+  Publish(name, KeyEvent::ENABLED);
+  return KeyView(*updated);
+}
+
+absl::StatusOr<clavis::v1::Key> KeyLifecycle::DisableKey(const KeyName& name) {
+  auto updated = repository_->UpdateKey(name, [&](internal::KeyRecord* r) -> absl::Status {
+    if (r->state() == KeyState::DISABLED) return absl::OkStatus();
+    if (r->state() != KeyState::ENABLED) return KeyNotUsable(name, *r);
+    r->set_state(KeyState::DISABLED);
+    r->set_state_change_time_us(ToMicros(clock_->Now()));
+    return absl::OkStatus();
+  });
+  if (!updated.ok()) return updated.status();
+  Publish(name, KeyEvent::DISABLED);
+  return KeyView(*updated);
+}
+
+absl::StatusOr<clavis::v1::Key> KeyLifecycle::ScheduleKeyDestruction(
+    const KeyName& name, std::optional<absl::Duration> window) {
+  auto w = CheckWindow(window);
+  if (!w.ok()) return w.status();
+  auto updated = repository_->UpdateKey(name, [&](internal::KeyRecord* r) -> absl::Status {
+    if (r->state() != KeyState::ENABLED && r->state() != KeyState::DISABLED) {
+      return KeyNotUsable(name, *r);
+    }
+    const absl::Time now = clock_->Now();
+    r->set_state(KeyState::PENDING_DESTRUCTION);
+    r->set_state_change_time_us(ToMicros(now));
+    r->set_destroy_time_us(ToMicros(now + *w));
+    return absl::OkStatus();
+  });
+  if (!updated.ok()) return updated.status();
+  Publish(name, KeyEvent::DESTRUCTION_SCHEDULED);
+  return KeyView(*updated);
+}
+
+absl::StatusOr<clavis::v1::Key> KeyLifecycle::CancelKeyDestruction(const KeyName& name) {
+  auto updated = repository_->UpdateKey(name, [&](internal::KeyRecord* r) -> absl::Status {
+    if (r->state() != KeyState::PENDING_DESTRUCTION) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "key ", name.ToString(), " is ", StateName(r->state()),
+          ", not PENDING_DESTRUCTION; there is no destruction to cancel"));
+    }
+    r->set_state(KeyState::DISABLED);  // as the clouds do: re-enable explicitly
+    r->set_state_change_time_us(ToMicros(clock_->Now()));
+    r->set_destroy_time_us(0);
+    return absl::OkStatus();
+  });
+  if (!updated.ok()) return updated.status();
+  Publish(name, KeyEvent::DESTRUCTION_CANCELLED);
+  return KeyView(*updated);
+}
+
+absl::StatusOr<clavis::v1::Key> KeyLifecycle::DestroyKey(const KeyName& name) {
+  auto updated = repository_->UpdateKeyAndPurge(
+      name,
+      [&](internal::KeyRecord* r) -> absl::Status {
+        if (r->state() != KeyState::PENDING_DESTRUCTION) {
+          return absl::FailedPreconditionError(absl::StrCat(
+              "key ", name.ToString(), " is ", StateName(r->state()),
+              "; only a key PENDING_DESTRUCTION whose window has passed can be destroyed "
+              "(clavisctl key schedule-destroy)"));
+        }
+        const absl::Time now = clock_->Now();
+        if (now < FromMicros(r->destroy_time_us())) {
+          return absl::FailedPreconditionError(
+              absl::StrCat("key ", name.ToString(), " is PENDING_DESTRUCTION until ",
+                           Since(r->destroy_time_us()), "; it cannot be destroyed before then"));
+        }
+        r->set_state(KeyState::DESTROYED);
+        r->set_state_change_time_us(ToMicros(now));
+        for (auto& v : *r->mutable_versions()) {
+          if (v.state() != KeyState::DESTROYED) {
+            v.set_state(KeyState::DESTROYED);
+            v.set_state_change_time_us(ToMicros(now));
+          }
+          v.clear_root_wrapped_material();
+        }
+        return absl::OkStatus();
+      },
+      /*delete_all_segments=*/true);
+  if (!updated.ok()) return updated.status();
+  Publish(name, KeyEvent::DESTROYED);
+  return KeyView(*updated);
+}
+
+absl::StatusOr<clavis::v1::Key> KeyLifecycle::UpdateKeySettings(const KeyName& name,
+                                                                const KeySettingsUpdate& u) {
+  if (u.description.has_value() && u.description->size() > 1024) {
+    return absl::InvalidArgumentError("description is longer than 1024 bytes");
+  }
+  if (u.labels.has_value() && u.labels->size() > 64) {
+    return absl::InvalidArgumentError("more than 64 labels");
+  }
+  if (u.rotation_period.has_value() && *u.rotation_period != absl::ZeroDuration() &&
+      (*u.rotation_period < limits_.min_rotation_period ||
+       *u.rotation_period > limits_.max_rotation_period)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "rotation period ", DescribeDuration(*u.rotation_period),
+        " is outside the allowed range ", DescribeDuration(limits_.min_rotation_period), " to ",
+        DescribeDuration(limits_.max_rotation_period)));
+  }
+  auto updated = repository_->UpdateKey(name, [&](internal::KeyRecord* r) -> absl::Status {
+    if (r->state() == KeyState::DESTROYED) return KeyNotUsable(name, *r);
+    if (u.description.has_value()) r->set_description(*u.description);
+    if (u.labels.has_value()) {
+      r->mutable_labels()->clear();
+      r->mutable_labels()->insert(u.labels->begin(), u.labels->end());
+    }
+    if (u.rotation_period.has_value()) {
+      r->set_rotation_period_s(absl::ToInt64Seconds(*u.rotation_period));
+      if (*u.rotation_period == absl::ZeroDuration()) {
+        r->set_next_rotation_time_us(0);
+      } else if (!u.next_rotation_time.has_value() && r->next_rotation_time_us() == 0) {
+        r->set_next_rotation_time_us(ToMicros(clock_->Now() + *u.rotation_period));
+      }
+    }
+    if (u.next_rotation_time.has_value()) {
+      r->set_next_rotation_time_us(
+          *u.next_rotation_time == absl::InfinitePast() ? 0 : ToMicros(*u.next_rotation_time));
+    }
+    if (u.require_explicit_segments.has_value()) {
+      r->set_require_explicit_segments(*u.require_explicit_segments);
+    }
+    return absl::OkStatus();
+  });
+  if (!updated.ok()) return updated.status();
+  Publish(name, KeyEvent::SETTINGS_CHANGED);
+  return KeyView(*updated);
+}
+
+absl::StatusOr<clavis::v1::Key> KeyLifecycle::UpdateVersion(
+    const KeyVersionName& name, KeyEvent::Type event,
+    const std::function<absl::Status(internal::KeyRecord*, internal::KeyVersionRecord*)>& fn) {
+  const bool purge = event == KeyEvent::VERSION_DESTROYED;
+  auto mutate = [&](internal::KeyRecord* r) -> absl::Status {
+    if (r->state() == KeyState::DESTROYED) return KeyNotUsable(name.key, *r);
+    for (auto& v : *r->mutable_versions()) {
+      if (v.version() == name.version) return fn(r, &v);
+    }
+    return absl::NotFoundError(absl::StrCat("key version ", name.ToString(), " not found"));
+  };
+  auto updated = purge ? repository_->UpdateKeyAndPurge(name.key, mutate, false)
+                       : repository_->UpdateKey(name.key, mutate);
+  if (!updated.ok()) return updated.status();
+  Publish(name.key, event, "", name.version);
+  return KeyView(*updated);
+}
+
+absl::StatusOr<clavis::v1::Key> KeyLifecycle::EnableKeyVersion(const KeyVersionName& name) {
+  return UpdateVersion(name, KeyEvent::VERSION_ENABLED,
+                       [&](internal::KeyRecord*, internal::KeyVersionRecord* v) -> absl::Status {
+                         if (v->state() == KeyState::ENABLED) return absl::OkStatus();
+                         if (v->state() != KeyState::DISABLED) {
+                           return Refuse("key version", name.ToString(), v->state(),
+                                         v->state_change_time_us(), "");
+                         }
+                         v->set_state(KeyState::ENABLED);
+                         v->set_state_change_time_us(ToMicros(clock_->Now()));
+                         return absl::OkStatus();
+                       });
+}
+
+absl::StatusOr<clavis::v1::Key> KeyLifecycle::DisableKeyVersion(const KeyVersionName& name) {
+  return UpdateVersion(
+      name, KeyEvent::VERSION_DISABLED,
+      [&](internal::KeyRecord* r, internal::KeyVersionRecord* v) -> absl::Status {
+        if (v->state() == KeyState::DISABLED) return absl::OkStatus();
+        if (v->version() == r->primary_version()) {
+          return absl::FailedPreconditionError(
+              absl::StrCat("key version ", name.ToString(),
+                           " is the primary version; rotate the key first (clavisctl key rotate)"));
+        }
+        if (v->state() != KeyState::ENABLED) {
+          return Refuse("key version", name.ToString(), v->state(), v->state_change_time_us(),
+                        "");
+        }
+        v->set_state(KeyState::DISABLED);
+        v->set_state_change_time_us(ToMicros(clock_->Now()));
+        return absl::OkStatus();
+      });
+}
+
+absl::StatusOr<clavis::v1::Key> KeyLifecycle::ScheduleKeyVersionDestruction(
+    const KeyVersionName& name, std::optional<absl::Duration> window) {
+  auto w = CheckWindow(window);
+  if (!w.ok()) return w.status();
+  return UpdateVersion(
+      name, KeyEvent::VERSION_DESTRUCTION_SCHEDULED,
+      [&](internal::KeyRecord* r, internal::KeyVersionRecord* v) -> absl::Status {
+        if (v->version() == r->primary_version()) {
+          return absl::FailedPreconditionError(
+              absl::StrCat("key version ", name.ToString(),
+                           " is the primary version; rotate the key first (clavisctl key rotate)"));
+        }
+        if (v->state() != KeyState::ENABLED && v->state() != KeyState::DISABLED) {
+          return Refuse("key version", name.ToString(), v->state(), v->state_change_time_us(),
+                        "");
+        }
+        const absl::Time now = clock_->Now();
+        v->set_state(KeyState::PENDING_DESTRUCTION);
+        v->set_state_change_time_us(ToMicros(now));
+        v->set_destroy_time_us(ToMicros(now + *w));
+        return absl::OkStatus();
+      });
+}
+
+absl::StatusOr<clavis::v1::Key> KeyLifecycle::CancelKeyVersionDestruction(
+    const KeyVersionName& name) {
+  return UpdateVersion(name, KeyEvent::DESTRUCTION_CANCELLED,
+                       [&](internal::KeyRecord*, internal::KeyVersionRecord* v) -> absl::Status {
+                         if (v->state() != KeyState::PENDING_DESTRUCTION) {
+                           return absl::FailedPreconditionError(absl::StrCat(
+                               "key version ", name.ToString(), " is ", StateName(v->state()),
+                               ", not PENDING_DESTRUCTION; there is no destruction to cancel"));
+                         }
+                         v->set_state(KeyState::DISABLED);
+                         v->set_state_change_time_us(ToMicros(clock_->Now()));
+                         v->set_destroy_time_us(0);
+                         return absl::OkStatus();
+                       });
+}
+
+absl::StatusOr<clavis::v1::Key> KeyLifecycle::DestroyKeyVersion(const KeyVersionName& name) {
+  return UpdateVersion(
+      name, KeyEvent::VERSION_DESTROYED,
+      [&](internal::KeyRecord*, internal::KeyVersionRecord* v) -> absl::Status {
+        if (v->state() != KeyState::PENDING_DESTRUCTION) {
+          return absl::FailedPreconditionError(
+              absl::StrCat("key version ", name.ToString(), " is ", StateName(v->state()),
+                           "; only a version PENDING_DESTRUCTION whose window has passed can be "
+                           "destroyed"));
+        }
+        const absl::Time now = clock_->Now();
+        if (now < FromMicros(v->destroy_time_us())) {
+          return absl::FailedPreconditionError(absl::StrCat(
+              "key version ", name.ToString(), " is PENDING_DESTRUCTION until ",
+              Since(v->destroy_time_us()), "; it cannot be destroyed before then"));
+        }
+        v->set_state(KeyState::DESTROYED);
+        v->set_state_change_time_us(ToMicros(now));
+        v->clear_root_wrapped_material();
+        return absl::OkStatus();
+      });
+}
+
+absl::StatusOr<internal::SegmentRecord> KeyLifecycle::NewSegmentRecord(
+    const KeyEntry& key, const std::string& segment) {
+  const uint32_t key_version = key.record().primary_version();
+  crypto::SecretBytes segment_key = crypto::RandomSecret(kSegmentKeySize);
+  auto wrapped = repository_->WrapSegmentKey(key, key_version, segment, 1, segment_key);
+  if (!wrapped.ok()) return wrapped.status();
+  const int64_t now = ToMicros(clock_->Now());
+  internal::SegmentRecord r;
+  r.set_format_version(1);
+  r.set_segment(segment);
+  r.set_state(KeyState::ENABLED);
+  r.set_create_time_us(now);
+  r.set_state_change_time_us(now);
+  r.set_primary_version(1);
+  internal::SegmentVersionRecord* v = r.add_versions();
+  v->set_version(1);
+  v->set_key_version(key_version);
+  v->set_wrapped_key(*wrapped);
+  v->set_create_time_us(now);
+  return r;
+}
+
+absl::StatusOr<std::shared_ptr<const SegmentEntry>> KeyLifecycle::GetOrCreateSegment(
+    const KeyEntry& key, const SegmentName& name) {
+  auto existing = repository_->GetSegment(name);
+  if (existing.ok() || !absl::IsNotFound(existing.status())) return existing;
+  if (key.record().require_explicit_segments()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "segment ", name.ToString(), " does not exist and key ", key.name().ToString(),
+        " requires segments to be created first (clavisctl segment create)"));
+  }
+  auto record = NewSegmentRecord(key, name.segment);
+  if (!record.ok()) return record.status();
+  absl::Status created = repository_->CreateSegment(name, *record);
+  // AlreadyExists: another request created it first; use theirs.
+  if (!created.ok() && !absl::IsAlreadyExists(created)) return created;
+  return repository_->GetSegment(name);
+}
+
+absl::StatusOr<clavis::v1::Segment> KeyLifecycle::CreateSegment(const SegmentName& name) {
+  auto key = repository_->GetKey(name.key);
+  if (!key.ok()) return key.status();
+  if (auto s = KeyNotUsable(name.key, (*key)->record()); !s.ok()) return s;
+  auto record = NewSegmentRecord(**key, name.segment);
+  if (!record.ok()) return record.status();
+  if (auto s = repository_->CreateSegment(name, *record); !s.ok()) return s;
+  return SegmentView(name.key, *record);
+}
+
+absl::StatusOr<clavis::v1::Segment> KeyLifecycle::GetSegment(const SegmentName& name) {
+  auto key = repository_->GetKey(name.key);
+  if (!key.ok()) return key.status();
+  auto entry = repository_->GetSegment(name);
+  if (!entry.ok()) return entry.status();
+  return SegmentView(name.key, (*entry)->record());
+}
+
+absl::StatusOr<std::vector<clavis::v1::Segment>> KeyLifecycle::ListSegments(
+    const KeyName& key, const std::string& label_prefix, const std::string& start_after,
+    size_t limit, std::string* next) {
+  auto entry = repository_->GetKey(key);
+  if (!entry.ok()) return entry.status();
+  auto records = repository_->ListSegments(key, label_prefix, start_after, limit);
+  if (!records.ok()) return records.status();
+  std::vector<clavis::v1::Segment> out;
+  for (const auto& r : *records) out.push_back(SegmentView(key, r));
+  next->clear();
+  if (limit != 0 && records->size() == limit) *next = records->back().segment();
+  return out;
+}
+
+absl::StatusOr<clavis::v1::Segment> KeyLifecycle::RotateSegment(const SegmentName& name) {
+  auto key = repository_->GetKey(name.key);
+  if (!key.ok()) return key.status();
+  if (auto s = KeyNotUsable(name.key, (*key)->record()); !s.ok()) return s;
+  const uint32_t key_version = (*key)->record().primary_version();
+  crypto::SecretBytes segment_key = crypto::RandomSecret(kSegmentKeySize);
+  uint32_t new_version = 0;
+  auto updated = repository_->UpdateSegment(name, [&](internal::SegmentRecord* r) -> absl::Status {
+    if (r->state() != KeyState::ENABLED) return SegmentNotUsable(name, *r);
+    uint32_t max_version = 0;
+    for (const auto& v : r->versions()) max_version = std::max(max_version, v.version());
+    new_version = max_version + 1;
+    auto wrapped =
+        repository_->WrapSegmentKey(**key, key_version, name.segment, new_version, segment_key);
+    if (!wrapped.ok()) return wrapped.status();
+    const int64_t now = ToMicros(clock_->Now());
+    internal::SegmentVersionRecord* v = r->add_versions();
+    v->set_version(new_version);
+    v->set_key_version(key_version);
+    v->set_wrapped_key(*wrapped);
+    v->set_create_time_us(now);
+    r->set_primary_version(new_version);
+    return absl::OkStatus();
+  });
+  if (!updated.ok()) return updated.status();
+  Publish(name.key, KeyEvent::SEGMENT_ROTATED, name.segment, new_version);
+  return SegmentView(name.key, *updated);
+}
+
+absl::StatusOr<clavis::v1::Segment> KeyLifecycle::UpdateSegmentState(
+    const SegmentName& name, KeyEvent::Type event,
+    const std::function<absl::Status(internal::SegmentRecord*)>& fn) {
+  auto key = repository_->GetKey(name.key);
+  if (!key.ok()) return key.status();
+  if ((*key)->record().state() == KeyState::DESTROYED) {
+    return KeyNotUsable(name.key, (*key)->record());
+  }
+  const bool purge = event == KeyEvent::SEGMENT_DESTROYED;
+  auto updated = purge ? repository_->UpdateSegmentAndPurge(name, fn)
+                       : repository_->UpdateSegment(name, fn);
+  if (!updated.ok()) return updated.status();
+  Publish(name.key, event, name.segment);
+  return SegmentView(name.key, *updated);
+}
+
+absl::StatusOr<clavis::v1::Segment> KeyLifecycle::RevokeSegment(const SegmentName& name) {
+  return UpdateSegmentState(name, KeyEvent::SEGMENT_REVOKED,
+                            [&](internal::SegmentRecord* r) -> absl::Status {
+                              if (r->state() == KeyState::DISABLED) return absl::OkStatus();
+                              if (r->state() != KeyState::ENABLED) {
+                                return SegmentNotUsable(name, *r);
+                              }
+                              r->set_state(KeyState::DISABLED);
+                              r->set_state_change_time_us(ToMicros(clock_->Now()));
+                              return absl::OkStatus();
+                            });
+}
+
+absl::StatusOr<clavis::v1::Segment> KeyLifecycle::EnableSegment(const SegmentName& name) {
+  return UpdateSegmentState(name, KeyEvent::SEGMENT_ENABLED,
+                            [&](internal::SegmentRecord* r) -> absl::Status {
+                              if (r->state() == KeyState::ENABLED) return absl::OkStatus();
+                              if (r->state() != KeyState::DISABLED) {
+                                return SegmentNotUsable(name, *r);
+                              }
+                              r->set_state(KeyState::ENABLED);
+                              r->set_state_change_time_us(ToMicros(clock_->Now()));
+                              return absl::OkStatus();
+                            });
+}
+
+absl::StatusOr<clavis::v1::Segment> KeyLifecycle::ScheduleSegmentDestruction(
+    const SegmentName& name, std::optional<absl::Duration> window) {
+  auto w = CheckWindow(window);
+  if (!w.ok()) return w.status();
+  return UpdateSegmentState(name, KeyEvent::SEGMENT_DESTRUCTION_SCHEDULED,
+                            [&](internal::SegmentRecord* r) -> absl::Status {
+                              if (r->state() != KeyState::ENABLED &&
+                                  r->state() != KeyState::DISABLED) {
+                                return SegmentNotUsable(name, *r);
+                              }
+                              const absl::Time now = clock_->Now();
+                              r->set_state(KeyState::PENDING_DESTRUCTION);
+                              r->set_state_change_time_us(ToMicros(now));
+                              r->set_destroy_time_us(ToMicros(now + *w));
+                              return absl::OkStatus();
+                            });
+}
+
+absl::StatusOr<clavis::v1::Segment> KeyLifecycle::CancelSegmentDestruction(
+    const SegmentName& name) {
+  return UpdateSegmentState(
+      name, KeyEvent::DESTRUCTION_CANCELLED, [&](internal::SegmentRecord* r) -> absl::Status {
+        if (r->state() != KeyState::PENDING_DESTRUCTION) {
+          return absl::FailedPreconditionError(
+              absl::StrCat("segment ", name.ToString(), " is ", StateName(r->state()),
+                           ", not PENDING_DESTRUCTION; there is no destruction to cancel"));
+        }
+        r->set_state(KeyState::DISABLED);
+        r->set_state_change_time_us(ToMicros(clock_->Now()));
+        r->set_destroy_time_us(0);
+        return absl::OkStatus();
+      });
+}
+
+absl::StatusOr<clavis::v1::Segment> KeyLifecycle::DestroySegment(const SegmentName& name) {
+  return UpdateSegmentState(
+      name, KeyEvent::SEGMENT_DESTROYED, [&](internal::SegmentRecord* r) -> absl::Status {
+        if (r->state() != KeyState::PENDING_DESTRUCTION) {
+          return absl::FailedPreconditionError(absl::StrCat(
+              "segment ", name.ToString(), " is ", StateName(r->state()),
+              "; only a segment PENDING_DESTRUCTION whose window has passed can be destroyed "
+              "(clavisctl segment schedule-destroy)"));
+        }
+        const absl::Time now = clock_->Now();
+        if (now < FromMicros(r->destroy_time_us())) {
+          return absl::FailedPreconditionError(
+              absl::StrCat("segment ", name.ToString(), " is PENDING_DESTRUCTION until ",
+                           Since(r->destroy_time_us()), "; it cannot be destroyed before then"));
+        }
+        r->set_state(KeyState::DESTROYED);
+        r->set_state_change_time_us(ToMicros(now));
+        for (auto& v : *r->mutable_versions()) v.clear_wrapped_key();
+        return absl::OkStatus();
+      });
+}
+
+absl::StatusOr<RewrapProgress> KeyLifecycle::RewrapSegments(const KeyName& name,
+                                                            const std::string& start_after,
+                                                            size_t batch_size) {
+  auto key = repository_->GetKey(name);
+  if (!key.ok()) return key.status();
+  if (auto s = KeyNotUsable(name, (*key)->record()); !s.ok()) return s;
+  const uint32_t primary = (*key)->record().primary_version();
+  auto segments = repository_->ListSegments(name, "", start_after, batch_size);
+  if (!segments.ok()) return segments.status();
+  RewrapProgress progress;
+  for (const auto& listed : *segments) {
+    const SegmentName segment_name{name, listed.segment()};
+    bool changed = false;
+    auto updated =
+        repository_->UpdateSegment(segment_name, [&](internal::SegmentRecord* r) -> absl::Status {
+          changed = false;
+          for (auto& v : *r->mutable_versions()) {
+            if (v.key_version() == primary || v.wrapped_key().empty()) continue;
+            auto plain = repository_->UnwrapSegmentKey(**key, r->segment(), v);
+            // A version wrapped under destroyed master material is already
+            // crypto-shredded: nothing to move.
+            if (absl::IsFailedPrecondition(plain.status())) continue;
+            if (!plain.ok()) return plain.status();
+            auto wrapped =
+                repository_->WrapSegmentKey(**key, primary, r->segment(), v.version(), *plain);
+            if (!wrapped.ok()) return wrapped.status();
+            v.set_key_version(primary);
+            v.set_wrapped_key(*wrapped);
+            changed = true;
+          }
+          // Nothing to do: an error stops the write, mapped to "current" below.
+          return changed ? absl::OkStatus() : absl::CancelledError("current");
+        });
+    if (updated.ok()) {
+      ++progress.rewrapped;
+    } else if (absl::IsCancelled(updated.status()) || absl::IsNotFound(updated.status())) {
+      ++progress.already_current;  // or deleted meanwhile
+    } else {
+      return updated.status();
+    }
+  }
+  if (batch_size != 0 && segments->size() == batch_size) {
+    progress.next_segment = segments->back().segment();
+  }
+  return progress;
+}
+
+}  // namespace clavis::kms

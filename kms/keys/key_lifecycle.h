@@ -1,0 +1,156 @@
+// KeyLifecycle: the control plane of master keys, their versions and their
+// segments: creation, rotation, enable/disable, scheduled destruction and
+// crypto-shredding, settings and listing. It decides which state transitions
+// are allowed and publishes a KeyEvent for each change; KeyRepository stores.
+//
+// States (clavis.v1.KeyState) and the allowed transitions, for keys, key
+// versions and segments alike:
+//   ENABLED <-> DISABLED
+//   ENABLED | DISABLED -> PENDING_DESTRUCTION (destroy_time = now + window)
+//   PENDING_DESTRUCTION -> DISABLED (cancelled)
+//   PENDING_DESTRUCTION -> DESTROYED once destroy_time has passed (final:
+//   material purged from storage)
+// Refused transitions are FailedPrecondition with a message that says the
+// current state, since when, and what to do instead.
+//
+// Thread safety: all methods may be called concurrently.
+#ifndef CLAVIS_KMS_KEYS_KEY_LIFECYCLE_H_
+#define CLAVIS_KMS_KEYS_KEY_LIFECYCLE_H_
+
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "clavis/v1/resources.pb.h"
+#include "kms/keys/clock.h"
+#include "kms/keys/key_events.h"
+#include "kms/keys/key_repository.h"
+
+namespace clavis::kms {
+
+struct KeyPolicyLimits {
+  // Pending windows for destruction: production clouds use 7..120 days (a
+  // dev/test server may lower the minimum to seconds).
+  absl::Duration min_destruction_window = absl::Hours(24 * 7);
+  absl::Duration max_destruction_window = absl::Hours(24 * 120);
+  absl::Duration default_destruction_window = absl::Hours(24 * 30);
+  absl::Duration min_rotation_period = absl::Hours(24);
+  absl::Duration max_rotation_period = absl::Hours(24 * 365 * 100);
+};
+
+struct CreateKeyParams {
+  std::string tenant;
+  std::string key_id;
+  std::string description;
+  std::map<std::string, std::string> labels;
+  absl::Duration rotation_period = absl::ZeroDuration();  // zero: none
+  std::optional<absl::Time> next_rotation_time;
+  bool require_explicit_segments = false;
+};
+
+struct KeySettingsUpdate {
+  std::optional<std::string> description;
+  std::optional<std::map<std::string, std::string>> labels;
+  std::optional<absl::Duration> rotation_period;  // zero: none
+  std::optional<absl::Time> next_rotation_time;   // InfinitePast: clear
+  std::optional<bool> require_explicit_segments;
+};
+
+struct RewrapProgress {
+  uint64_t rewrapped = 0;
+  uint64_t already_current = 0;
+  std::string next_segment;  // empty when every segment was visited
+};
+
+class KeyLifecycle {
+ public:
+  // REQUIRES: all pointers outlive the object.
+  KeyLifecycle(KeyRepository* repository, const Clock* clock, KeyEventBus* events,
+               KeyPolicyLimits limits = {});
+
+  absl::StatusOr<clavis::v1::Key> CreateKey(const CreateKeyParams& params);
+  absl::StatusOr<clavis::v1::Key> GetKey(const KeyName& name);
+  // Keys after `start_after` (a key id), at most `limit`; `next` is the last
+  // id returned when more may follow, else empty.
+  absl::StatusOr<std::vector<clavis::v1::Key>> ListKeys(const std::string& tenant,
+                                                        const std::string& start_after,
+                                                        size_t limit, std::string* next);
+  absl::StatusOr<clavis::v1::Key> RotateKey(const KeyName& name);
+  absl::StatusOr<clavis::v1::Key> EnableKey(const KeyName& name);
+  absl::StatusOr<clavis::v1::Key> DisableKey(const KeyName& name);
+  // `window` nullopt: the default window.
+  absl::StatusOr<clavis::v1::Key> ScheduleKeyDestruction(const KeyName& name,
+                                                         std::optional<absl::Duration> window);
+  absl::StatusOr<clavis::v1::Key> CancelKeyDestruction(const KeyName& name);
+  absl::StatusOr<clavis::v1::Key> DestroyKey(const KeyName& name);
+  absl::StatusOr<clavis::v1::Key> UpdateKeySettings(const KeyName& name,
+                                                    const KeySettingsUpdate& update);
+
+  absl::StatusOr<clavis::v1::Key> EnableKeyVersion(const KeyVersionName& name);
+  absl::StatusOr<clavis::v1::Key> DisableKeyVersion(const KeyVersionName& name);
+  absl::StatusOr<clavis::v1::Key> ScheduleKeyVersionDestruction(
+      const KeyVersionName& name, std::optional<absl::Duration> window);
+  absl::StatusOr<clavis::v1::Key> CancelKeyVersionDestruction(const KeyVersionName& name);
+  absl::StatusOr<clavis::v1::Key> DestroyKeyVersion(const KeyVersionName& name);
+
+  // Re-wraps up to `batch_size` segments (from `start_after`) whose key
+  // versions are not wrapped under the key's primary version. Each segment
+  // is updated with compare-and-set, so a crash or a concurrent run loses
+  // nothing and repeats nothing harmful; call again with next_segment.
+  absl::StatusOr<RewrapProgress> RewrapSegments(const KeyName& name,
+                                                const std::string& start_after,
+                                                size_t batch_size);
+
+  // A segment, created now (AlreadyExists if present).
+  absl::StatusOr<clavis::v1::Segment> CreateSegment(const SegmentName& name);
+  absl::StatusOr<clavis::v1::Segment> GetSegment(const SegmentName& name);
+  absl::StatusOr<std::vector<clavis::v1::Segment>> ListSegments(const KeyName& key,
+                                                                const std::string& label_prefix,
+                                                                const std::string& start_after,
+                                                                size_t limit, std::string* next);
+  absl::StatusOr<clavis::v1::Segment> RotateSegment(const SegmentName& name);
+  absl::StatusOr<clavis::v1::Segment> RevokeSegment(const SegmentName& name);
+  absl::StatusOr<clavis::v1::Segment> EnableSegment(const SegmentName& name);
+  absl::StatusOr<clavis::v1::Segment> ScheduleSegmentDestruction(
+      const SegmentName& name, std::optional<absl::Duration> window);
+  absl::StatusOr<clavis::v1::Segment> CancelSegmentDestruction(const SegmentName& name);
+  absl::StatusOr<clavis::v1::Segment> DestroySegment(const SegmentName& name);
+
+  // Creates a segment with its first key version wrapped under the key's
+  // primary version, or returns the existing one (used by the data plane on
+  // first use). The key entry must be ENABLED.
+  absl::StatusOr<std::shared_ptr<const SegmentEntry>> GetOrCreateSegment(
+      const KeyEntry& key, const SegmentName& name);
+
+  const KeyPolicyLimits& limits() const { return limits_; }
+
+ private:
+  absl::StatusOr<absl::Duration> CheckWindow(std::optional<absl::Duration> window) const;
+  absl::StatusOr<internal::SegmentRecord> NewSegmentRecord(const KeyEntry& key,
+                                                           const std::string& segment);
+  void Publish(const KeyName& key, clavis::v1::KeyEvent::Type type, const std::string& segment = {},
+               uint32_t version = 0);
+  absl::StatusOr<clavis::v1::Key> UpdateVersion(
+      const KeyVersionName& name, clavis::v1::KeyEvent::Type event,
+      const std::function<absl::Status(internal::KeyRecord*, internal::KeyVersionRecord*)>& fn);
+  absl::StatusOr<clavis::v1::Segment> UpdateSegmentState(
+      const SegmentName& name, clavis::v1::KeyEvent::Type event,
+      const std::function<absl::Status(internal::SegmentRecord*)>& fn);
+
+  KeyRepository* const repository_;
+  const Clock* const clock_;
+  KeyEventBus* const events_;
+  const KeyPolicyLimits limits_;
+};
+
+// FailedPrecondition("key tenants/acme/keys/crm is DISABLED since
+// 2026-11-02T10:00:00Z; ...") and friends, shared with the data plane.
+absl::Status KeyNotUsable(const KeyName& name, const internal::KeyRecord& record);
+absl::Status SegmentNotUsable(const SegmentName& name, const internal::SegmentRecord& record);
+
+}  // namespace clavis::kms
+
+#endif  // CLAVIS_KMS_KEYS_KEY_LIFECYCLE_H_

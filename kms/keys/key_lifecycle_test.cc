@@ -1,0 +1,262 @@
+#include "kms/keys/key_lifecycle.h"
+
+#include <thread>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "kms/keys/key_domain_testing.h"
+
+namespace clavis::kms {
+namespace {
+
+using ::clavis::v1::KeyEvent;
+using ::clavis::v1::KeyState;
+using ::testing::HasSubstr;
+using testing::KeyDomainTest;
+
+class KeyLifecycleTest : public KeyDomainTest {};
+
+TEST_F(KeyLifecycleTest, CreateGivesAnEnabledKeyWithOneVersionAndCheckValue) {
+  CreateKeyParams p;
+  p.tenant = "acme";
+  p.key_id = "crm";
+  p.description = "customer records";
+  p.labels = {{"team", "billing"}};
+  auto key = lifecycle_->CreateKey(p);
+  ASSERT_TRUE(key.ok()) << key.status();
+  EXPECT_EQ(key->name(), "tenants/acme/keys/crm");
+  EXPECT_EQ(key->state(), clavis::v1::ENABLED);
+  EXPECT_EQ(key->origin(), clavis::v1::GENERATED);
+  EXPECT_EQ(key->primary_version(), 1u);
+  ASSERT_EQ(key->versions_size(), 1);
+  EXPECT_EQ(key->versions(0).key_check_value().size(), 16u);
+  EXPECT_EQ(key->labels().at("team"), "billing");
+  auto got = lifecycle_->GetKey(KeyName{"acme", "crm"});
+  ASSERT_TRUE(got.ok());
+  EXPECT_EQ(got->versions(0).key_check_value(), key->versions(0).key_check_value());
+}
+
+TEST_F(KeyLifecycleTest, CreateRefusesDuplicatesAndBadIds) {
+  MakeKey();
+  CreateKeyParams p;
+  p.tenant = "acme";
+  p.key_id = "crm";
+  EXPECT_EQ(lifecycle_->CreateKey(p).status().code(), absl::StatusCode::kAlreadyExists);
+  p.key_id = "Bad Id";
+  auto bad = lifecycle_->CreateKey(p);
+  EXPECT_EQ(bad.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(bad.status().message(), HasSubstr("may contain only"));
+  p.key_id = std::string(64, 'a');
+  EXPECT_EQ(lifecycle_->CreateKey(p).status().code(), absl::StatusCode::kInvalidArgument);
+  p.key_id = "ok";
+  p.rotation_period = absl::Seconds(5);  // below the one-day minimum
+  EXPECT_EQ(lifecycle_->CreateKey(p).status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST_F(KeyLifecycleTest, ListKeysPaginatesInIdOrder) {
+  for (const char* id : {"c", "a", "b", "d", "e"}) MakeKey("acme", id);
+  MakeKey("globex", "zz");
+  std::string next;
+  auto page1 = lifecycle_->ListKeys("acme", "", 2, &next);
+  ASSERT_TRUE(page1.ok());
+  ASSERT_EQ(page1->size(), 2u);
+  EXPECT_EQ((*page1)[0].name(), "tenants/acme/keys/a");
+  EXPECT_EQ(next, "b");
+  auto page2 = lifecycle_->ListKeys("acme", next, 2, &next);
+  ASSERT_TRUE(page2.ok());
+  EXPECT_EQ((*page2)[0].name(), "tenants/acme/keys/c");
+  auto page3 = lifecycle_->ListKeys("acme", next, 2, &next);
+  ASSERT_TRUE(page3.ok());
+  ASSERT_EQ(page3->size(), 1u);
+  EXPECT_TRUE(next.empty());
+}
+
+TEST_F(KeyLifecycleTest, RotateAddsAPrimaryVersionAndSchedulesTheNextRotation) {
+  CreateKeyParams p;
+  p.tenant = "acme";
+  p.key_id = "crm";
+  p.rotation_period = absl::Hours(24 * 90);
+  auto created = lifecycle_->CreateKey(p);
+  ASSERT_TRUE(created.ok());
+  EXPECT_EQ(created->next_rotation_time().seconds(),
+            absl::ToUnixSeconds(clock_.Now() + absl::Hours(24 * 90)));
+  clock_.Advance(absl::Hours(1));
+  auto rotated = lifecycle_->RotateKey(KeyName{"acme", "crm"});
+  ASSERT_TRUE(rotated.ok());
+  EXPECT_EQ(rotated->primary_version(), 2u);
+  EXPECT_EQ(rotated->versions_size(), 2);
+  EXPECT_NE(rotated->versions(0).key_check_value(), rotated->versions(1).key_check_value());
+  EXPECT_EQ(rotated->next_rotation_time().seconds(),
+            absl::ToUnixSeconds(clock_.Now() + absl::Hours(24 * 90)));
+}
+
+TEST_F(KeyLifecycleTest, ConcurrentRotationsEachGetTheirOwnVersion) {
+  const KeyName key = MakeKey();
+  std::vector<std::thread> threads;
+  for (int i = 0; i < 8; ++i) {
+    threads.emplace_back([&] { EXPECT_TRUE(lifecycle_->RotateKey(key).ok()); });
+  }
+  for (auto& t : threads) t.join();
+  auto got = lifecycle_->GetKey(key);
+  ASSERT_TRUE(got.ok());
+  EXPECT_EQ(got->versions_size(), 9);
+  EXPECT_EQ(got->primary_version(), 9u);
+}
+
+TEST_F(KeyLifecycleTest, RefusedTransitionsSayWhatToDo) {
+  const KeyName key = MakeKey();
+  // Nothing to cancel.
+  auto cancel = lifecycle_->CancelKeyDestruction(key);
+  EXPECT_EQ(cancel.status().code(), absl::StatusCode::kFailedPrecondition);
+  // Destroy needs a schedule first.
+  auto destroy = lifecycle_->DestroyKey(key);
+  EXPECT_EQ(destroy.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(destroy.status().message(), HasSubstr("schedule-destroy"));
+  // The primary version cannot be disabled.
+  auto primary = lifecycle_->DisableKeyVersion(KeyVersionName{key, 1});
+  EXPECT_EQ(primary.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(primary.status().message(), HasSubstr("rotate the key first"));
+  // A window below the minimum is refused.
+  auto short_window = lifecycle_->ScheduleKeyDestruction(key, absl::Hours(1));
+  EXPECT_EQ(short_window.status().code(), absl::StatusCode::kInvalidArgument);
+
+  ASSERT_TRUE(lifecycle_->ScheduleKeyDestruction(key, std::nullopt).ok());
+  // A key pending destruction cannot be rotated, enabled or disabled.
+  auto rotate = lifecycle_->RotateKey(key);
+  EXPECT_EQ(rotate.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(rotate.status().message(),
+              HasSubstr("PENDING_DESTRUCTION until"));
+  EXPECT_THAT(rotate.status().message(), HasSubstr("clavisctl key cancel-destroy"));
+  EXPECT_FALSE(lifecycle_->EnableKey(key).ok());
+  EXPECT_FALSE(lifecycle_->DisableKey(key).ok());
+  EXPECT_FALSE(lifecycle_->ScheduleKeyDestruction(key, std::nullopt).ok());
+  auto early = lifecycle_->DestroyKey(key);
+  EXPECT_EQ(early.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(early.status().message(), HasSubstr("cannot be destroyed before then"));
+}
+
+TEST_F(KeyLifecycleTest, CancelledDestructionLeavesTheKeyDisabled) {
+  const KeyName key = MakeKey();
+  ASSERT_TRUE(lifecycle_->ScheduleKeyDestruction(key, std::nullopt).ok());
+  auto cancelled = lifecycle_->CancelKeyDestruction(key);
+  ASSERT_TRUE(cancelled.ok());
+  EXPECT_EQ(cancelled->state(), clavis::v1::DISABLED);
+  EXPECT_FALSE(cancelled->has_destroy_time());
+  EXPECT_TRUE(lifecycle_->EnableKey(key).ok());
+}
+
+TEST_F(KeyLifecycleTest, DestroyedKeyIsFinalAndItsSegmentsAreGone) {
+  const KeyName key = MakeKey();
+  ASSERT_TRUE(envelope_->GenerateDataKey(SegmentName{key, "a"}, {}).ok());
+  ASSERT_TRUE(lifecycle_->ScheduleKeyDestruction(key, absl::Hours(24 * 7)).ok());
+  clock_.Advance(absl::Hours(24 * 7));
+  auto destroyed = lifecycle_->DestroyKey(key);
+  ASSERT_TRUE(destroyed.ok()) << destroyed.status();
+  EXPECT_EQ(destroyed->state(), clavis::v1::DESTROYED);
+  for (const auto& v : destroyed->versions()) EXPECT_EQ(v.state(), clavis::v1::DESTROYED);
+  std::string next;
+  auto segments = lifecycle_->ListSegments(key, "", "", 10, &next);
+  ASSERT_TRUE(segments.ok());
+  EXPECT_TRUE(segments->empty());
+  EXPECT_FALSE(lifecycle_->EnableKey(key).ok());
+  EXPECT_FALSE(lifecycle_->CancelKeyDestruction(key).ok());
+  CreateKeyParams again;
+  again.tenant = "acme";
+  again.key_id = "crm";
+  EXPECT_EQ(lifecycle_->CreateKey(again).status().code(), absl::StatusCode::kAlreadyExists);
+}
+
+TEST_F(KeyLifecycleTest, VersionLifecycle) {
+  const KeyName key = MakeKey();
+  ASSERT_TRUE(lifecycle_->RotateKey(key).ok());
+  const KeyVersionName v1{key, 1};
+  ASSERT_TRUE(lifecycle_->DisableKeyVersion(v1).ok());
+  ASSERT_TRUE(lifecycle_->EnableKeyVersion(v1).ok());
+  ASSERT_TRUE(lifecycle_->ScheduleKeyVersionDestruction(v1, absl::Hours(24 * 7)).ok());
+  EXPECT_FALSE(lifecycle_->EnableKeyVersion(v1).ok());
+  EXPECT_FALSE(lifecycle_->DestroyKeyVersion(v1).ok());
+  clock_.Advance(absl::Hours(24 * 8));
+  auto key_after = lifecycle_->DestroyKeyVersion(v1);
+  ASSERT_TRUE(key_after.ok()) << key_after.status();
+  EXPECT_EQ(key_after->versions(0).state(), clavis::v1::DESTROYED);
+  EXPECT_EQ(key_after->versions(1).state(), clavis::v1::ENABLED);
+  EXPECT_EQ(lifecycle_->DisableKeyVersion(KeyVersionName{key, 7}).status().code(),
+            absl::StatusCode::kNotFound);
+}
+
+TEST_F(KeyLifecycleTest, SettingsUpdateChangesOnlyWhatIsAsked) {
+  const KeyName key = MakeKey();
+  KeySettingsUpdate u;
+  u.rotation_period = absl::Hours(24 * 30);
+  auto updated = lifecycle_->UpdateKeySettings(key, u);
+  ASSERT_TRUE(updated.ok());
+  EXPECT_EQ(updated->rotation_period().seconds(), 30 * 24 * 3600);
+  EXPECT_GT(updated->next_rotation_time().seconds(), 0);
+  KeySettingsUpdate d;
+  d.description = "new";
+  updated = lifecycle_->UpdateKeySettings(key, d);
+  ASSERT_TRUE(updated.ok());
+  EXPECT_EQ(updated->description(), "new");
+  EXPECT_EQ(updated->rotation_period().seconds(), 30 * 24 * 3600);
+}
+
+TEST_F(KeyLifecycleTest, EveryChangeIsPublishedToTheTenantOnly) {
+  auto acme = events_.Subscribe("acme");
+  auto globex = events_.Subscribe("globex");
+  const KeyName key = MakeKey();
+  ASSERT_TRUE(lifecycle_->RotateKey(key).ok());
+  ASSERT_TRUE(lifecycle_->DisableKey(key).ok());
+  std::vector<KeyEvent::Type> seen;
+  KeyEvent e;
+  while (acme->Next(absl::ZeroDuration(), &e) == KeyEventSubscription::WaitResult::kEvent) {
+    seen.push_back(e.type());
+    EXPECT_EQ(e.key(), "tenants/acme/keys/crm");
+  }
+  EXPECT_THAT(seen, ::testing::ElementsAre(KeyEvent::CREATED, KeyEvent::ROTATED,
+                                           KeyEvent::DISABLED));
+  EXPECT_EQ(globex->Next(absl::ZeroDuration(), &e), KeyEventSubscription::WaitResult::kTimeout);
+}
+
+TEST_F(KeyLifecycleTest, RewrapIsResumableInBatches) {
+  const KeyName key = MakeKey();
+  for (int i = 0; i < 25; ++i) {
+    ASSERT_TRUE(envelope_->GenerateDataKey(SegmentName{key, absl::StrCat("s", i)}, {}).ok());
+  }
+  ASSERT_TRUE(lifecycle_->RotateKey(key).ok());
+  uint64_t total = 0;
+  std::string token;
+  int calls = 0;
+  do {
+    auto p = lifecycle_->RewrapSegments(key, token, 10);
+    ASSERT_TRUE(p.ok()) << p.status();
+    total += p->rewrapped;
+    token = p->next_segment;
+    ++calls;
+  } while (!token.empty());
+  EXPECT_EQ(total, 25u);
+  EXPECT_EQ(calls, 3);
+  std::string next;
+  auto segments = lifecycle_->ListSegments(key, "", "", 0, &next);
+  ASSERT_TRUE(segments.ok());
+  for (const auto& s : *segments) EXPECT_EQ(s.versions(0).wrapped_under_key_version(), 2u);
+  // A second pass finds nothing to do.
+  auto again = lifecycle_->RewrapSegments(key, "", 100);
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->rewrapped, 0u);
+  EXPECT_EQ(again->already_current, 25u);
+}
+
+TEST_F(KeyLifecycleTest, ListSegmentsFiltersByLabelPrefix) {
+  const KeyName key = MakeKey();
+  for (const char* s : {"acme/billing/1", "acme/billing/2", "acme/orders/1", "acme/billingx"}) {
+    ASSERT_TRUE(envelope_->GenerateDataKey(SegmentName{key, s}, {}).ok());
+  }
+  std::string next;
+  auto billing = lifecycle_->ListSegments(key, "acme/billing/", "", 0, &next);
+  ASSERT_TRUE(billing.ok());
+  ASSERT_EQ(billing->size(), 2u);
+  EXPECT_EQ((*billing)[0].name(), "tenants/acme/keys/crm/segments/acme/billing/1");
+}
+
+}  // namespace
+}  // namespace clavis::kms

@@ -1,0 +1,374 @@
+#include "kms/keys/key_repository.h"
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "crypto/byte_io.h"
+#include "crypto/encoding.h"
+#include "crypto/kdf.h"
+#include "crypto/random.h"
+
+namespace clavis::kms {
+namespace {
+
+constexpr char kSep = '\0';
+
+absl::Status Corrupt(absl::string_view what, absl::string_view name) {
+  return absl::DataLossError(
+      absl::StrCat("stored ", what, " record of ", name, " cannot be parsed (storage corruption?)"));
+}
+
+// Associated data of a segment-key wrap (docs/FORMAT.md "Segment key wrap").
+std::string SegmentWrapAad(const KeyName& key, uint32_t key_version, const std::string& segment,
+                           uint32_t segment_version) {
+  std::string aad = "clavis segment key v1";
+  crypto::ByteWriter w(&aad);
+  w.U8Prefixed(key.tenant);
+  w.U8Prefixed(key.key_id);
+  w.U16Prefixed(segment);
+  w.U32(segment_version);
+  w.U32(key_version);
+  return aad;
+}
+
+}  // namespace
+
+const internal::KeyVersionRecord* KeyEntry::FindVersion(uint32_t version) const {
+  for (const auto& v : record_.versions()) {
+    if (v.version() == version) return &v;
+  }
+  return nullptr;
+}
+
+const internal::SegmentVersionRecord* SegmentEntry::FindVersion(uint32_t version) const {
+  for (const auto& v : record_.versions()) {
+    if (v.version() == version) return &v;
+  }
+  return nullptr;
+}
+
+KeyRepository::KeyRepository(Store* store, RootKeyProvider* root, KeyRepositoryOptions options)
+    : store_(store),
+      root_(root),
+      options_(options),
+      key_cache_(std::max<size_t>(1, options.key_cache_entries)),
+      segment_cache_(std::max<size_t>(1, options.segment_cache_entries)) {}
+
+std::string KeyRepository::KeyStoreKey(const KeyName& name) {
+  return absl::StrCat("k", std::string(1, kSep), name.tenant, std::string(1, kSep), name.key_id);
+}
+
+std::string KeyRepository::SegmentPrefix(const KeyName& key) {
+  return absl::StrCat("s", std::string(1, kSep), key.tenant, std::string(1, kSep), key.key_id,
+                      std::string(1, kSep));
+}
+
+std::string KeyRepository::SegmentStoreKey(const SegmentName& name) {
+  return absl::StrCat(SegmentPrefix(name.key), name.segment);
+}
+
+absl::StatusOr<std::shared_ptr<const KeyEntry>> KeyRepository::GetKey(const KeyName& name) {
+  const std::string store_key = KeyStoreKey(name);
+  if (auto cached = key_cache_.Get(store_key)) return cached;
+  const uint64_t epoch = CurrentEpoch();
+  auto raw = store_->Get(store_key);
+  if (!raw.ok()) return raw.status();
+  if (!raw->has_value()) {
+    return absl::NotFoundError(absl::StrCat("key ", name.ToString(), " not found"));
+  }
+  internal::KeyRecord record;
+  if (!record.ParseFromString(**raw)) return Corrupt("key", name.ToString());
+  auto entry = std::make_shared<const KeyEntry>(name, std::move(record), std::move(**raw));
+  {
+    absl::MutexLock lock(&fill_mu_);
+    if (epoch_ == epoch) key_cache_.Put(store_key, entry);
+  }
+  return entry;
+}
+
+absl::StatusOr<std::shared_ptr<const SegmentEntry>> KeyRepository::GetSegment(
+    const SegmentName& name) {
+  const std::string store_key = SegmentStoreKey(name);
+  if (auto cached = segment_cache_.Get(store_key)) return cached;
+  const uint64_t epoch = CurrentEpoch();
+  auto raw = store_->Get(store_key);
+  if (!raw.ok()) return raw.status();
+  if (!raw->has_value()) {
+    return absl::NotFoundError(absl::StrCat("segment ", name.ToString(), " not found"));
+  }
+  internal::SegmentRecord record;
+  if (!record.ParseFromString(**raw)) return Corrupt("segment", name.ToString());
+  auto entry = std::make_shared<const SegmentEntry>(name, std::move(record), std::move(**raw));
+  {
+    absl::MutexLock lock(&fill_mu_);
+    if (epoch_ == epoch) segment_cache_.Put(store_key, entry);
+  }
+  return entry;
+}
+
+absl::Status KeyRepository::CreateKey(const KeyName& name, const internal::KeyRecord& record) {
+  WriteBatch batch;
+  const std::string store_key = KeyStoreKey(name);
+  batch.Expect(store_key, std::nullopt).Put(store_key, record.SerializeAsString());
+  absl::Status s = store_->Commit(batch);
+  if (absl::IsAborted(s)) {
+    return absl::AlreadyExistsError(absl::StrCat("key ", name.ToString(), " already exists"));
+  }
+  if (s.ok()) InvalidateKey(name);
+  return s;
+}
+
+absl::Status KeyRepository::CreateSegment(const SegmentName& name,
+                                          const internal::SegmentRecord& record) {
+  WriteBatch batch;
+  const std::string store_key = SegmentStoreKey(name);
+  batch.Expect(store_key, std::nullopt).Put(store_key, record.SerializeAsString());
+  absl::Status s = store_->Commit(batch);
+  if (absl::IsAborted(s)) {
+    return absl::AlreadyExistsError(absl::StrCat("segment ", name.ToString(), " already exists"));
+  }
+  if (s.ok()) InvalidateSegment(name);
+  return s;
+}
+
+absl::StatusOr<internal::KeyRecord> KeyRepository::UpdateKey(const KeyName& name,
+                                                             const KeyMutation& mutate) {
+  return UpdateKeyImpl(name, mutate, /*purge=*/false, /*delete_all_segments=*/false);
+}
+
+absl::StatusOr<internal::KeyRecord> KeyRepository::UpdateKeyAndPurge(const KeyName& name,
+                                                                     const KeyMutation& mutate,
+                                                                     bool delete_all_segments) {
+  return UpdateKeyImpl(name, mutate, /*purge=*/true, delete_all_segments);
+}
+
+absl::StatusOr<internal::KeyRecord> KeyRepository::UpdateKeyImpl(const KeyName& name,
+                                                                 const KeyMutation& mutate,
+                                                                 bool purge,
+                                                                 bool delete_all_segments) {
+  const std::string store_key = KeyStoreKey(name);
+  for (int attempt = 0; attempt < options_.max_update_attempts; ++attempt) {
+    // Read from the store, not the cache: the precondition must be current.
+    auto raw = store_->Get(store_key);
+    if (!raw.ok()) return raw.status();
+    if (!raw->has_value()) {
+      return absl::NotFoundError(absl::StrCat("key ", name.ToString(), " not found"));
+    }
+    internal::KeyRecord record;
+    if (!record.ParseFromString(**raw)) return Corrupt("key", name.ToString());
+    if (absl::Status s = mutate(&record); !s.ok()) return s;
+    WriteBatch batch;
+    batch.Expect(store_key, **raw).Put(store_key, record.SerializeAsString());
+    absl::Status s;
+    if (purge) {
+      std::vector<std::string> prefixes;
+      if (delete_all_segments) prefixes.push_back(SegmentPrefix(name));
+      s = store_->CommitAndPurge(batch, prefixes);
+    } else {
+      s = store_->Commit(batch);
+    }
+    if (absl::IsAborted(s)) continue;  // changed concurrently: read again
+    InvalidateKey(name);
+    if (delete_all_segments) InvalidateAllSegments(name);
+    if (!s.ok()) return s;
+    return record;
+  }
+  return absl::AbortedError(absl::StrCat("key ", name.ToString(),
+                                         " is being changed concurrently; try again"));
+}
+
+absl::StatusOr<internal::SegmentRecord> KeyRepository::UpdateSegment(
+    const SegmentName& name, const SegmentMutation& mutate) {
+  return UpdateSegmentImpl(name, mutate, /*purge=*/false);
+}
+
+absl::StatusOr<internal::SegmentRecord> KeyRepository::UpdateSegmentAndPurge(
+    const SegmentName& name, const SegmentMutation& mutate) {
+  return UpdateSegmentImpl(name, mutate, /*purge=*/true);
+}
+
+absl::StatusOr<internal::SegmentRecord> KeyRepository::UpdateSegmentImpl(
+    const SegmentName& name, const SegmentMutation& mutate, bool purge) {
+  const std::string store_key = SegmentStoreKey(name);
+  for (int attempt = 0; attempt < options_.max_update_attempts; ++attempt) {
+    auto raw = store_->Get(store_key);
+    if (!raw.ok()) return raw.status();
+    if (!raw->has_value()) {
+      return absl::NotFoundError(absl::StrCat("segment ", name.ToString(), " not found"));
+    }
+    internal::SegmentRecord record;
+    if (!record.ParseFromString(**raw)) return Corrupt("segment", name.ToString());
+    if (absl::Status s = mutate(&record); !s.ok()) return s;
+    WriteBatch batch;
+    batch.Expect(store_key, **raw).Put(store_key, record.SerializeAsString());
+    absl::Status s = purge ? store_->CommitAndPurge(batch, {}) : store_->Commit(batch);
+    if (absl::IsAborted(s)) continue;
+    InvalidateSegment(name);
+    if (!s.ok()) return s;
+    return record;
+  }
+  return absl::AbortedError(absl::StrCat("segment ", name.ToString(),
+                                         " is being changed concurrently; try again"));
+}
+
+absl::StatusOr<std::vector<internal::KeyRecord>> KeyRepository::ListKeys(
+    const std::string& tenant, const std::string& start_after_key_id, size_t limit) {
+  const std::string prefix = absl::StrCat("k", std::string(1, kSep), tenant, std::string(1, kSep));
+  const std::string start_after =
+      start_after_key_id.empty() ? std::string() : prefix + start_after_key_id;
+  auto rows = store_->Scan(prefix, start_after, limit);
+  if (!rows.ok()) return rows.status();
+  std::vector<internal::KeyRecord> out;
+  out.reserve(rows->size());
+  for (const KeyValue& row : *rows) {
+    internal::KeyRecord record;
+    if (!record.ParseFromString(row.value)) {
+      return Corrupt("key", absl::StrCat("tenants/", tenant, "/keys/",
+                                         row.key.substr(prefix.size())));
+    }
+    out.push_back(std::move(record));
+  }
+  return out;
+}
+
+absl::StatusOr<std::vector<internal::SegmentRecord>> KeyRepository::ListSegments(
+    const KeyName& key, const std::string& label_prefix, const std::string& start_after_segment,
+    size_t limit) {
+  const std::string base = SegmentPrefix(key);
+  const std::string prefix = base + label_prefix;
+  const std::string start_after =
+      start_after_segment.empty() ? std::string() : base + start_after_segment;
+  auto rows = store_->Scan(prefix, start_after, limit);
+  if (!rows.ok()) return rows.status();
+  std::vector<internal::SegmentRecord> out;
+  out.reserve(rows->size());
+  for (const KeyValue& row : *rows) {
+    internal::SegmentRecord record;
+    if (!record.ParseFromString(row.value)) {
+      return Corrupt("segment", SegmentName{key, row.key.substr(base.size())}.ToString());
+    }
+    out.push_back(std::move(record));
+  }
+  return out;
+}
+
+absl::StatusOr<std::string> KeyRepository::WrapMasterMaterial(
+    const KeyName& key, uint32_t version, const crypto::SecretBytes& material) {
+  return root_->Wrap(material, KeyVersionName{key, version}.ToString());
+}
+
+absl::StatusOr<std::shared_ptr<const crypto::Aead>> KeyRepository::MasterAead(
+    const KeyEntry& key, uint32_t version) {
+  {
+    absl::MutexLock lock(&key.mu_);
+    auto it = key.master_.find(version);
+    if (it != key.master_.end()) return it->second;
+  }
+  const internal::KeyVersionRecord* v = key.FindVersion(version);
+  const std::string version_name = KeyVersionName{key.name(), version}.ToString();
+  if (v == nullptr) {
+    return absl::NotFoundError(absl::StrCat("key version ", version_name, " not found"));
+  }
+  if (v->root_wrapped_material().empty()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("key version ", version_name, " has no key material (it was destroyed)"));
+  }
+  auto material = root_->Unwrap(v->root_wrapped_material(), version_name);
+  if (!material.ok()) return material.status();
+  auto aead = crypto::Aead::New(crypto::AeadAlgorithm::kAes256Gcm, *std::move(material));
+  if (!aead.ok()) return aead.status();
+  std::shared_ptr<const crypto::Aead> shared = *std::move(aead);
+  absl::MutexLock lock(&key.mu_);
+  key.master_.emplace(version, shared);
+  return shared;
+}
+
+absl::StatusOr<std::string> KeyRepository::WrapSegmentKey(const KeyEntry& key,
+                                                          uint32_t key_version,
+                                                          const std::string& segment,
+                                                          uint32_t segment_version,
+                                                          const crypto::SecretBytes& segment_key) {
+  auto master = MasterAead(key, key_version);
+  if (!master.ok()) return master.status();
+  return (*master)->SealWithRandomNonce(
+      segment_key.view(), SegmentWrapAad(key.name(), key_version, segment, segment_version));
+}
+
+absl::StatusOr<crypto::SecretBytes> KeyRepository::UnwrapSegmentKey(
+    const KeyEntry& key, const std::string& segment, const internal::SegmentVersionRecord& v) {
+  auto master = MasterAead(key, v.key_version());
+  if (!master.ok()) return master.status();
+  const std::string& sealed = v.wrapped_key();
+  const size_t nonce_size = (*master)->nonce_size();
+  if (sealed.size() < nonce_size) {
+    return absl::DataLossError(absl::StrCat("stored segment key of ",
+                                            SegmentName{key.name(), segment}.ToString(),
+                                            " is truncated (storage corruption?)"));
+  }
+  auto plain = (*master)->OpenSecret(
+      absl::string_view(sealed).substr(0, nonce_size), absl::string_view(sealed).substr(nonce_size),
+      SegmentWrapAad(key.name(), v.key_version(), segment, v.version()));
+  if (!plain.ok()) {
+    return absl::DataLossError(absl::StrCat("stored segment key of ",
+                                            SegmentName{key.name(), segment}.ToString(),
+                                            " version ", v.version(),
+                                            " does not unwrap (storage corruption?)"));
+  }
+  return plain;
+}
+
+absl::StatusOr<std::shared_ptr<const crypto::Aead>> KeyRepository::SegmentAead(
+    const KeyEntry& key, const SegmentEntry& segment, uint32_t segment_version) {
+  {
+    absl::MutexLock lock(&segment.mu_);
+    auto it = segment.keys_.find(segment_version);
+    if (it != segment.keys_.end()) return it->second;
+  }
+  const internal::SegmentVersionRecord* v = segment.FindVersion(segment_version);
+  if (v == nullptr || v->wrapped_key().empty()) {
+    return absl::NotFoundError(absl::StrCat("segment key version ", segment_version, " of ",
+                                            segment.name().ToString(), " not found"));
+  }
+  auto key_bytes = UnwrapSegmentKey(key, segment.name().segment, *v);
+  if (!key_bytes.ok()) return key_bytes.status();
+  auto aead = crypto::Aead::New(crypto::AeadAlgorithm::kAes256Gcm, *std::move(key_bytes));
+  if (!aead.ok()) return aead.status();
+  std::shared_ptr<const crypto::Aead> shared = *std::move(aead);
+  absl::MutexLock lock(&segment.mu_);
+  segment.keys_.emplace(segment_version, shared);
+  return shared;
+}
+
+uint64_t KeyRepository::CurrentEpoch() {
+  absl::MutexLock lock(&fill_mu_);
+  return epoch_;
+}
+
+// Bumping the epoch and erasing under fill_mu_ makes (bump, erase) atomic
+// with a reader's (check epoch, put): either the put came first and is
+// erased, or the check sees the new epoch and does not put.
+void KeyRepository::InvalidateKey(const KeyName& name) {
+  absl::MutexLock lock(&fill_mu_);
+  ++epoch_;
+  key_cache_.Erase(KeyStoreKey(name));
+}
+
+void KeyRepository::InvalidateSegment(const SegmentName& name) {
+  absl::MutexLock lock(&fill_mu_);
+  ++epoch_;
+  segment_cache_.Erase(SegmentStoreKey(name));
+}
+
+void KeyRepository::InvalidateAllSegments(const KeyName& name) {
+  absl::MutexLock lock(&fill_mu_);
+  ++epoch_;
+  const std::string prefix = SegmentPrefix(name);
+  segment_cache_.EraseIf([&](const std::string& k) { return absl::StartsWith(k, prefix); });
+}
+
+absl::StatusOr<std::string> KeyCheckValue(const crypto::SecretBytes& material) {
+  auto mac = crypto::HmacSha256(material, "clavis key check value v1");
+  if (!mac.ok()) return mac.status();
+  return crypto::HexEncode(absl::string_view(*mac).substr(0, 8));
+}
+
+}  // namespace clavis::kms

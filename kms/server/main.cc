@@ -1,0 +1,122 @@
+// clavisd: the Clavis key service. See docs/clavisd.md.
+#include <signal.h>
+
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+#include <thread>
+
+#include "CLI/CLI.hpp"
+#include "google/protobuf/util/json_util.h"
+#include "kms/server/server.h"
+#include "spdlog/spdlog.h"
+
+namespace {
+
+using clavis::server::ServerConfig;
+
+constexpr char kFooter[] = R"(Examples:
+  clavisd                                   # dev: ./clavis-data, key-file root key, 127.0.0.1:7370
+  clavisd --data_dir /var/lib/clavis --root_key passphrase   # passphrase from $CLAVIS_ROOT_PASSPHRASE
+  clavisd --config /etc/clavis/clavisd.json --log_level debug
+
+Signals: SIGTERM or SIGINT stop accepting calls, let in-flight calls finish and close the store.)";
+
+absl::Status LoadConfigFile(const std::string& path, ServerConfig* config) {
+  std::ifstream in(path);
+  if (!in) return absl::NotFoundError("cannot read config file " + path);
+  std::stringstream text;
+  text << in.rdbuf();
+  google::protobuf::util::JsonParseOptions options;
+  options.ignore_unknown_fields = false;  // a typo must not be silently ignored
+  auto status = google::protobuf::util::JsonStringToMessage(text.str(), config, options);
+  if (!status.ok()) {
+    return absl::InvalidArgumentError("config file " + path + ": " + status.ToString());
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"clavisd: the Clavis key service (tenant master keys, segment keys, data keys)"};
+  app.footer(kFooter);
+  std::string config_path, listen_address, data_dir, root_key, root_key_file, passphrase_file,
+      passphrase_env, log_level, port_file;
+  bool dev_short_windows = false, no_create = false;
+  uint32_t key_cache = 0, segment_cache = 0, max_batch = 0;
+  app.add_option("--config", config_path, "JSON config file (ServerConfig, docs/clavisd.md)");
+  app.add_option("--listen_address", listen_address, "host:port to listen on (default 127.0.0.1:7370; loopback only)");
+  app.add_option("--data_dir", data_dir, "data directory (default ./clavis-data)");
+  app.add_option("--root_key", root_key, "root of trust: key_file (dev, default) or passphrase")
+      ->check(CLI::IsMember({"key_file", "passphrase"}));
+  app.add_option("--root_key_file", root_key_file, "key file path (default <data_dir>/root.key)");
+  app.add_option("--passphrase_file", passphrase_file, "read the root passphrase from this file");
+  app.add_option("--passphrase_env", passphrase_env,
+                 "read the root passphrase from this variable (default CLAVIS_ROOT_PASSPHRASE)");
+  app.add_flag("--insecure_dev_short_windows", dev_short_windows,
+               "allow destruction windows and rotation periods of seconds (tests only)");
+  app.add_option("--key_cache_entries", key_cache, "master keys kept unwrapped (default 10000)");
+  app.add_option("--segment_cache_entries", segment_cache, "segment keys kept unwrapped (default 100000)");
+  app.add_option("--max_batch_items", max_batch, "items per batch call (default 1000)");
+  app.add_option("--log_level", log_level, "trace, debug, info, warn, error");
+  app.add_option("--port_file", port_file, "write the bound port to this file");
+  app.add_flag("--no_create", no_create, "refuse to start on a missing data directory or root key");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e) == 0 ? 0 : 2;
+  }
+
+  ServerConfig config;
+  config.set_create_if_missing(true);
+  if (!config_path.empty()) {
+    if (auto s = LoadConfigFile(config_path, &config); !s.ok()) {
+      std::fprintf(stderr, "clavisd: %s\n", std::string(s.message()).c_str());
+      return 2;
+    }
+  }
+  if (!listen_address.empty()) config.set_listen_address(listen_address);
+  if (!data_dir.empty()) config.set_data_dir(data_dir);
+  if (root_key == "passphrase" || !passphrase_file.empty() || !passphrase_env.empty()) {
+    auto* p = config.mutable_root_key()->mutable_passphrase();
+    if (!passphrase_file.empty()) p->set_passphrase_file(passphrase_file);
+    if (!passphrase_env.empty()) p->set_passphrase_env(passphrase_env);
+  } else if (root_key == "key_file" || !root_key_file.empty()) {
+    config.mutable_root_key()->mutable_key_file()->set_path(root_key_file);
+  }
+  if (dev_short_windows) config.set_insecure_dev_short_windows(true);
+  if (key_cache != 0) config.set_key_cache_entries(key_cache);
+  if (segment_cache != 0) config.set_segment_cache_entries(segment_cache);
+  if (max_batch != 0) config.set_max_batch_items(max_batch);
+  if (!log_level.empty()) config.set_log_level(log_level);
+  if (!port_file.empty()) config.set_port_file(port_file);
+  if (no_create) config.set_create_if_missing(false);
+
+  // Signals are taken by one thread with sigwait, so the handler can do real
+  // work (a clean gRPC shutdown) instead of async-signal-safe tricks.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  ::signal(SIGPIPE, SIG_IGN);
+
+  auto server = clavis::kms::Server::BuildAndStart(config);
+  if (!server.ok()) {
+    spdlog::error("clavisd cannot start: {}", std::string(server.status().message()));
+    return 1;
+  }
+  std::thread signal_thread([&] {
+    int sig = 0;
+    sigwait(&signals, &sig);
+    spdlog::info("received {}", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+    (*server)->Shutdown(absl::Seconds(10));
+  });
+  (*server)->Wait();
+  signal_thread.join();
+  server->reset();
+  spdlog::info("clavisd stopped");
+  return 0;
+}

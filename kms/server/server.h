@@ -1,0 +1,39 @@
+// Server: builds clavisd from a ServerConfig (storage, root of trust, key
+// domain, gRPC services) and runs it until Shutdown().
+#ifndef CLAVIS_KMS_SERVER_SERVER_H_
+#define CLAVIS_KMS_SERVER_SERVER_H_
+
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "kms/server/config.pb.h"
+
+namespace clavis::kms {
+
+// Fills defaults and checks a config (InvalidArgument naming the field).
+absl::StatusOr<clavis::server::ServerConfig> CompleteConfig(clavis::server::ServerConfig config);
+
+// True for 127.0.0.0/8, ::1 and "localhost" listen addresses.
+bool IsLoopbackAddress(const std::string& listen_address);
+
+class Server {
+ public:
+  // Opens the store and root key, starts listening. Errors name what failed
+  // (e.g. FailedPrecondition "data directory ... is in use").
+  static absl::StatusOr<std::unique_ptr<Server>> BuildAndStart(
+      const clavis::server::ServerConfig& config);
+  virtual ~Server() = default;
+
+  virtual int port() const = 0;
+  // Blocks until Shutdown() is called from another thread.
+  virtual void Wait() = 0;
+  // Stops accepting calls, ends event streams, lets in-flight calls finish
+  // (up to `grace`), then closes the store.
+  virtual void Shutdown(absl::Duration grace) = 0;
+};
+
+}  // namespace clavis::kms
+
+#endif  // CLAVIS_KMS_SERVER_SERVER_H_

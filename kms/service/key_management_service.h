@@ -1,0 +1,60 @@
+// KeyManagementService: the gRPC face of the data plane. It only translates:
+// request fields -> domain calls (Envelope) -> response fields, and
+// absl::Status -> grpc::Status. No key logic lives here.
+#ifndef CLAVIS_KMS_SERVICE_KEY_MANAGEMENT_SERVICE_H_
+#define CLAVIS_KMS_SERVICE_KEY_MANAGEMENT_SERVICE_H_
+
+#include <atomic>
+
+#include "clavis/v1/key_management.grpc.pb.h"
+#include "kms/keys/envelope.h"
+#include "kms/keys/key_events.h"
+
+namespace clavis::kms {
+
+struct KeyManagementLimits {
+  size_t max_batch_items = 1000;
+};
+
+class KeyManagementService final : public clavis::v1::KeyManagement::Service {
+ public:
+  // REQUIRES: envelope and events outlive the service.
+  KeyManagementService(Envelope* envelope, KeyEventBus* events, KeyManagementLimits limits = {});
+
+  // Ends open WatchKeyEvents streams (called at shutdown).
+  void Shutdown();
+
+  grpc::Status GenerateDataKey(grpc::ServerContext* context,
+                               const clavis::v1::GenerateDataKeyRequest* request,
+                               clavis::v1::GenerateDataKeyResponse* response) override;
+  grpc::Status BatchGenerateDataKey(grpc::ServerContext* context,
+                                    const clavis::v1::BatchGenerateDataKeyRequest* request,
+                                    clavis::v1::BatchGenerateDataKeyResponse* response) override;
+  grpc::Status Decrypt(grpc::ServerContext* context, const clavis::v1::DecryptRequest* request,
+                       clavis::v1::DecryptResponse* response) override;
+  grpc::Status BatchDecrypt(grpc::ServerContext* context,
+                            const clavis::v1::BatchDecryptRequest* request,
+                            clavis::v1::BatchDecryptResponse* response) override;
+  grpc::Status ReEncrypt(grpc::ServerContext* context, const clavis::v1::ReEncryptRequest* request,
+                         clavis::v1::ReEncryptResponse* response) override;
+  grpc::Status Encrypt(grpc::ServerContext* context, const clavis::v1::EncryptRequest* request,
+                       clavis::v1::EncryptResponse* response) override;
+  grpc::Status WatchKeyEvents(grpc::ServerContext* context,
+                              const clavis::v1::WatchKeyEventsRequest* request,
+                              grpc::ServerWriter<clavis::v1::KeyEvent>* writer) override;
+
+ private:
+  absl::Status DoGenerateDataKey(const clavis::v1::GenerateDataKeyRequest& request,
+                                 clavis::v1::GenerateDataKeyResponse* response);
+  absl::Status DoDecrypt(const clavis::v1::DecryptRequest& request,
+                         clavis::v1::DecryptResponse* response);
+
+  Envelope* const envelope_;
+  KeyEventBus* const events_;
+  const KeyManagementLimits limits_;
+  std::atomic<bool> shutting_down_{false};
+};
+
+}  // namespace clavis::kms
+
+#endif  // CLAVIS_KMS_SERVICE_KEY_MANAGEMENT_SERVICE_H_
