@@ -13,7 +13,8 @@ namespace clavis::crypto {
 
 // HKDF-SHA256 (RFC 5869), extract-then-expand. An empty salt means a salt of
 // 32 zero bytes, as the RFC says. InvalidArgument if output_size is 0 or more
-// than 255 * 32 bytes.
+// than 255 * 32 bytes, or if info is longer than 1024 bytes (the limit of
+// OpenSSL 3.0's HKDF in its early releases).
 absl::StatusOr<SecretBytes> HkdfSha256(const SecretBytes& input_key_material,
                                        absl::string_view salt, absl::string_view info,
                                        size_t output_size);

@@ -101,11 +101,7 @@ absl::StatusOr<std::unique_ptr<RootKeyProvider>> OpenRootKey(const ServerConfig&
                                ? config.data_dir() + "/root.key"
                                : config.root_key().key_file().path();
   auto provider = KeyFileRootKeyProvider::Open(path, config.create_if_missing());
-  if (!provider.ok()) return provider.status();
-  spdlog::warn(
-      "root key is a plaintext key file ({}): for development only; use the passphrase root "
-      "key (or an HSM) in production",
-      path);
+  if (!provider.ok()) return provider.status();  // the provider itself warns: dev only
   return std::unique_ptr<RootKeyProvider>(*std::move(provider));
 }
 

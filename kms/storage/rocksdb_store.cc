@@ -1,0 +1,492 @@
+#include "kms/storage/rocksdb_store.h"
+
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <system_error>
+#include <utility>
+
+#include "absl/hash/hash.h"
+#include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "kms/storage/store_util.h"
+#include "rocksdb/db.h"
+#include "rocksdb/iterator.h"
+#include "rocksdb/metadata.h"
+#include "rocksdb/options.h"
+#include "rocksdb/slice.h"
+#include "rocksdb/status.h"
+#include "rocksdb/transaction_log.h"
+#include "rocksdb/write_batch.h"
+#include "spdlog/spdlog.h"
+
+namespace clavis::kms {
+namespace {
+
+using storage_internal::PrefixSuccessor;
+
+rocksdb::Slice ToSlice(absl::string_view s) { return rocksdb::Slice(s.data(), s.size()); }
+absl::string_view ToView(const rocksdb::Slice& s) { return absl::string_view(s.data(), s.size()); }
+
+// Maps a RocksDB status to an absl one whose message says where (the data
+// directory) and during what the error happened.
+absl::Status FromRocks(const rocksdb::Status& s, absl::string_view path, absl::string_view what) {
+  if (s.ok()) return absl::OkStatus();
+  const std::string detail = s.ToString();
+  if (s.IsCorruption()) {
+    return absl::DataLossError(
+        absl::StrCat("storage corruption detected in ", path, " while ", what, ": ", detail));
+  }
+  if (s.IsNoSpace()) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat("disk full: no space left for ", path, " while ", what, ": ", detail));
+  }
+  if (s.IsMemoryLimit()) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat("memory limit reached in ", path, " while ", what, ": ", detail));
+  }
+  if (s.IsIOError()) {
+    return absl::UnavailableError(
+        absl::StrCat("I/O error in ", path, " while ", what, ": ", detail));
+  }
+  const std::string message = absl::StrCat("storage ", path, " failed while ", what, ": ", detail);
+  if (s.IsShutdownInProgress() || s.IsBusy() || s.IsTryAgain() || s.IsIncomplete()) {
+    return absl::UnavailableError(message);
+  }
+  if (s.IsTimedOut()) return absl::DeadlineExceededError(message);
+  if (s.IsInvalidArgument()) return absl::InvalidArgumentError(message);
+  if (s.IsNotSupported()) return absl::UnimplementedError(message);
+  if (s.IsNotFound()) return absl::NotFoundError(message);
+  if (s.IsAborted()) return absl::AbortedError(message);
+  return absl::InternalError(message);
+}
+
+// RocksDB reports a LOCK file held by another process ("While lock file") or
+// by another DB object in this process ("lock hold by current process") as an
+// IOError; only the message tells it apart from other I/O errors.
+bool IsDirectoryLockedError(const rocksdb::Status& s) {
+  if (!s.IsIOError()) return false;
+  const std::string message = s.ToString();
+  return absl::StrContains(message, "lock hold by current process") ||
+         absl::StrContains(message, "While lock file");
+}
+
+// mkdir -p with mode 0700 for every directory it creates: the data directory
+// holds (wrapped) key material and is nobody else's business.
+absl::Status CreateDirectories(const std::string& path) {
+  std::error_code ec;
+  const std::filesystem::path target = std::filesystem::absolute(path, ec);
+  if (ec) return absl::InvalidArgumentError(absl::StrCat("bad data directory ", path));
+  std::filesystem::path current;
+  for (const std::filesystem::path& part : target) {
+    current /= part;
+    // Existing components are left as they are (and mkdir on them could
+    // fail with EACCES or EROFS instead of EEXIST).
+    if (std::filesystem::exists(current, ec)) continue;
+    if (::mkdir(current.c_str(), 0700) != 0 && errno != EEXIST) {
+      const int err = errno;
+      const std::string message =
+          absl::StrCat("cannot create data directory ", current.string(), ": ", std::strerror(err));
+      if (err == ENOSPC) return absl::ResourceExhaustedError(message);
+      if (err == EACCES || err == EPERM || err == EROFS) {
+        return absl::PermissionDeniedError(message);
+      }
+      if (err == EIO) return absl::UnavailableError(message);
+      return absl::FailedPreconditionError(message);  // ENOENT, ENOTDIR, ELOOP...
+    }
+  }
+  if (!std::filesystem::is_directory(target, ec)) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("data directory ", path, " exists but is not a directory"));
+  }
+  return absl::OkStatus();
+}
+
+rocksdb::Options MakeRocksOptions(const RocksDbStoreOptions& store_options) {
+  rocksdb::Options options;
+  options.create_if_missing = store_options.create_if_missing;
+  // Fail (DataLoss) rather than serve or silently skip damaged data.
+  options.paranoid_checks = true;
+  // A crash can only tear the WAL record of a write that was never
+  // acknowledged (every write is synced), so tolerate an incomplete last
+  // record but report any other WAL damage as corruption. The default
+  // (point-in-time recovery) would silently drop every acknowledged write
+  // after a damaged record.
+  options.wal_recovery_mode = rocksdb::WALRecoveryMode::kTolerateCorruptedTailRecords;
+  // Values are mostly ciphertext, which does not compress; storing them as
+  // written also lets tests prove a purge by searching the files for them.
+  options.compression = rocksdb::kNoCompression;
+  options.bottommost_compression = rocksdb::kDisableCompressionOption;
+  // Crypto-shredding depends on WAL files being deleted, not archived or
+  // reused, as soon as their memtables are flushed.
+  options.WAL_ttl_seconds = 0;
+  options.WAL_size_limit_MB = 0;
+  options.recycle_log_file_num = 0;
+  // Flush at close so the next open has no WAL to replay.
+  options.avoid_flush_during_shutdown = false;
+  // Bound the disk space of RocksDB's own info LOG files.
+  options.max_log_file_size = 16 << 20;
+  options.keep_log_file_num = 10;
+  return options;
+}
+
+}  // namespace
+
+// Holds a set of lock stripes for its lifetime. The set is only known at run
+// time, which the static thread-safety analysis cannot follow.
+class RocksDbStore::StripeLocks {
+ public:
+  StripeLocks(std::array<absl::Mutex, kNumStripes>& stripes,
+              std::vector<size_t> indices) ABSL_NO_THREAD_SAFETY_ANALYSIS
+      : stripes_(stripes),
+        indices_(std::move(indices)) {
+    // One global order (ascending index) for every locker: no deadlock.
+    std::sort(indices_.begin(), indices_.end());
+    indices_.erase(std::unique(indices_.begin(), indices_.end()), indices_.end());
+    for (size_t i : indices_) stripes_[i].Lock();
+  }
+  ~StripeLocks() ABSL_NO_THREAD_SAFETY_ANALYSIS {
+    for (auto it = indices_.rbegin(); it != indices_.rend(); ++it) stripes_[*it].Unlock();
+  }
+  StripeLocks(const StripeLocks&) = delete;
+  StripeLocks& operator=(const StripeLocks&) = delete;
+
+  static std::vector<size_t> ForBatch(const WriteBatch& batch) {
+    std::vector<size_t> indices;
+    indices.reserve(batch.preconditions().size() + batch.operations().size());
+    for (const auto& precondition : batch.preconditions()) {
+      indices.push_back(StripeOf(precondition.key));
+    }
+    for (const auto& operation : batch.operations()) indices.push_back(StripeOf(operation.key));
+    return indices;
+  }
+  static std::vector<size_t> All() {
+    std::vector<size_t> indices(kNumStripes);
+    for (size_t i = 0; i < kNumStripes; ++i) indices[i] = i;
+    return indices;
+  }
+
+ private:
+  std::array<absl::Mutex, kNumStripes>& stripes_;
+  std::vector<size_t> indices_;
+};
+
+absl::StatusOr<std::unique_ptr<RocksDbStore>> RocksDbStore::Open(
+    const RocksDbStoreOptions& options) {
+  if (options.path.empty()) return absl::InvalidArgumentError("RocksDbStore: empty data path");
+  const std::string& path = options.path;
+  std::error_code ec;
+  if (options.create_if_missing) {
+    if (absl::Status created = CreateDirectories(path); !created.ok()) return created;
+  } else if (!std::filesystem::exists(std::filesystem::path(path) / "CURRENT", ec)) {
+    return absl::NotFoundError(
+        absl::StrCat("no database in ", path, " (and create_if_missing is false)"));
+  }
+  struct stat st;
+  if (::stat(path.c_str(), &st) == 0 && (st.st_mode & 0077) != 0) {
+    spdlog::warn("data directory {} is accessible to other users (mode {:o}); expected 0700", path,
+                 st.st_mode & 0777);
+  }
+
+  rocksdb::DB* raw_db = nullptr;
+  rocksdb::Status s = rocksdb::DB::Open(MakeRocksOptions(options), path, &raw_db);
+  if (IsDirectoryLockedError(s)) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "data directory ", path,
+        " is in use by another process (or another open store in this process): ", s.ToString()));
+  }
+  if (!s.ok()) return FromRocks(s, path, "opening the database");
+  spdlog::info("opened RocksDB store in {}", path);
+  return std::unique_ptr<RocksDbStore>(
+      new RocksDbStore(path, std::unique_ptr<rocksdb::DB>(raw_db)));
+}
+
+RocksDbStore::RocksDbStore(std::string path, std::unique_ptr<rocksdb::DB> db)
+    : path_(std::move(path)), db_(std::move(db)) {}
+
+RocksDbStore::~RocksDbStore() {
+  // Every write was synced already; this is belt and braces before Close,
+  // which also waits for background flushes and compactions.
+  if (rocksdb::Status s = db_->FlushWAL(/*sync=*/true); !s.ok()) {
+    spdlog::error("RocksDB store {}: syncing the WAL at close failed: {}", path_, s.ToString());
+  }
+  if (rocksdb::Status s = db_->Close(); !s.ok()) {
+    spdlog::error("RocksDB store {}: close failed: {}", path_, s.ToString());
+  }
+}
+
+size_t RocksDbStore::StripeOf(absl::string_view key) {
+  return absl::Hash<absl::string_view>{}(key) % kNumStripes;
+}
+
+absl::StatusOr<std::optional<std::string>> RocksDbStore::Get(absl::string_view key) {
+  absl::ReaderMutexLock pin(&pin_mu_);
+  return GetPinned(key);
+}
+
+absl::StatusOr<std::optional<std::string>> RocksDbStore::GetPinned(absl::string_view key) {
+  rocksdb::ReadOptions read_options;
+  read_options.verify_checksums = true;
+  std::string value;
+  rocksdb::Status s = db_->Get(read_options, ToSlice(key), &value);
+  if (s.IsNotFound()) return std::nullopt;
+  if (!s.ok()) {
+    return FromRocks(s, path_, absl::StrCat("reading key \"", absl::CHexEscape(key), "\""));
+  }
+  return value;
+}
+
+absl::Status RocksDbStore::Put(absl::string_view key, absl::string_view value) {
+  // The stripe keeps this write out of any Commit's check-then-write window.
+  absl::MutexLock stripe(&stripes_[StripeOf(key)]);
+  rocksdb::WriteBatch batch;
+  batch.Put(ToSlice(key), ToSlice(value));
+  return WriteSynced(&batch, "writing a key");
+}
+
+absl::Status RocksDbStore::Delete(absl::string_view key) {
+  absl::MutexLock stripe(&stripes_[StripeOf(key)]);
+  rocksdb::WriteBatch batch;
+  batch.Delete(ToSlice(key));
+  return WriteSynced(&batch, "deleting a key");
+}
+
+absl::StatusOr<std::vector<KeyValue>> RocksDbStore::Scan(absl::string_view prefix,
+                                                         absl::string_view start_after,
+                                                         size_t limit) {
+  absl::ReaderMutexLock pin(&pin_mu_);
+  rocksdb::ReadOptions read_options;
+  read_options.verify_checksums = true;
+  // An iterator reads a point-in-time view fixed when it is created, so the
+  // scan is consistent without an explicit snapshot. (An explicit snapshot
+  // would also stop compactions from dropping old versions while it lives,
+  // which a concurrent purge must be able to do.)
+  const std::optional<std::string> upper = PrefixSuccessor(prefix);
+  rocksdb::Slice upper_slice;
+  if (upper.has_value()) {
+    upper_slice = ToSlice(*upper);
+    read_options.iterate_upper_bound = &upper_slice;
+  }
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(read_options));
+  it->Seek(ToSlice(std::max(prefix, start_after)));
+  if (it->Valid() && ToView(it->key()) == start_after) it->Next();
+  std::vector<KeyValue> result;
+  for (; it->Valid(); it->Next()) {
+    if (limit != 0 && result.size() == limit) break;
+    const absl::string_view key = ToView(it->key());
+    // Only reachable without an upper bound (prefix empty or all 0xff), where
+    // every key from the prefix on starts with it anyway; kept as a guard.
+    if (!absl::StartsWith(key, prefix)) break;
+    result.push_back(KeyValue{std::string(key), std::string(ToView(it->value()))});
+  }
+  if (!it->status().ok()) {
+    return FromRocks(it->status(), path_,
+                     absl::StrCat("scanning prefix \"", absl::CHexEscape(prefix), "\""));
+  }
+  return result;
+}
+
+absl::Status RocksDbStore::CheckPreconditions(const WriteBatch& batch) {
+  if (batch.preconditions().empty()) return absl::OkStatus();
+  absl::ReaderMutexLock pin(&pin_mu_);
+  for (const WriteBatch::Precondition& precondition : batch.preconditions()) {
+    absl::StatusOr<std::optional<std::string>> current = GetPinned(precondition.key);
+    if (!current.ok()) return current.status();
+    if (*current != precondition.expected_value) {
+      return storage_internal::PreconditionFailedError(precondition);
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status RocksDbStore::WriteSynced(rocksdb::WriteBatch* batch, absl::string_view what) {
+  rocksdb::WriteOptions write_options;
+  // Durable on return: the WAL is fsynced. Concurrent synced writers are
+  // grouped by RocksDB and share one fsync.
+  write_options.sync = true;
+  return FromRocks(db_->Write(write_options, batch), path_, what);
+}
+
+namespace {
+
+void AppendOperations(const WriteBatch& batch, rocksdb::WriteBatch* out) {
+  for (const WriteBatch::Operation& operation : batch.operations()) {
+    if (operation.value.has_value()) {
+      out->Put(ToSlice(operation.key), ToSlice(*operation.value));
+    } else {
+      out->Delete(ToSlice(operation.key));
+    }
+  }
+}
+
+}  // namespace
+
+absl::Status RocksDbStore::Commit(const WriteBatch& batch) {
+  if (batch.preconditions().empty() && batch.empty()) return absl::OkStatus();
+  StripeLocks locks(stripes_, StripeLocks::ForBatch(batch));
+  if (absl::Status checked = CheckPreconditions(batch); !checked.ok()) return checked;
+  if (batch.empty()) return absl::OkStatus();
+  rocksdb::WriteBatch rocks_batch;
+  AppendOperations(batch, &rocks_batch);
+  return WriteSynced(&rocks_batch, "committing a batch");
+}
+
+absl::Status RocksDbStore::AppendPrefixDeletion(const std::string& prefix,
+                                                rocksdb::WriteBatch* out) {
+  if (std::optional<std::string> end = PrefixSuccessor(prefix); end.has_value()) {
+    out->DeleteRange(ToSlice(prefix), ToSlice(*end));
+    return absl::OkStatus();
+  }
+  // No finite upper bound: the keys under the prefix are exactly the keys
+  // >= prefix, so delete up to just past the current last key.
+  absl::ReaderMutexLock pin(&pin_mu_);
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions()));
+  it->SeekToLast();
+  if (!it->status().ok()) return FromRocks(it->status(), path_, "finding the last key");
+  if (it->Valid() && ToView(it->key()) >= absl::string_view(prefix)) {
+    std::string end(ToView(it->key()));
+    end.push_back('\0');  // The successor of the last key.
+    out->DeleteRange(ToSlice(prefix), ToSlice(end));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status RocksDbStore::CommitAndPurge(const WriteBatch& batch,
+                                          const std::vector<std::string>& delete_prefixes) {
+  // The key range to purge: [begin, end), or [begin, infinity) if unbounded
+  // (only a prefix that is empty or all 0xff is).
+  std::optional<std::string> begin;
+  std::optional<std::string> end;
+  bool unbounded = false;
+  auto touch = [&](absl::string_view first, std::optional<std::string> past_last) {
+    if (!begin.has_value() || first < *begin) begin = std::string(first);
+    if (!past_last.has_value()) {
+      unbounded = true;
+    } else if (!end.has_value() || *past_last > *end) {
+      end = std::move(past_last);
+    }
+  };
+  for (const WriteBatch::Operation& operation : batch.operations()) {
+    touch(operation.key, absl::StrCat(operation.key, absl::string_view("\0", 1)));
+  }
+  for (const std::string& prefix : delete_prefixes) touch(prefix, PrefixSuccessor(prefix));
+
+  {
+    // An unbounded prefix deletion reads the last key, so it needs every
+    // writer excluded; otherwise the batch's own stripes are enough, since a
+    // range deletion needs no read.
+    StripeLocks locks(stripes_, unbounded ? StripeLocks::All() : StripeLocks::ForBatch(batch));
+    if (absl::Status checked = CheckPreconditions(batch); !checked.ok()) return checked;
+    rocksdb::WriteBatch rocks_batch;
+    AppendOperations(batch, &rocks_batch);
+    for (const std::string& prefix : delete_prefixes) {
+      if (absl::Status s = AppendPrefixDeletion(prefix, &rocks_batch); !s.ok()) return s;
+    }
+    if (rocks_batch.Count() > 0) {
+      if (absl::Status written = WriteSynced(&rocks_batch, "committing a purge batch");
+          !written.ok()) {
+        return written;
+      }
+    }
+  }
+
+  if (!begin.has_value()) return absl::OkStatus();  // Nothing touched, nothing to purge.
+  if (unbounded) end.reset();
+  if (absl::Status purged = PurgeRange(*begin, end); !purged.ok()) {
+    return absl::Status(
+        purged.code(),
+        absl::StrCat("the batch was committed but purging the old values failed (calling "
+                     "CommitAndPurge again over the same prefixes and keys finishes it): ",
+                     purged.message()));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status RocksDbStore::PurgeRange(const std::string& begin,
+                                      const std::optional<std::string>& end) {
+  // Files that may hold old values, to check at the end that they are gone.
+  // First every WAL file holding any record now: the flush below obsoletes
+  // all of them. (An empty current WAL is not switched by a flush and may
+  // stay, but holds nothing.)
+  std::vector<std::string> doomed;
+  rocksdb::VectorLogPtr wal_files;
+  if (rocksdb::Status s = db_->GetSortedWalFiles(wal_files); !s.ok()) {
+    return FromRocks(s, path_, "listing WAL files");
+  }
+  for (const auto& wal : wal_files) {
+    if (wal->SizeFileBytes() > 0 || wal->Type() == rocksdb::kArchivedLogFile) {
+      doomed.push_back(absl::StrCat(path_, wal->PathName()));
+    }
+  }
+
+  // Move the memtable, which holds the new tombstones and maybe old values,
+  // into an SST file. That makes every WAL file written before it obsolete.
+  rocksdb::FlushOptions flush_options;
+  flush_options.wait = true;
+  if (rocksdb::Status s = db_->Flush(flush_options); !s.ok()) {
+    return FromRocks(s, path_, "flushing the memtable for a purge");
+  }
+  if (rocksdb::Status s = db_->FlushWAL(/*sync=*/true); !s.ok()) {
+    return FromRocks(s, path_, "syncing the WAL for a purge");
+  }
+
+  // Then every SST file overlapping the range, the flush output included.
+  std::vector<rocksdb::LiveFileMetaData> sst_files;
+  db_->GetLiveFilesMetaData(&sst_files);
+  for (const rocksdb::LiveFileMetaData& file : sst_files) {
+    const bool overlaps = file.largestkey >= begin && (!end.has_value() || file.smallestkey < *end);
+    if (overlaps) doomed.push_back(absl::StrCat(file.db_path, file.name));
+  }
+
+  // Rewrite every SST overlapping the range down to the bottommost level.
+  // Tombstones meet the values they cover and both are dropped; kForce also
+  // rewrites bottommost files and rules out trivial moves that would keep a
+  // file, old values and all. Exclusive: no automatic compaction interleaves.
+  rocksdb::CompactRangeOptions compact_options;
+  compact_options.exclusive_manual_compaction = true;
+  compact_options.bottommost_level_compaction = rocksdb::BottommostLevelCompaction::kForce;
+  compact_options.change_level = false;
+  const rocksdb::Slice begin_slice = ToSlice(begin);
+  rocksdb::Slice end_slice;
+  if (end.has_value()) end_slice = ToSlice(*end);
+  if (rocksdb::Status s =
+          db_->CompactRange(compact_options, &begin_slice, end.has_value() ? &end_slice : nullptr);
+      !s.ok()) {
+    return FromRocks(s, path_, "compacting the purged range");
+  }
+
+  // Obsolete files are deleted by background jobs as they finish, and not
+  // while any read view pins them. Take out every reader, then make RocksDB
+  // delete all obsolete files now, in this thread: re-enabling file
+  // deletions runs a full obsolete-file scan and purge. Disable/Enable are
+  // counted, so this pair leaves any other holder's disable in force.
+  {
+    absl::MutexLock pin(&pin_mu_);
+    if (rocksdb::Status s = db_->DisableFileDeletions(); !s.ok()) {
+      return FromRocks(s, path_, "purging obsolete files");
+    }
+    if (rocksdb::Status s = db_->EnableFileDeletions(/*force=*/false); !s.ok()) {
+      return FromRocks(s, path_, "purging obsolete files");
+    }
+  }
+
+  std::vector<std::string> remaining;
+  for (const std::string& file : doomed) {
+    std::error_code ec;
+    if (std::filesystem::exists(file, ec) || ec) remaining.push_back(file);
+  }
+  if (!remaining.empty()) {
+    return absl::InternalError(absl::StrCat(
+        "purge incomplete in ", path_,
+        ": files that may hold old values still exist: ", absl::StrJoin(remaining, ", ")));
+  }
+  spdlog::debug("RocksDB store {}: purged {} files", path_, doomed.size());
+  return absl::OkStatus();
+}
+
+}  // namespace clavis::kms

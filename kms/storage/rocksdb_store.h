@@ -1,0 +1,150 @@
+// RocksDbStore: the embedded, single-node Store backend, one RocksDB database
+// in a local directory.
+//
+// Durability: every write is made with WriteOptions::sync, so the write-ahead
+// log is fsynced before Put/Delete/Commit return. Concurrent writers are not
+// serialized by this class (except writers of the same keys, see below):
+// RocksDB batches them into write groups that share one fsync (group commit).
+//
+// Compare-and-set: Commit checks its preconditions with reads and then writes,
+// so the check and the write must not be separated by another write of the
+// same keys. Every write therefore holds the lock stripes (a fixed array of
+// mutexes, chosen by key hash) of all the keys it reads or writes, taken in
+// ascending stripe order so they cannot deadlock. Writes of unrelated keys
+// usually hash to different stripes and go through in parallel.
+//
+// Crypto-shredding: CommitAndPurge writes the batch and range deletions in one
+// atomic RocksDB batch, then flushes the memtable (which makes every older WAL
+// file obsolete), force-compacts the touched key range down to the bottommost
+// level (which rewrites every SST file holding a value of a touched key, so
+// the old values are dropped), and deletes the obsolete files before
+// returning. It then checks that every SST file that overlapped the range and
+// every non-empty WAL file that existed after the commit is gone from the
+// directory, and fails (Internal, "purge incomplete") if not. What is and is
+// not guaranteed:
+//  - guaranteed: after an OK return no file in the data directory holds an
+//    old value of a touched key (data files, WAL, and the MANIFEST, which only
+//    records key boundaries, never values);
+//  - not guaranteed: that the freed disk blocks are overwritten. Deleting a
+//    file unlinks it; the filesystem, SSD wear levelling, or snapshots and
+//    backups below it may still keep the bytes, so someone holding a raw
+//    disk image and the (still live) root key could unwrap a destroyed key.
+//    Closing that gap takes encryption below this layer (e.g. full-disk
+//    encryption) or rotating the root key. Process memory (block cache,
+//    freed memtables) is not scrubbed either.
+//  - Compression is off, so the values are stored as written: they are mostly
+//    ciphertext (incompressible), and it keeps the purge verifiable by
+//    searching the files for the raw bytes.
+//
+// Errors: RocksDB statuses map to absl ones: Corruption -> DataLoss, no space
+// -> ResourceExhausted, other I/O errors -> Unavailable; the message names the
+// data directory and the operation. After a background error (for instance
+// disk full during a flush) RocksDB stops accepting writes and every write
+// returns that error until RocksDB recovers or the store is reopened.
+//
+// Thread safety: all methods may be called concurrently. The destructor must
+// not run concurrently with any other method.
+#ifndef CLAVIS_KMS_STORAGE_ROCKSDB_STORE_H_
+#define CLAVIS_KMS_STORAGE_ROCKSDB_STORE_H_
+
+#include <array>
+#include <cstddef>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/synchronization/mutex.h"
+#include "kms/storage/store.h"
+
+namespace rocksdb {
+class DB;
+class WriteBatch;
+}  // namespace rocksdb
+
+namespace clavis::kms {
+
+struct RocksDbStoreOptions {
+  // The data directory. Created with mode 0700 (with any missing parents) if
+  // it does not exist and create_if_missing is set. It must be used by one
+  // RocksDbStore at a time: RocksDB locks it (file LOCK), and a second Open,
+  // from this process or another, fails with FailedPrecondition.
+  std::string path;
+  // If false, opening a directory that holds no database is NotFound.
+  bool create_if_missing = true;
+};
+
+class RocksDbStore : public Store {
+ public:
+  // Opens (or creates) the database. Errors: InvalidArgument for an empty
+  // path; NotFound if there is no database and !create_if_missing;
+  // FailedPrecondition if the directory is in use by another store; DataLoss
+  // if RocksDB detects corruption while opening; Unavailable or
+  // ResourceExhausted for I/O errors.
+  static absl::StatusOr<std::unique_ptr<RocksDbStore>> Open(const RocksDbStoreOptions& options);
+
+  // Syncs the WAL and closes the database, releasing the directory lock.
+  // Errors are logged, not returned: every write was already durable.
+  ~RocksDbStore() override;
+
+  RocksDbStore(const RocksDbStore&) = delete;
+  RocksDbStore& operator=(const RocksDbStore&) = delete;
+
+  absl::StatusOr<std::optional<std::string>> Get(absl::string_view key) override;
+  absl::Status Put(absl::string_view key, absl::string_view value) override;
+  absl::Status Delete(absl::string_view key) override;
+  absl::StatusOr<std::vector<KeyValue>> Scan(absl::string_view prefix,
+                                             absl::string_view start_after, size_t limit) override;
+  absl::Status Commit(const WriteBatch& batch) override;
+  absl::Status CommitAndPurge(const WriteBatch& batch,
+                              const std::vector<std::string>& delete_prefixes) override;
+
+  const std::string& path() const { return path_; }
+
+ private:
+  static constexpr size_t kNumStripes = 256;
+  class StripeLocks;
+
+  RocksDbStore(std::string path, std::unique_ptr<rocksdb::DB> db);
+
+  // Get without taking pin_mu_; the caller holds it (shared is enough).
+  absl::StatusOr<std::optional<std::string>> GetPinned(absl::string_view key)
+      ABSL_SHARED_LOCKS_REQUIRED(pin_mu_);
+  // Returns Aborted for the first precondition of `batch` that does not hold.
+  // The caller holds the stripes of every precondition key.
+  absl::Status CheckPreconditions(const WriteBatch& batch);
+  // Appends a deletion of every key under `prefix` to `out`. For a prefix
+  // without a finite upper bound (empty or all 0xff) it reads the last key,
+  // so the caller must hold every stripe to keep a larger key from appearing.
+  absl::Status AppendPrefixDeletion(const std::string& prefix, rocksdb::WriteBatch* out);
+  // db_->Write with sync, mapped to an absl status.
+  absl::Status WriteSynced(rocksdb::WriteBatch* batch, absl::string_view what);
+  // The purge step of CommitAndPurge, after the commit: drops every stored
+  // old version of the keys in [begin, end) (end nullopt: unbounded) from the
+  // files and checks that the files that held them are gone.
+  absl::Status PurgeRange(const std::string& begin, const std::optional<std::string>& end);
+
+  static size_t StripeOf(absl::string_view key);
+
+  const std::string path_;
+  const std::unique_ptr<rocksdb::DB> db_;
+
+  // See the class comment. Stripe i guards no data, it serializes the
+  // read-check-write sequences on keys that hash to i.
+  std::array<absl::Mutex, kNumStripes> stripes_;
+
+  // Readers (Get, Scan, precondition checks) hold this shared while they use
+  // a RocksDB read view, which pins the SST files it was made from. The purge
+  // step holds it exclusively while it deletes obsolete files, so no reader
+  // can be pinning a file that still holds a purged value. Writers don't take
+  // it: writes pin no files.
+  absl::Mutex pin_mu_;
+};
+
+}  // namespace clavis::kms
+
+#endif  // CLAVIS_KMS_STORAGE_ROCKSDB_STORE_H_

@@ -1,0 +1,102 @@
+// Store: the small key-value interface every piece of persistent Clavis state
+// goes through. The domain layer knows nothing else about storage, so the
+// embedded RocksDB backend and the etcd backend are interchangeable.
+//
+// Semantics every backend must provide (tests/store_conformance checks them):
+//  - Keys and values are arbitrary bytes; keys sort bytewise.
+//  - Every successful write (Put, Delete, Commit) is durable when it returns:
+//    the backend has synced it (RocksDB: WAL fsync; etcd: Raft commit).
+//  - Commit applies a batch atomically: all of it or none of it, and only if
+//    every precondition holds at the moment it applies; otherwise it returns
+//    Aborted("... changed concurrently ...") and writes nothing. That is the
+//    compare-and-set every read-modify-write in the domain layer uses.
+//  - Scan returns keys in order; it sees a consistent snapshot.
+//  - CommitAndPurge commits a batch (and deletes whole prefixes) atomically,
+//    then makes the backend drop every stored copy of the old values of the
+//    keys it touched (RocksDB: flush + forced compaction over those ranges so
+//    the bytes leave the data files and the WAL; etcd: compaction + defrag).
+//    It is how destroyed key material is crypto-shredded.
+//
+// Thread safety: all methods may be called concurrently.
+#ifndef CLAVIS_KMS_STORAGE_STORE_H_
+#define CLAVIS_KMS_STORAGE_STORE_H_
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+
+namespace clavis::kms {
+
+struct KeyValue {
+  std::string key;
+  std::string value;
+};
+
+// An atomic, conditional batch of writes.
+class WriteBatch {
+ public:
+  struct Precondition {
+    std::string key;
+    // nullopt: the key must be absent. Otherwise its value must equal this.
+    std::optional<std::string> expected_value;
+  };
+  struct Operation {
+    std::string key;
+    std::optional<std::string> value;  // nullopt: delete
+  };
+
+  // The batch applies only if `key` currently holds `expected_value`
+  // (nullopt: is absent).
+  WriteBatch& Expect(absl::string_view key, std::optional<std::string> expected_value);
+  WriteBatch& Put(absl::string_view key, std::string value);
+  WriteBatch& Delete(absl::string_view key);
+
+  const std::vector<Precondition>& preconditions() const { return preconditions_; }
+  const std::vector<Operation>& operations() const { return operations_; }
+  bool empty() const { return operations_.empty(); }
+
+ private:
+  std::vector<Precondition> preconditions_;
+  std::vector<Operation> operations_;
+};
+
+class Store {
+ public:
+  virtual ~Store() = default;
+
+  // The value, or nullopt if absent. Errors only for backend failures
+  // (Unavailable, DataLoss for detected corruption).
+  virtual absl::StatusOr<std::optional<std::string>> Get(absl::string_view key) = 0;
+
+  virtual absl::Status Put(absl::string_view key, absl::string_view value) = 0;
+  // Deleting an absent key is OK.
+  virtual absl::Status Delete(absl::string_view key) = 0;
+
+  // Up to `limit` entries whose key starts with `prefix` and sorts strictly
+  // after `start_after` (empty: from the start of the prefix), in key order.
+  // limit == 0 means no limit.
+  virtual absl::StatusOr<std::vector<KeyValue>> Scan(absl::string_view prefix,
+                                                     absl::string_view start_after,
+                                                     size_t limit) = 0;
+
+  // Atomic conditional batch; Aborted if a precondition does not hold.
+  virtual absl::Status Commit(const WriteBatch& batch) = 0;
+
+  // Commits `batch` and deletes every key under each of `delete_prefixes`, in
+  // one atomic step (Aborted, nothing written, if a precondition fails). Then
+  // purges the old values of every touched key from the backend's files
+  // before returning (see above). Slow: meant for destruction, not for the
+  // hot path. If the purge step fails after the commit, the returned error
+  // says so (the commit stands; calling it again with an empty batch and the
+  // same prefixes finishes the purge).
+  virtual absl::Status CommitAndPurge(const WriteBatch& batch,
+                                      const std::vector<std::string>& delete_prefixes) = 0;
+};
+
+}  // namespace clavis::kms
+
+#endif  // CLAVIS_KMS_STORAGE_STORE_H_
