@@ -62,9 +62,10 @@ TEST(ByteIoTest, EveryTruncationOfAnIntegerFails) {
 }
 
 TEST(ByteIoTest, HugeLengthPrefixDoesNotOverread) {
-  std::string buf("\xff\xff\xff\xff"
-                  "x",
-                  5);
+  std::string buf(
+      "\xff\xff\xff\xff"
+      "x",
+      5);
   ByteReader r(buf);
   absl::string_view out;
   EXPECT_FALSE(r.ReadU32Prefixed(&out));

@@ -13,8 +13,8 @@ namespace clavis::crypto {
 
 struct Argon2idParams {
   static constexpr size_t kSaltSize = 16;
-  uint64_t ops_limit = 3;                    // passes over memory
-  uint64_t mem_limit_bytes = 256ull << 20;   // 256 MiB
+  uint64_t ops_limit = 3;                   // passes over memory
+  uint64_t mem_limit_bytes = 256ull << 20;  // 256 MiB
 };
 
 // Derives `output_size` bytes from `passphrase` and a 16-byte `salt`.

@@ -27,8 +27,8 @@ SecretBytes SecretBytes::CopyOf(absl::Span<const uint8_t> bytes) {
 }
 
 SecretBytes SecretBytes::CopyOf(absl::string_view bytes) {
-  return CopyOf(absl::Span<const uint8_t>(reinterpret_cast<const uint8_t*>(bytes.data()),
-                                          bytes.size()));
+  return CopyOf(
+      absl::Span<const uint8_t>(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size()));
 }
 
 SecretBytes::SecretBytes(SecretBytes&& other) noexcept

@@ -50,9 +50,7 @@ class SecretBytes {
   absl::Span<const uint8_t> span() const { return {data_, size_}; }
   // A view for APIs that take bytes as a string_view. Do not copy it into an
   // ordinary std::string unless that string is wiped afterwards.
-  absl::string_view view() const {
-    return {reinterpret_cast<const char*>(data_), size_};
-  }
+  absl::string_view view() const { return {reinterpret_cast<const char*>(data_), size_}; }
 
   // Constant-time comparison of the contents; false when sizes differ.
   bool Equals(const SecretBytes& other) const;

@@ -70,9 +70,9 @@ absl::StatusOr<std::unique_ptr<WycheproofFile>> LoadWycheproof(const std::string
   const std::string path = absl::StrCat(CLAVIS_WYCHEPROOF_DIR, "/", file_name);
   std::ifstream in(path);
   if (!in) {
-    return absl::NotFoundError(absl::StrCat(
-        "Wycheproof vectors not found at ", path,
-        " (the repository expects ../shared/vectors/wycheproof beside it)"));
+    return absl::NotFoundError(
+        absl::StrCat("Wycheproof vectors not found at ", path,
+                     " (the repository expects ../shared/vectors/wycheproof beside it)"));
   }
   std::stringstream buffer;
   buffer << in.rdbuf();

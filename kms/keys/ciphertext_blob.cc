@@ -30,9 +30,9 @@ absl::StatusOr<ParsedCiphertextBlob> ParseCiphertextBlob(absl::string_view blob)
   CiphertextBlobHeader& h = out.header;
   if (!r.ReadU8(&h.version)) return absl::InvalidArgumentError("ciphertext blob is truncated");
   if (h.version != kCiphertextBlobVersion) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("unsupported ciphertext blob format version ", h.version, " (this server reads ",
-                     kCiphertextBlobVersion, "); is this a Clavis ciphertext blob?"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "unsupported ciphertext blob format version ", h.version, " (this server reads ",
+        kCiphertextBlobVersion, "); is this a Clavis ciphertext blob?"));
   }
   absl::string_view tenant, key_id, segment;
   if (!r.ReadU8(&h.algorithm) || !r.ReadU8Prefixed(&tenant) || !r.ReadU8Prefixed(&key_id) ||

@@ -26,8 +26,8 @@ absl::Status ValidateEncryptionContext(const EncryptionContext& context) {
     total += key.size() + value.size();
   }
   if (total > kMaxContextTotalBytes) {
-    return absl::InvalidArgumentError(absl::StrCat("encryption context is larger than ",
-                                                   kMaxContextTotalBytes, " bytes in all"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("encryption context is larger than ", kMaxContextTotalBytes, " bytes in all"));
   }
   return absl::OkStatus();
 }

@@ -7,16 +7,17 @@ namespace {
 
 TEST(EncryptionContextTest, CanonicalEncodingIsSortedAndLengthPrefixed) {
   const EncryptionContext ctx{{"b", "2"}, {"a", "1"}};
-  const std::string expected("\x00\x00\x00\x02"
-                             "\x00\x00\x00\x01"
-                             "a"
-                             "\x00\x00\x00\x01"
-                             "1"
-                             "\x00\x00\x00\x01"
-                             "b"
-                             "\x00\x00\x00\x01"
-                             "2",
-                             4 + 2 * (4 + 1 + 4 + 1));
+  const std::string expected(
+      "\x00\x00\x00\x02"
+      "\x00\x00\x00\x01"
+      "a"
+      "\x00\x00\x00\x01"
+      "1"
+      "\x00\x00\x00\x01"
+      "b"
+      "\x00\x00\x00\x01"
+      "2",
+      4 + 2 * (4 + 1 + 4 + 1));
   EXPECT_EQ(CanonicalEncryptionContext(ctx), expected);
   EXPECT_EQ(CanonicalEncryptionContext({}), std::string(4, '\0'));
 }

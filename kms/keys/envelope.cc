@@ -57,8 +57,8 @@ absl::StatusOr<Envelope::UsableSegment> Envelope::SegmentForEncrypt(const Segmen
   out.segment_version = (*segment)->record().primary_version();
   const internal::SegmentVersionRecord* v = (*segment)->FindVersion(out.segment_version);
   if (v == nullptr) {
-    return absl::DataLossError(absl::StrCat("segment ", name.ToString(),
-                                            " has no record of its primary version"));
+    return absl::DataLossError(
+        absl::StrCat("segment ", name.ToString(), " has no record of its primary version"));
   }
   out.key_version = v->key_version();
   if (auto s = CheckKeyVersionUsable(**key, out.key_version); !s.ok()) return s;
@@ -80,9 +80,8 @@ absl::StatusOr<EncryptResult> Envelope::Seal(const UsableSegment& s,
   header.segment_key_version = s.segment_version;
   const std::string header_bytes = header.Encode();
   const std::string nonce = crypto::RandomBytes(kBlobNonceSize);
-  auto sealed = s.aead->Seal(
-      nonce, plaintext.view(),
-      BlobAssociatedData(header_bytes, CanonicalEncryptionContext(context)));
+  auto sealed = s.aead->Seal(nonce, plaintext.view(),
+                             BlobAssociatedData(header_bytes, CanonicalEncryptionContext(context)));
   if (!sealed.ok()) return sealed.status();
   EncryptResult out;
   out.ciphertext_blob = absl::StrCat(header_bytes, nonce, *sealed);
@@ -127,8 +126,8 @@ absl::StatusOr<DecryptResult> Envelope::Decrypt(absl::string_view ciphertext_blo
   if (!blob.ok()) return blob.status();
   const KeyName key_name{blob->header.tenant, blob->header.key_id};
   if (expected_key.has_value() && !(*expected_key == key_name)) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "the ciphertext blob was not made with key ", expected_key->ToString()));
+    return absl::InvalidArgumentError(
+        absl::StrCat("the ciphertext blob was not made with key ", expected_key->ToString()));
   }
   const SegmentName segment_name{key_name, blob->header.segment};
   auto key = repository_->GetKey(key_name);

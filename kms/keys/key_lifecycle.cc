@@ -36,10 +36,9 @@ absl::Status KeyNotUsable(const KeyName& name, const internal::KeyRecord& r) {
       return Refuse("key", name.ToString(), r.state(), r.state_change_time_us(),
                     "an admin can enable it again (clavisctl key enable)");
     case KeyState::PENDING_DESTRUCTION:
-      return absl::FailedPreconditionError(
-          absl::StrCat("key ", name.ToString(), " is PENDING_DESTRUCTION until ",
-                       Since(r.destroy_time_us()),
-                       "; run `clavisctl key cancel-destroy ", name.ToString(), "` to keep it"));
+      return absl::FailedPreconditionError(absl::StrCat(
+          "key ", name.ToString(), " is PENDING_DESTRUCTION until ", Since(r.destroy_time_us()),
+          "; run `clavisctl key cancel-destroy ", name.ToString(), "` to keep it"));
     case KeyState::DESTROYED:
       return Refuse("key", name.ToString(), r.state(), r.state_change_time_us(),
                     "its material is gone for good");
@@ -56,10 +55,9 @@ absl::Status SegmentNotUsable(const SegmentName& name, const internal::SegmentRe
       return Refuse("segment", name.ToString(), r.state(), r.state_change_time_us(),
                     "it was revoked; an admin can enable it again (clavisctl segment enable)");
     case KeyState::PENDING_DESTRUCTION:
-      return absl::FailedPreconditionError(
-          absl::StrCat("segment ", name.ToString(), " is PENDING_DESTRUCTION until ",
-                       Since(r.destroy_time_us()), "; run `clavisctl segment cancel-destroy ",
-                       name.ToString(), "` to keep it"));
+      return absl::FailedPreconditionError(absl::StrCat(
+          "segment ", name.ToString(), " is PENDING_DESTRUCTION until ", Since(r.destroy_time_us()),
+          "; run `clavisctl segment cancel-destroy ", name.ToString(), "` to keep it"));
     case KeyState::DESTROYED:
       return Refuse("segment", name.ToString(), r.state(), r.state_change_time_us(),
                     "its key is gone for good; new data needs a new segment label");
@@ -90,10 +88,10 @@ absl::StatusOr<absl::Duration> KeyLifecycle::CheckWindow(
     std::optional<absl::Duration> window) const {
   const absl::Duration w = window.value_or(limits_.default_destruction_window);
   if (w < limits_.min_destruction_window || w > limits_.max_destruction_window) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "pending window ", DescribeDuration(w), " is outside the allowed range ",
-        DescribeDuration(limits_.min_destruction_window), " to ",
-        DescribeDuration(limits_.max_destruction_window)));
+    return absl::InvalidArgumentError(
+        absl::StrCat("pending window ", DescribeDuration(w), " is outside the allowed range ",
+                     DescribeDuration(limits_.min_destruction_window), " to ",
+                     DescribeDuration(limits_.max_destruction_window)));
   }
   return w;
 }
@@ -252,9 +250,9 @@ absl::StatusOr<clavis::v1::Key> KeyLifecycle::ScheduleKeyDestruction(
 absl::StatusOr<clavis::v1::Key> KeyLifecycle::CancelKeyDestruction(const KeyName& name) {
   auto updated = repository_->UpdateKey(name, [&](internal::KeyRecord* r) -> absl::Status {
     if (r->state() != KeyState::PENDING_DESTRUCTION) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "key ", name.ToString(), " is ", StateName(r->state()),
-          ", not PENDING_DESTRUCTION; there is no destruction to cancel"));
+      return absl::FailedPreconditionError(
+          absl::StrCat("key ", name.ToString(), " is ", StateName(r->state()),
+                       ", not PENDING_DESTRUCTION; there is no destruction to cancel"));
     }
     r->set_state(KeyState::DISABLED);  // as the clouds do: re-enable explicitly
     r->set_state_change_time_us(ToMicros(clock_->Now()));
@@ -311,8 +309,8 @@ absl::StatusOr<clavis::v1::Key> KeyLifecycle::UpdateKeySettings(const KeyName& n
       (*u.rotation_period < limits_.min_rotation_period ||
        *u.rotation_period > limits_.max_rotation_period)) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "rotation period ", DescribeDuration(*u.rotation_period),
-        " is outside the allowed range ", DescribeDuration(limits_.min_rotation_period), " to ",
+        "rotation period ", DescribeDuration(*u.rotation_period), " is outside the allowed range ",
+        DescribeDuration(limits_.min_rotation_period), " to ",
         DescribeDuration(limits_.max_rotation_period)));
   }
   auto updated = repository_->UpdateKey(name, [&](internal::KeyRecord* r) -> absl::Status {
@@ -387,8 +385,7 @@ absl::StatusOr<clavis::v1::Key> KeyLifecycle::DisableKeyVersion(const KeyVersion
                            " is the primary version; rotate the key first (clavisctl key rotate)"));
         }
         if (v->state() != KeyState::ENABLED) {
-          return Refuse("key version", name.ToString(), v->state(), v->state_change_time_us(),
-                        "");
+          return Refuse("key version", name.ToString(), v->state(), v->state_change_time_us(), "");
         }
         v->set_state(KeyState::DISABLED);
         v->set_state_change_time_us(ToMicros(clock_->Now()));
@@ -409,8 +406,7 @@ absl::StatusOr<clavis::v1::Key> KeyLifecycle::ScheduleKeyVersionDestruction(
                            " is the primary version; rotate the key first (clavisctl key rotate)"));
         }
         if (v->state() != KeyState::ENABLED && v->state() != KeyState::DISABLED) {
-          return Refuse("key version", name.ToString(), v->state(), v->state_change_time_us(),
-                        "");
+          return Refuse("key version", name.ToString(), v->state(), v->state_change_time_us(), "");
         }
         const absl::Time now = clock_->Now();
         v->set_state(KeyState::PENDING_DESTRUCTION);
@@ -448,9 +444,9 @@ absl::StatusOr<clavis::v1::Key> KeyLifecycle::DestroyKeyVersion(const KeyVersion
         }
         const absl::Time now = clock_->Now();
         if (now < FromMicros(v->destroy_time_us())) {
-          return absl::FailedPreconditionError(absl::StrCat(
-              "key version ", name.ToString(), " is PENDING_DESTRUCTION until ",
-              Since(v->destroy_time_us()), "; it cannot be destroyed before then"));
+          return absl::FailedPreconditionError(
+              absl::StrCat("key version ", name.ToString(), " is PENDING_DESTRUCTION until ",
+                           Since(v->destroy_time_us()), "; it cannot be destroyed before then"));
         }
         v->set_state(KeyState::DESTROYED);
         v->set_state_change_time_us(ToMicros(now));
@@ -459,8 +455,8 @@ absl::StatusOr<clavis::v1::Key> KeyLifecycle::DestroyKeyVersion(const KeyVersion
       });
 }
 
-absl::StatusOr<internal::SegmentRecord> KeyLifecycle::NewSegmentRecord(
-    const KeyEntry& key, const std::string& segment) {
+absl::StatusOr<internal::SegmentRecord> KeyLifecycle::NewSegmentRecord(const KeyEntry& key,
+                                                                       const std::string& segment) {
   const uint32_t key_version = key.record().primary_version();
   crypto::SecretBytes segment_key = crypto::RandomSecret(kSegmentKeySize);
   auto wrapped = repository_->WrapSegmentKey(key, key_version, segment, 1, segment_key);
@@ -486,9 +482,9 @@ absl::StatusOr<std::shared_ptr<const SegmentEntry>> KeyLifecycle::GetOrCreateSeg
   auto existing = repository_->GetSegment(name);
   if (existing.ok() || !absl::IsNotFound(existing.status())) return existing;
   if (key.record().require_explicit_segments()) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "segment ", name.ToString(), " does not exist and key ", key.name().ToString(),
-        " requires segments to be created first (clavisctl segment create)"));
+    return absl::FailedPreconditionError(
+        absl::StrCat("segment ", name.ToString(), " does not exist and key ", key.name().ToString(),
+                     " requires segments to be created first (clavisctl segment create)"));
   }
   auto record = NewSegmentRecord(key, name.segment);
   if (!record.ok()) return record.status();
@@ -568,8 +564,8 @@ absl::StatusOr<clavis::v1::Segment> KeyLifecycle::UpdateSegmentState(
     return KeyNotUsable(name.key, (*key)->record());
   }
   const bool purge = event == KeyEvent::SEGMENT_DESTROYED;
-  auto updated = purge ? repository_->UpdateSegmentAndPurge(name, fn)
-                       : repository_->UpdateSegment(name, fn);
+  auto updated =
+      purge ? repository_->UpdateSegmentAndPurge(name, fn) : repository_->UpdateSegment(name, fn);
   if (!updated.ok()) return updated.status();
   Publish(name.key, event, name.segment);
   return SegmentView(name.key, *updated);
@@ -605,18 +601,18 @@ absl::StatusOr<clavis::v1::Segment> KeyLifecycle::ScheduleSegmentDestruction(
     const SegmentName& name, std::optional<absl::Duration> window) {
   auto w = CheckWindow(window);
   if (!w.ok()) return w.status();
-  return UpdateSegmentState(name, KeyEvent::SEGMENT_DESTRUCTION_SCHEDULED,
-                            [&](internal::SegmentRecord* r) -> absl::Status {
-                              if (r->state() != KeyState::ENABLED &&
-                                  r->state() != KeyState::DISABLED) {
-                                return SegmentNotUsable(name, *r);
-                              }
-                              const absl::Time now = clock_->Now();
-                              r->set_state(KeyState::PENDING_DESTRUCTION);
-                              r->set_state_change_time_us(ToMicros(now));
-                              r->set_destroy_time_us(ToMicros(now + *w));
-                              return absl::OkStatus();
-                            });
+  return UpdateSegmentState(
+      name, KeyEvent::SEGMENT_DESTRUCTION_SCHEDULED,
+      [&](internal::SegmentRecord* r) -> absl::Status {
+        if (r->state() != KeyState::ENABLED && r->state() != KeyState::DISABLED) {
+          return SegmentNotUsable(name, *r);
+        }
+        const absl::Time now = clock_->Now();
+        r->set_state(KeyState::PENDING_DESTRUCTION);
+        r->set_state_change_time_us(ToMicros(now));
+        r->set_destroy_time_us(ToMicros(now + *w));
+        return absl::OkStatus();
+      });
 }
 
 absl::StatusOr<clavis::v1::Segment> KeyLifecycle::CancelSegmentDestruction(

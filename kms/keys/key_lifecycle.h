@@ -100,8 +100,7 @@ class KeyLifecycle {
   // versions are not wrapped under the key's primary version. Each segment
   // is updated with compare-and-set, so a crash or a concurrent run loses
   // nothing and repeats nothing harmful; call again with next_segment.
-  absl::StatusOr<RewrapProgress> RewrapSegments(const KeyName& name,
-                                                const std::string& start_after,
+  absl::StatusOr<RewrapProgress> RewrapSegments(const KeyName& name, const std::string& start_after,
                                                 size_t batch_size);
 
   // A segment, created now (AlreadyExists if present).
@@ -122,8 +121,8 @@ class KeyLifecycle {
   // Creates a segment with its first key version wrapped under the key's
   // primary version, or returns the existing one (used by the data plane on
   // first use). The key entry must be ENABLED.
-  absl::StatusOr<std::shared_ptr<const SegmentEntry>> GetOrCreateSegment(
-      const KeyEntry& key, const SegmentName& name);
+  absl::StatusOr<std::shared_ptr<const SegmentEntry>> GetOrCreateSegment(const KeyEntry& key,
+                                                                         const SegmentName& name);
 
   const KeyPolicyLimits& limits() const { return limits_; }
 

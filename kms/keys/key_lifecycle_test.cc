@@ -124,8 +124,7 @@ TEST_F(KeyLifecycleTest, RefusedTransitionsSayWhatToDo) {
   // A key pending destruction cannot be rotated, enabled or disabled.
   auto rotate = lifecycle_->RotateKey(key);
   EXPECT_EQ(rotate.status().code(), absl::StatusCode::kFailedPrecondition);
-  EXPECT_THAT(rotate.status().message(),
-              HasSubstr("PENDING_DESTRUCTION until"));
+  EXPECT_THAT(rotate.status().message(), HasSubstr("PENDING_DESTRUCTION until"));
   EXPECT_THAT(rotate.status().message(), HasSubstr("clavisctl key cancel-destroy"));
   EXPECT_FALSE(lifecycle_->EnableKey(key).ok());
   EXPECT_FALSE(lifecycle_->DisableKey(key).ok());
@@ -212,8 +211,8 @@ TEST_F(KeyLifecycleTest, EveryChangeIsPublishedToTheTenantOnly) {
     seen.push_back(e.type());
     EXPECT_EQ(e.key(), "tenants/acme/keys/crm");
   }
-  EXPECT_THAT(seen, ::testing::ElementsAre(KeyEvent::CREATED, KeyEvent::ROTATED,
-                                           KeyEvent::DISABLED));
+  EXPECT_THAT(seen,
+              ::testing::ElementsAre(KeyEvent::CREATED, KeyEvent::ROTATED, KeyEvent::DISABLED));
   EXPECT_EQ(globex->Next(absl::ZeroDuration(), &e), KeyEventSubscription::WaitResult::kTimeout);
 }
 

@@ -13,8 +13,8 @@ namespace {
 constexpr char kSep = '\0';
 
 absl::Status Corrupt(absl::string_view what, absl::string_view name) {
-  return absl::DataLossError(
-      absl::StrCat("stored ", what, " record of ", name, " cannot be parsed (storage corruption?)"));
+  return absl::DataLossError(absl::StrCat("stored ", what, " record of ", name,
+                                          " cannot be parsed (storage corruption?)"));
 }
 
 // Associated data of a segment-key wrap (docs/FORMAT.md "Segment key wrap").
@@ -172,8 +172,8 @@ absl::StatusOr<internal::KeyRecord> KeyRepository::UpdateKeyImpl(const KeyName& 
     if (!s.ok()) return s;
     return record;
   }
-  return absl::AbortedError(absl::StrCat("key ", name.ToString(),
-                                         " is being changed concurrently; try again"));
+  return absl::AbortedError(
+      absl::StrCat("key ", name.ToString(), " is being changed concurrently; try again"));
 }
 
 absl::StatusOr<internal::SegmentRecord> KeyRepository::UpdateSegment(
@@ -206,8 +206,8 @@ absl::StatusOr<internal::SegmentRecord> KeyRepository::UpdateSegmentImpl(
     if (!s.ok()) return s;
     return record;
   }
-  return absl::AbortedError(absl::StrCat("segment ", name.ToString(),
-                                         " is being changed concurrently; try again"));
+  return absl::AbortedError(
+      absl::StrCat("segment ", name.ToString(), " is being changed concurrently; try again"));
 }
 
 absl::StatusOr<std::vector<internal::KeyRecord>> KeyRepository::ListKeys(
@@ -222,8 +222,8 @@ absl::StatusOr<std::vector<internal::KeyRecord>> KeyRepository::ListKeys(
   for (const KeyValue& row : *rows) {
     internal::KeyRecord record;
     if (!record.ParseFromString(row.value)) {
-      return Corrupt("key", absl::StrCat("tenants/", tenant, "/keys/",
-                                         row.key.substr(prefix.size())));
+      return Corrupt("key",
+                     absl::StrCat("tenants/", tenant, "/keys/", row.key.substr(prefix.size())));
     }
     out.push_back(std::move(record));
   }
@@ -251,13 +251,13 @@ absl::StatusOr<std::vector<internal::SegmentRecord>> KeyRepository::ListSegments
   return out;
 }
 
-absl::StatusOr<std::string> KeyRepository::WrapMasterMaterial(
-    const KeyName& key, uint32_t version, const crypto::SecretBytes& material) {
+absl::StatusOr<std::string> KeyRepository::WrapMasterMaterial(const KeyName& key, uint32_t version,
+                                                              const crypto::SecretBytes& material) {
   return root_->Wrap(material, KeyVersionName{key, version}.ToString());
 }
 
-absl::StatusOr<std::shared_ptr<const crypto::Aead>> KeyRepository::MasterAead(
-    const KeyEntry& key, uint32_t version) {
+absl::StatusOr<std::shared_ptr<const crypto::Aead>> KeyRepository::MasterAead(const KeyEntry& key,
+                                                                              uint32_t version) {
   {
     absl::MutexLock lock(&key.mu_);
     auto it = key.master_.find(version);
@@ -282,8 +282,7 @@ absl::StatusOr<std::shared_ptr<const crypto::Aead>> KeyRepository::MasterAead(
   return shared;
 }
 
-absl::StatusOr<std::string> KeyRepository::WrapSegmentKey(const KeyEntry& key,
-                                                          uint32_t key_version,
+absl::StatusOr<std::string> KeyRepository::WrapSegmentKey(const KeyEntry& key, uint32_t key_version,
                                                           const std::string& segment,
                                                           uint32_t segment_version,
                                                           const crypto::SecretBytes& segment_key) {
@@ -308,10 +307,9 @@ absl::StatusOr<crypto::SecretBytes> KeyRepository::UnwrapSegmentKey(
       absl::string_view(sealed).substr(0, nonce_size), absl::string_view(sealed).substr(nonce_size),
       SegmentWrapAad(key.name(), v.key_version(), segment, v.version()));
   if (!plain.ok()) {
-    return absl::DataLossError(absl::StrCat("stored segment key of ",
-                                            SegmentName{key.name(), segment}.ToString(),
-                                            " version ", v.version(),
-                                            " does not unwrap (storage corruption?)"));
+    return absl::DataLossError(
+        absl::StrCat("stored segment key of ", SegmentName{key.name(), segment}.ToString(),
+                     " version ", v.version(), " does not unwrap (storage corruption?)"));
   }
   return plain;
 }

@@ -135,7 +135,7 @@ class KeyRepository {
   // The AEAD under a master-key version (unwrapped once, then cached in the
   // entry). FailedPrecondition if the version has no material (destroyed).
   absl::StatusOr<std::shared_ptr<const crypto::Aead>> MasterAead(const KeyEntry& key,
-                                                                  uint32_t version);
+                                                                 uint32_t version);
 
   // Segment key <-> its wrap under a master-key version.
   absl::StatusOr<std::string> WrapSegmentKey(const KeyEntry& key, uint32_t key_version,
@@ -146,8 +146,8 @@ class KeyRepository {
                                                        const internal::SegmentVersionRecord& v);
   // The AEAD under a segment-key version (cached in the segment entry).
   absl::StatusOr<std::shared_ptr<const crypto::Aead>> SegmentAead(const KeyEntry& key,
-                                                                   const SegmentEntry& segment,
-                                                                   uint32_t segment_version);
+                                                                  const SegmentEntry& segment,
+                                                                  uint32_t segment_version);
 
   // Store keys (docs/STORAGE.md).
   static std::string KeyStoreKey(const KeyName& name);

@@ -21,8 +21,8 @@ bool IsSegmentChar(char c) {
 absl::Status ValidateId(absl::string_view what, absl::string_view id) {
   if (id.empty()) return absl::InvalidArgumentError(absl::StrCat(what, " id is empty"));
   if (id.size() > kMaxIdLength) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(what, " id ", QuoteForError(id), " is longer than ", kMaxIdLength, " characters"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        what, " id ", QuoteForError(id), " is longer than ", kMaxIdLength, " characters"));
   }
   if (id[0] == '_' || id[0] == '-') {
     return absl::InvalidArgumentError(
@@ -30,8 +30,8 @@ absl::Status ValidateId(absl::string_view what, absl::string_view id) {
   }
   for (char c : id) {
     if (!IsIdChar(c)) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          what, " id ", QuoteForError(id), " may contain only a-z, 0-9, '_' and '-'"));
+      return absl::InvalidArgumentError(
+          absl::StrCat(what, " id ", QuoteForError(id), " may contain only a-z, 0-9, '_' and '-'"));
     }
   }
   return absl::OkStatus();
@@ -72,15 +72,13 @@ absl::Status ValidateKeyId(absl::string_view key_id) { return ValidateId("key", 
 absl::Status ValidateSegment(absl::string_view segment) {
   if (segment.empty()) return absl::InvalidArgumentError("segment is empty");
   if (segment.size() > kMaxSegmentLength) {
-    return absl::InvalidArgumentError(absl::StrCat("segment ", QuoteForError(segment),
-                                                   " is longer than ", kMaxSegmentLength,
-                                                   " characters"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "segment ", QuoteForError(segment), " is longer than ", kMaxSegmentLength, " characters"));
   }
   for (char c : segment) {
     if (!IsSegmentChar(c)) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("segment ", QuoteForError(segment),
-                       " may contain only letters, digits and . _ / = -"));
+      return absl::InvalidArgumentError(absl::StrCat(
+          "segment ", QuoteForError(segment), " may contain only letters, digits and . _ / = -"));
     }
   }
   for (absl::string_view part : absl::StrSplit(segment, '/')) {

@@ -47,7 +47,8 @@ int main(int argc, char** argv) {
   bool dev_short_windows = false, no_create = false;
   uint32_t key_cache = 0, segment_cache = 0, max_batch = 0;
   app.add_option("--config", config_path, "JSON config file (ServerConfig, docs/clavisd.md)");
-  app.add_option("--listen_address", listen_address, "host:port to listen on (default 127.0.0.1:7370; loopback only)");
+  app.add_option("--listen_address", listen_address,
+                 "host:port to listen on (default 127.0.0.1:7370; loopback only)");
   app.add_option("--data_dir", data_dir, "data directory (default ./clavis-data)");
   app.add_option("--root_key", root_key, "root of trust: key_file (dev, default) or passphrase")
       ->check(CLI::IsMember({"key_file", "passphrase"}));
@@ -58,7 +59,8 @@ int main(int argc, char** argv) {
   app.add_flag("--insecure_dev_short_windows", dev_short_windows,
                "allow destruction windows and rotation periods of seconds (tests only)");
   app.add_option("--key_cache_entries", key_cache, "master keys kept unwrapped (default 10000)");
-  app.add_option("--segment_cache_entries", segment_cache, "segment keys kept unwrapped (default 100000)");
+  app.add_option("--segment_cache_entries", segment_cache,
+                 "segment keys kept unwrapped (default 100000)");
   app.add_option("--max_batch_items", max_batch, "items per batch call (default 1000)");
   app.add_option("--log_level", log_level, "trace, debug, info, warn, error");
   app.add_option("--port_file", port_file, "write the bound port to this file");

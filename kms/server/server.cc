@@ -55,9 +55,9 @@ absl::Status EnsurePrivateDirectory(const std::string& path, bool create) {
     return absl::FailedPreconditionError(absl::StrCat(path, " is not a directory"));
   }
   if ((st.st_mode & 077) != 0) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "data directory ", path, " is accessible by group or others (mode ",
-        absl::StrFormat("%04o", st.st_mode & 0777), "); run `chmod 700 ", path, "`"));
+    return absl::FailedPreconditionError(
+        absl::StrCat("data directory ", path, " is accessible by group or others (mode ",
+                     absl::StrFormat("%04o", st.st_mode & 0777), "); run `chmod 700 ", path, "`"));
   }
   return absl::OkStatus();
 }
@@ -75,7 +75,8 @@ absl::StatusOr<crypto::SecretBytes> ReadPassphrase(const clavis::server::Passphr
     crypto::SecureWipe(line.data(), line.size());
     return out;
   }
-  const std::string env = cfg.passphrase_env().empty() ? kDefaultPassphraseEnv : cfg.passphrase_env();
+  const std::string env =
+      cfg.passphrase_env().empty() ? kDefaultPassphraseEnv : cfg.passphrase_env();
   const char* value = std::getenv(env.c_str());
   if (value == nullptr || *value == '\0') {
     return absl::FailedPreconditionError(absl::StrCat(
@@ -166,7 +167,8 @@ absl::StatusOr<ServerConfig> CompleteConfig(ServerConfig config) {
         "listens on 127.0.0.1, [::1] or localhost"));
   }
   int port = -1;
-  const std::string port_text = config.listen_address().substr(config.listen_address().rfind(':') + 1);
+  const std::string port_text =
+      config.listen_address().substr(config.listen_address().rfind(':') + 1);
   if (!absl::SimpleAtoi(port_text, &port) || port < 0 || port > 65535) {
     return absl::InvalidArgumentError(
         absl::StrCat("listen_address ", config.listen_address(), " has no valid port"));
@@ -219,8 +221,8 @@ absl::StatusOr<std::unique_ptr<Server>> Server::BuildAndStart(const ServerConfig
   server->admin_ = std::make_unique<KeyAdminService>(server->lifecycle_.get());
   KeyManagementLimits management_limits;
   management_limits.max_batch_items = config->max_batch_items();
-  server->management_ = std::make_unique<KeyManagementService>(
-      server->envelope_.get(), &server->events_, management_limits);
+  server->management_ = std::make_unique<KeyManagementService>(server->envelope_.get(),
+                                                               &server->events_, management_limits);
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
@@ -232,8 +234,8 @@ absl::StatusOr<std::unique_ptr<Server>> Server::BuildAndStart(const ServerConfig
   builder.RegisterService(server->management_.get());
   server->grpc_server_ = builder.BuildAndStart();
   if (server->grpc_server_ == nullptr || server->port_ == 0) {
-    return absl::UnavailableError(absl::StrCat("cannot listen on ", config->listen_address(),
-                                               " (address in use?)"));
+    return absl::UnavailableError(
+        absl::StrCat("cannot listen on ", config->listen_address(), " (address in use?)"));
   }
   if (!config->port_file().empty()) {
     const std::string tmp = config->port_file() + ".tmp";

@@ -158,8 +158,7 @@ grpc::Status KeyAdminService::DestroyKey(Ctx*, const clavis::v1::KeyNameRequest*
       response);
 }
 
-grpc::Status KeyAdminService::UpdateKeySettings(Ctx*,
-                                                const clavis::v1::UpdateKeySettingsRequest* r,
+grpc::Status KeyAdminService::UpdateKeySettings(Ctx*, const clavis::v1::UpdateKeySettingsRequest* r,
                                                 clavis::v1::Key* response) {
   KeySettingsUpdate u;
   if (r->update_mask().paths_size() == 0) {

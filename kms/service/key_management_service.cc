@@ -69,9 +69,9 @@ grpc::Status KeyManagementService::BatchGenerateDataKey(
     grpc::ServerContext*, const clavis::v1::BatchGenerateDataKeyRequest* request,
     clavis::v1::BatchGenerateDataKeyResponse* response) {
   if (static_cast<size_t>(request->requests_size()) > limits_.max_batch_items) {
-    return ToGrpcStatus(absl::InvalidArgumentError(absl::StrCat(
-        "batch has ", request->requests_size(), " items; at most ", limits_.max_batch_items,
-        " are allowed")));
+    return ToGrpcStatus(absl::InvalidArgumentError(
+        absl::StrCat("batch has ", request->requests_size(), " items; at most ",
+                     limits_.max_batch_items, " are allowed")));
   }
   for (const auto& item : request->requests()) {
     auto* out = response->add_items();
@@ -92,9 +92,9 @@ grpc::Status KeyManagementService::BatchDecrypt(grpc::ServerContext*,
                                                 const clavis::v1::BatchDecryptRequest* request,
                                                 clavis::v1::BatchDecryptResponse* response) {
   if (static_cast<size_t>(request->requests_size()) > limits_.max_batch_items) {
-    return ToGrpcStatus(absl::InvalidArgumentError(absl::StrCat(
-        "batch has ", request->requests_size(), " items; at most ", limits_.max_batch_items,
-        " are allowed")));
+    return ToGrpcStatus(absl::InvalidArgumentError(
+        absl::StrCat("batch has ", request->requests_size(), " items; at most ",
+                     limits_.max_batch_items, " are allowed")));
   }
   for (const auto& item : request->requests()) {
     auto* out = response->add_items();

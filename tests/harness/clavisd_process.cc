@@ -61,10 +61,8 @@ absl::Status ClavisdProcess::Start(absl::Duration timeout) {
   if (running()) return absl::FailedPreconditionError("already running");
   const std::string port_file = options_.data_dir + ".port";
   std::filesystem::remove(port_file);
-  std::vector<std::string> args = {CLAVISD_BINARY,
-                                   "--listen_address=127.0.0.1:0",
-                                   "--data_dir=" + options_.data_dir,
-                                   "--port_file=" + port_file,
+  std::vector<std::string> args = {CLAVISD_BINARY, "--listen_address=127.0.0.1:0",
+                                   "--data_dir=" + options_.data_dir, "--port_file=" + port_file,
                                    "--log_level=info"};
   if (options_.dev_short_windows) args.push_back("--insecure_dev_short_windows");
   for (const auto& a : options_.extra_args) args.push_back(a);
@@ -92,8 +90,8 @@ absl::Status ClavisdProcess::Start(absl::Duration timeout) {
     int status = 0;
     if (::waitpid(pid_, &status, WNOHANG) == pid_) {
       pid_ = -1;
-      return absl::InternalError(absl::StrCat("clavisd exited during start-up; log:\n",
-                                              ReadFile(options_.log_file)));
+      return absl::InternalError(
+          absl::StrCat("clavisd exited during start-up; log:\n", ReadFile(options_.log_file)));
     }
     std::string text = ReadFile(port_file);
     int port = 0;

@@ -68,7 +68,8 @@ class ClavisdProcess {
 };
 
 // A client context with a deadline of `timeout` from now.
-std::unique_ptr<grpc::ClientContext> ContextWithDeadline(absl::Duration timeout = absl::Seconds(10));
+std::unique_ptr<grpc::ClientContext> ContextWithDeadline(
+    absl::Duration timeout = absl::Seconds(10));
 
 // Every regular file under `dir` (recursively), read whole.
 std::vector<std::pair<std::string, std::string>> ReadAllFiles(const std::string& dir);
