@@ -1,0 +1,71 @@
+#include "tools/clavisctl/exit_codes.h"
+
+#include "absl/strings/cord.h"
+#include "absl/strings/str_cat.h"
+
+namespace clavis::clavisctl {
+namespace {
+
+// Payloads travel only inside this process; the URL just has to be unique.
+constexpr absl::string_view kUsagePayload = "type.clavis.dev/clavisctl.UsageError";
+
+}  // namespace
+
+absl::Status UsageError(absl::string_view message) {
+  return AsUsageError(absl::InvalidArgumentError(message));
+}
+
+absl::Status AsUsageError(const absl::Status& status) {
+  if (status.ok()) return status;
+  absl::Status marked = status;
+  marked.SetPayload(kUsagePayload, absl::Cord());
+  return marked;
+}
+
+bool IsUsageError(const absl::Status& status) {
+  return status.GetPayload(kUsagePayload).has_value();
+}
+
+ExitCode ExitCodeForStatus(const absl::Status& status) {
+  if (IsUsageError(status)) return kExitUsage;
+  switch (status.code()) {
+    case absl::StatusCode::kOk:
+      return kExitOk;
+    case absl::StatusCode::kNotFound:
+      return kExitNotFound;
+    case absl::StatusCode::kFailedPrecondition:
+      return kExitFailedPrecondition;
+    case absl::StatusCode::kInvalidArgument:
+      return kExitInvalidArgument;
+    case absl::StatusCode::kPermissionDenied:
+    case absl::StatusCode::kUnauthenticated:
+      return kExitPermissionDenied;
+    case absl::StatusCode::kUnavailable:
+    case absl::StatusCode::kDeadlineExceeded:
+      return kExitUnavailable;
+    case absl::StatusCode::kAlreadyExists:
+      return kExitAlreadyExists;
+    default:
+      return kExitGeneric;
+  }
+}
+
+std::string FormatError(const absl::Status& status, absl::string_view endpoint) {
+  // An empty message would leave the user with "clavisctl: "; the code name
+  // is better than nothing.
+  const std::string message = status.message().empty() ? absl::StatusCodeToString(status.code())
+                                                       : std::string(status.message());
+  std::string out = absl::StrCat("clavisctl: ", message, "\n");
+  if (IsUsageError(status)) {
+    absl::StrAppend(&out, "Run with --help for more information.\n");
+  } else if (status.code() == absl::StatusCode::kUnavailable) {
+    absl::StrAppend(&out, "clavisctl: is clavisd running on ", endpoint,
+                    "? start it with scripts/run (or point --endpoint / CLAVIS_ENDPOINT at it)\n");
+  } else if (status.code() == absl::StatusCode::kDeadlineExceeded) {
+    absl::StrAppend(&out, "clavisctl: no answer from ", endpoint,
+                    " within --timeout; is clavisd running there and not overloaded?\n");
+  }
+  return out;
+}
+
+}  // namespace clavis::clavisctl

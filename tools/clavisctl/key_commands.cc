@@ -1,0 +1,259 @@
+#include "tools/clavisctl/key_commands.h"
+
+#include <map>
+#include <memory>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "clavis/v1/key_admin.grpc.pb.h"
+#include "google/protobuf/field_mask.pb.h"
+#include "tools/clavisctl/args.h"
+#include "tools/clavisctl/cli_checks.h"
+#include "tools/clavisctl/key_version_commands.h"
+#include "tools/clavisctl/resource_format.h"
+
+namespace clavis::clavisctl {
+namespace {
+
+using clavis::v1::KeyAdmin;
+
+constexpr char kKeyName[] = "tenants/T/keys/K";
+
+}  // namespace
+
+absl::Status CreateKey(Session& session, const CreateKeyArgs& args) {
+  absl::StatusOr<KeyNameParts> parts = AsUsage(SplitKeyName(args.name));
+  if (!parts.ok()) return parts.status();
+  absl::StatusOr<std::map<std::string, std::string>> labels =
+      AsUsage(ParseKeyValues(args.labels, "--label"));
+  if (!labels.ok()) return labels.status();
+
+  clavis::v1::CreateKeyRequest request;
+  request.set_parent(parts->parent);
+  request.set_key_id(parts->key_id);
+  request.set_description(args.description);
+  request.mutable_labels()->insert(labels->begin(), labels->end());
+  if (!args.rotation_period.empty()) {
+    absl::StatusOr<absl::Duration> period = AsUsage(ParseDuration(args.rotation_period));
+    if (!period.ok()) return period.status();
+    *request.mutable_rotation_period() = ToProtoDuration(*period);
+  }
+  request.set_require_explicit_segments(args.require_explicit_segments);
+  absl::StatusOr<clavis::v1::Key> key =
+      session.Call(session.admin(), &KeyAdmin::StubInterface::CreateKey, request);
+  if (!key.ok()) return key.status();
+  return PrintResource(session, *key);
+}
+
+absl::Status ListKeys(Session& session, const ListKeysArgs& args) {
+  clavis::v1::ListKeysRequest request;
+  request.set_parent(args.parent);
+  request.set_page_size(args.page_size);
+  request.set_page_token(args.page_token);
+  // With --all the pages are accumulated into one response, so --json is
+  // still one document of the same shape as a single page.
+  clavis::v1::ListKeysResponse all;
+  while (true) {
+    absl::StatusOr<clavis::v1::ListKeysResponse> page =
+        session.Call(session.admin(), &KeyAdmin::StubInterface::ListKeys, request);
+    if (!page.ok()) return page.status();
+    for (clavis::v1::Key& key : *page->mutable_keys()) *all.add_keys() = std::move(key);
+    all.set_next_page_token(page->next_page_token());
+    if (!args.all || page->next_page_token().empty()) break;
+    // A server that hands back the token it was given would loop forever.
+    if (page->next_page_token() == request.page_token()) {
+      return absl::InternalError("the server returned the same page token twice");
+    }
+    request.set_page_token(page->next_page_token());
+  }
+  if (!session.json()) {
+    if (all.keys().empty()) session.err() << "no keys in " << args.parent << "\n";
+    if (!all.next_page_token().empty()) {
+      session.err() << "more keys: rerun with --all, or with --page-token " << all.next_page_token()
+                    << "\n";
+    }
+    if (all.keys().empty()) return absl::OkStatus();
+  }
+  return session.Print(all, FormatKeyList(all.keys()));
+}
+
+absl::Status GetKey(Session& session, const std::string& name) {
+  return CallOnName(session, &KeyAdmin::StubInterface::GetKey, name);
+}
+
+absl::Status RotateKey(Session& session, const std::string& name) {
+  return CallOnName(session, &KeyAdmin::StubInterface::RotateKey, name);
+}
+
+absl::Status EnableKey(Session& session, const std::string& name) {
+  return CallOnName(session, &KeyAdmin::StubInterface::EnableKey, name);
+}
+
+absl::Status DisableKey(Session& session, const std::string& name) {
+  return CallOnName(session, &KeyAdmin::StubInterface::DisableKey, name);
+}
+
+absl::Status ScheduleKeyDestruction(Session& session, const ScheduleDestroyArgs& args) {
+  return CallScheduleDestruction(session, &KeyAdmin::StubInterface::ScheduleKeyDestruction, args);
+}
+
+absl::Status CancelKeyDestruction(Session& session, const std::string& name) {
+  return CallOnName(session, &KeyAdmin::StubInterface::CancelKeyDestruction, name);
+}
+
+absl::Status DestroyKey(Session& session, const std::string& name) {
+  return CallOnName(session, &KeyAdmin::StubInterface::DestroyKey, name);
+}
+
+absl::Status SetKeyRotation(Session& session, const SetRotationArgs& args) {
+  absl::StatusOr<absl::Duration> period = AsUsage(ParseDuration(args.period));
+  if (!period.ok()) return period.status();
+  clavis::v1::UpdateKeySettingsRequest request;
+  request.set_name(args.name);
+  // Only the fields named in the mask change; description, labels and the
+  // explicit-segments flag keep their values.
+  request.mutable_update_mask()->add_paths("rotation_period");
+  *request.mutable_rotation_period() = ToProtoDuration(*period);
+  if (!args.next.empty()) {
+    absl::StatusOr<absl::Time> next = AsUsage(ParseTime(args.next));
+    if (!next.ok()) return next.status();
+    request.mutable_update_mask()->add_paths("next_rotation_time");
+    *request.mutable_next_rotation_time() = ToProtoTimestamp(*next);
+  }
+  absl::StatusOr<clavis::v1::Key> key =
+      session.Call(session.admin(), &KeyAdmin::StubInterface::UpdateKeySettings, request);
+  if (!key.ok()) return key.status();
+  return PrintResource(session, *key);
+}
+
+absl::Status RewrapSegments(Session& session, const RewrapArgs& args) {
+  clavis::v1::RewrapSegmentsRequest request;
+  request.set_name(args.name);
+  request.set_batch_size(args.batch_size);
+  request.set_page_token(args.page_token);
+  clavis::v1::RewrapSegmentsResponse totals;
+  for (int batch = 1;; ++batch) {
+    absl::StatusOr<clavis::v1::RewrapSegmentsResponse> response =
+        session.Call(session.admin(), &KeyAdmin::StubInterface::RewrapSegments, request);
+    if (!response.ok()) {
+      // Rewrapping is resumable; tell the admin where to pick up instead of
+      // making them start over (which is correct too, only slower).
+      if (!request.page_token().empty()) {
+        session.err() << "rewrap: stopped at batch " << batch << "; resume with --page-token "
+                      << request.page_token() << "\n";
+      }
+      return response.status();
+    }
+    totals.set_rewrapped(totals.rewrapped() + response->rewrapped());
+    totals.set_already_current(totals.already_current() + response->already_current());
+    session.err() << "rewrap: batch " << batch << ": " << response->rewrapped() << " re-wrapped, "
+                  << response->already_current() << " already current (total " << totals.rewrapped()
+                  << " re-wrapped, " << totals.already_current() << " already current)\n";
+    if (response->next_page_token().empty()) break;
+    if (response->next_page_token() == request.page_token()) {
+      return absl::InternalError("the server returned the same page token twice");
+    }
+    request.set_page_token(response->next_page_token());
+  }
+  return session.Print(totals, FormatRewrapSummary(totals));
+}
+
+void RegisterKeyCommands(CommandRegistry& registry) {
+  CLI::App* key = registry.AddNoun(
+      registry.root(), "key", "Manage tenant master keys (KEKs)",
+      {"clavisctl key create tenants/acme/keys/main", "clavisctl key get tenants/acme/keys/main"});
+
+  {
+    auto args = std::make_shared<CreateKeyArgs>();
+    CLI::App* c = registry.AddCommand(
+        *key, "create", "Create a master key (its first version is generated by clavisd)",
+        {"clavisctl key create tenants/acme/keys/main --description 'orders KEK' "
+         "--label env=prod --rotation-period 90d"},
+        [args](Session& s) { return CreateKey(s, *args); });
+    AddNameArg(c, &args->name, kKeyName, "Name of the new key");
+    c->add_option("--description", args->description, "Free text shown by key get");
+    c->add_option("--label", args->labels, "A label; repeat for more")
+        ->type_name("KEY=VALUE")
+        ->check(KeyValueCheck());
+    c->add_option("--rotation-period", args->rotation_period,
+                  "Rotate automatically this often (clavis-rotator); default: never")
+        ->type_name("DURATION")
+        ->check(DurationCheck());
+    c->add_flag("--require-explicit-segments", args->require_explicit_segments,
+                "Refuse data keys for segments not created with 'segment create' first");
+  }
+  {
+    auto args = std::make_shared<ListKeysArgs>();
+    CLI::App* c = registry.AddCommand(*key, "list", "List a tenant's keys, one row per key",
+                                      {"clavisctl key list tenants/acme --all"},
+                                      [args](Session& s) { return ListKeys(s, *args); });
+    AddNameArg(c, &args->parent, "tenants/T", "The tenant");
+    c->add_option("--page-size", args->page_size, "Keys per page (server default 100)")
+        ->check(CLI::PositiveNumber);
+    c->add_option("--page-token", args->page_token, "Continue a previous listing");
+    c->add_flag("--all", args->all, "Follow page tokens and list every key");
+  }
+
+  auto add = [&](const NameCommand& command) {
+    AddNameCommand(registry, *key, command, kKeyName, "The key");
+  };
+  add({"get", "Show a key and its versions (state, creation time, key check value)",
+       "clavisctl key get tenants/acme/keys/main", &GetKey});
+  add({"rotate", "Add a new version and make it primary; older enabled versions still decrypt",
+       "clavisctl key rotate tenants/acme/keys/main", &RotateKey});
+  add({"enable", "Enable a disabled key", "clavisctl key enable tenants/acme/keys/main",
+       &EnableKey});
+  add({"disable",
+       "Disable a key: the BYOK kill switch, every segment under it refuses at once "
+       "(reversible with enable)",
+       "clavisctl key disable tenants/acme/keys/main", &DisableKey});
+  {
+    auto args = std::make_shared<ScheduleDestroyArgs>();
+    CLI::App* c = registry.AddCommand(
+        *key, "schedule-destroy",
+        "Schedule destruction of a key after a pending window (cancel-destroy undoes it)",
+        {"clavisctl key schedule-destroy tenants/acme/keys/main --pending-window 30d"},
+        [args](Session& s) { return ScheduleKeyDestruction(s, *args); });
+    AddNameArg(c, &args->name, kKeyName, "The key");
+    AddPendingWindowOption(c, &args->pending_window);
+  }
+  add({"cancel-destroy", "Cancel a scheduled destruction (the key becomes DISABLED)",
+       "clavisctl key cancel-destroy tenants/acme/keys/main", &CancelKeyDestruction});
+  add({"destroy",
+       "Destroy a key whose pending window has passed: its material and every segment key "
+       "under it are purged (irreversible)",
+       "clavisctl key destroy tenants/acme/keys/main", &DestroyKey});
+  {
+    auto args = std::make_shared<SetRotationArgs>();
+    CLI::App* c = registry.AddCommand(
+        *key, "set-rotation", "Set the automatic rotation schedule (--period 0s turns it off)",
+        {"clavisctl key set-rotation tenants/acme/keys/main --period 90d "
+         "--next 2026-12-01T00:00:00Z"},
+        [args](Session& s) { return SetKeyRotation(s, *args); });
+    AddNameArg(c, &args->name, kKeyName, "The key");
+    c->add_option("--period", args->period, "Rotation period, e.g. 90d; 0s for none")
+        ->required()
+        ->type_name("DURATION")
+        ->check(DurationCheck());
+    c->add_option("--next", args->next, "Time of the next rotation (RFC 3339)")
+        ->type_name("TIME")
+        ->check(TimeCheck());
+  }
+  {
+    auto args = std::make_shared<RewrapArgs>();
+    CLI::App* c = registry.AddCommand(
+        *key, "rewrap",
+        "Re-wrap segment keys still on older master-key versions under the primary version "
+        "(customer data is not re-encrypted); progress goes to stderr",
+        {"clavisctl key rewrap tenants/acme/keys/main --batch-size 500"},
+        [args](Session& s) { return RewrapSegments(s, *args); });
+    AddNameArg(c, &args->name, kKeyName, "The key");
+    c->add_option("--batch-size", args->batch_size, "Segments per RPC (server default 1000)")
+        ->check(CLI::PositiveNumber);
+    c->add_option("--page-token", args->page_token, "Resume an interrupted rewrap");
+  }
+
+  RegisterKeyVersionCommands(registry, *key);
+}
+
+}  // namespace clavis::clavisctl

@@ -1,0 +1,61 @@
+// `clavisctl key ...`: the life of tenant master keys (KeyAdmin).
+#ifndef CLAVIS_TOOLS_CLAVISCTL_KEY_COMMANDS_H_
+#define CLAVIS_TOOLS_CLAVISCTL_KEY_COMMANDS_H_
+
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "tools/clavisctl/command_helpers.h"
+#include "tools/clavisctl/command_registry.h"
+#include "tools/clavisctl/session.h"
+
+namespace clavis::clavisctl {
+
+struct CreateKeyArgs {
+  std::string name;  // tenants/{t}/keys/{k}
+  std::string description;
+  std::vector<std::string> labels;  // "k=v"
+  std::string rotation_period;      // empty: no schedule
+  bool require_explicit_segments = false;
+};
+absl::Status CreateKey(Session& session, const CreateKeyArgs& args);
+
+struct ListKeysArgs {
+  std::string parent;  // tenants/{t}
+  int page_size = 0;   // 0: the server's default
+  std::string page_token;
+  bool all = false;  // follow next_page_token to the end
+};
+absl::Status ListKeys(Session& session, const ListKeysArgs& args);
+
+absl::Status GetKey(Session& session, const std::string& name);
+absl::Status RotateKey(Session& session, const std::string& name);
+absl::Status EnableKey(Session& session, const std::string& name);
+absl::Status DisableKey(Session& session, const std::string& name);
+absl::Status ScheduleKeyDestruction(Session& session, const ScheduleDestroyArgs& args);
+absl::Status CancelKeyDestruction(Session& session, const std::string& name);
+absl::Status DestroyKey(Session& session, const std::string& name);
+
+struct SetRotationArgs {
+  std::string name;
+  std::string period;  // "0s" turns scheduled rotation off
+  std::string next;    // RFC 3339; empty: leave next_rotation_time to the server
+};
+absl::Status SetKeyRotation(Session& session, const SetRotationArgs& args);
+
+struct RewrapArgs {
+  std::string name;
+  int batch_size = 0;      // 0: the server's default (1000)
+  std::string page_token;  // resume an interrupted run
+};
+// Calls RewrapSegments until the page token is empty; progress per batch on
+// stderr, the totals on stdout.
+absl::Status RewrapSegments(Session& session, const RewrapArgs& args);
+
+// Adds the "key" noun, its commands and "key version ...".
+void RegisterKeyCommands(CommandRegistry& registry);
+
+}  // namespace clavis::clavisctl
+
+#endif  // CLAVIS_TOOLS_CLAVISCTL_KEY_COMMANDS_H_

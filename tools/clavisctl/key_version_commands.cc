@@ -1,0 +1,66 @@
+#include "tools/clavisctl/key_version_commands.h"
+
+#include <memory>
+
+#include "clavis/v1/key_admin.grpc.pb.h"
+
+namespace clavis::clavisctl {
+namespace {
+
+using clavis::v1::KeyAdmin;
+
+constexpr char kVersionName[] = "tenants/T/keys/K/versions/N";
+
+}  // namespace
+
+absl::Status EnableKeyVersion(Session& session, const std::string& name) {
+  return CallOnName(session, &KeyAdmin::StubInterface::EnableKeyVersion, name);
+}
+
+absl::Status DisableKeyVersion(Session& session, const std::string& name) {
+  return CallOnName(session, &KeyAdmin::StubInterface::DisableKeyVersion, name);
+}
+
+absl::Status ScheduleKeyVersionDestruction(Session& session, const ScheduleDestroyArgs& args) {
+  return CallScheduleDestruction(session, &KeyAdmin::StubInterface::ScheduleKeyVersionDestruction,
+                                 args);
+}
+
+absl::Status CancelKeyVersionDestruction(Session& session, const std::string& name) {
+  return CallOnName(session, &KeyAdmin::StubInterface::CancelKeyVersionDestruction, name);
+}
+
+absl::Status DestroyKeyVersion(Session& session, const std::string& name) {
+  return CallOnName(session, &KeyAdmin::StubInterface::DestroyKeyVersion, name);
+}
+
+void RegisterKeyVersionCommands(CommandRegistry& registry, CLI::App& key) {
+  CLI::App* version =
+      registry.AddNoun(key, "version", "Change the state of one master-key version",
+                       {"clavisctl key version disable tenants/acme/keys/main/versions/1"});
+  auto add = [&](const NameCommand& command) {
+    AddNameCommand(registry, *version, command, kVersionName, "The key version");
+  };
+
+  add({"enable", "Enable a disabled version",
+       "clavisctl key version enable tenants/acme/keys/main/versions/1", &EnableKeyVersion});
+  add({"disable", "Disable a version: data wrapped under it stops decrypting (reversible)",
+       "clavisctl key version disable tenants/acme/keys/main/versions/1", &DisableKeyVersion});
+  {
+    auto args = std::make_shared<ScheduleDestroyArgs>();
+    CLI::App* c = registry.AddCommand(
+        *version, "schedule-destroy", "Schedule destruction of a version after a pending window",
+        {"clavisctl key version schedule-destroy tenants/acme/keys/main/versions/1 "
+         "--pending-window 30d"},
+        [args](Session& s) { return ScheduleKeyVersionDestruction(s, *args); });
+    AddNameArg(c, &args->name, kVersionName, "The key version");
+    AddPendingWindowOption(c, &args->pending_window);
+  }
+  add({"cancel-destroy", "Cancel a version's scheduled destruction (it becomes DISABLED)",
+       "clavisctl key version cancel-destroy tenants/acme/keys/main/versions/1",
+       &CancelKeyVersionDestruction});
+  add({"destroy", "Destroy a version whose pending window has passed (irreversible)",
+       "clavisctl key version destroy tenants/acme/keys/main/versions/1", &DestroyKeyVersion});
+}
+
+}  // namespace clavis::clavisctl

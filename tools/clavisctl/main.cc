@@ -1,0 +1,44 @@
+// clavisctl: the admin CLI of Clavis. Full reference: docs/clavisctl.md.
+//
+// Commands (every one has --help with an example):
+//   key create <tenants/T/keys/K> [--description D] [--label k=v]...
+//              [--rotation-period 90d] [--require-explicit-segments]
+//   key list <tenants/T> [--page-size N] [--page-token P] [--all]
+//   key get|rotate|enable|disable|cancel-destroy|destroy <tenants/T/keys/K>
+//   key schedule-destroy <tenants/T/keys/K> [--pending-window 30d]
+//   key set-rotation <tenants/T/keys/K> --period 90d [--next 2026-12-01T00:00:00Z]
+//   key rewrap <tenants/T/keys/K> [--batch-size N] [--page-token P]
+//   key version enable|disable|cancel-destroy|destroy <tenants/T/keys/K/versions/N>
+//   key version schedule-destroy <tenants/T/keys/K/versions/N> [--pending-window 30d]
+//   segment create|get|rotate|revoke|enable|cancel-destroy|destroy
+//           <tenants/T/keys/K/segments/S>
+//   segment schedule-destroy <tenants/T/keys/K/segments/S> [--pending-window 30d]
+//   segment list <tenants/T/keys/K> [--prefix P] [--page-size N] [--page-token P] [--all]
+//   datakey <tenants/T/keys/K> --segment S [--context k=v]...
+//   encrypt <tenants/T/keys/K> --segment S [--context k=v]... [--plaintext-file F]
+//   decrypt [--context k=v]... (--blob-base64 B | --blob-file F) [--key K] [--base64]
+//
+// Global options (before or after the command words):
+//   --endpoint HOST:PORT  (default $CLAVIS_ENDPOINT, else 127.0.0.1:7370)
+//   --timeout 10s         (deadline of each RPC)   --json   -v/--verbose
+//
+// Exit codes (exit_codes.h; scripts rely on them, never renumber):
+//   0 ok; 1 other error; 2 usage error; 3 NOT_FOUND; 4 FAILED_PRECONDITION;
+//   5 INVALID_ARGUMENT; 6 PERMISSION_DENIED/UNAUTHENTICATED;
+//   7 UNAVAILABLE/DEADLINE_EXCEEDED; 8 ALREADY_EXISTS.
+//
+// main() stays thin on purpose: all logic is in run.cc and below, which the
+// tests call directly.
+#include <unistd.h>
+
+#include <cstdlib>
+#include <iostream>
+
+#include "tools/clavisctl/channel.h"
+#include "tools/clavisctl/run.h"
+
+int main(int argc, char** argv) {
+  clavis::clavisctl::Io io;
+  io.in_is_terminal = isatty(STDIN_FILENO) == 1;
+  return clavis::clavisctl::Run(argc, argv, io, std::getenv(clavis::clavisctl::kEndpointEnvVar));
+}

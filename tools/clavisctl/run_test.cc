@@ -1,0 +1,180 @@
+// Tests of the whole CLI through Run(): parsing, help, usage errors and the
+// exit code when clavisd is not there. Nothing here needs a running clavisd;
+// the end-to-end tests against one live elsewhere.
+#include "tools/clavisctl/run.h"
+
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "tools/clavisctl/exit_codes.h"
+
+namespace clavis::clavisctl {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::IsEmpty;
+using ::testing::Not;
+
+struct Result {
+  int code;
+  std::string out;
+  std::string err;
+};
+
+// Port 1 on loopback: nothing listens there, so an RPC fails at once with
+// UNAVAILABLE (connection refused).
+constexpr char kDeadEndpoint[] = "127.0.0.1:1";
+
+Result RunCli(std::vector<std::string> args, const std::string& stdin_text = "",
+              const char* env_endpoint = kDeadEndpoint) {
+  args.insert(args.begin(), "clavisctl");
+  std::vector<const char*> argv;
+  for (const std::string& a : args) argv.push_back(a.c_str());
+  std::istringstream in(stdin_text);
+  std::ostringstream out;
+  std::ostringstream err;
+  Io io;
+  io.in = &in;
+  io.out = &out;
+  io.err = &err;
+  const int code = Run(static_cast<int>(argv.size()), argv.data(), io, env_endpoint);
+  return {code, out.str(), err.str()};
+}
+
+TEST(RunTest, HelpExitsZeroAndListsNouns) {
+  const Result r = RunCli({"--help"});
+  EXPECT_EQ(r.code, 0);
+  EXPECT_THAT(r.out, HasSubstr("key"));
+  EXPECT_THAT(r.out, HasSubstr("segment"));
+  EXPECT_THAT(r.out, HasSubstr("Exit codes"));
+}
+
+TEST(RunTest, EveryCommandHasHelpWithAnExample) {
+  for (std::vector<std::string> words : std::vector<std::vector<std::string>>{
+           {"key"},
+           {"key", "create"},
+           {"key", "list"},
+           {"key", "get"},
+           {"key", "rotate"},
+           {"key", "enable"},
+           {"key", "disable"},
+           {"key", "schedule-destroy"},
+           {"key", "cancel-destroy"},
+           {"key", "destroy"},
+           {"key", "set-rotation"},
+           {"key", "rewrap"},
+           {"key", "version"},
+           {"key", "version", "enable"},
+           {"key", "version", "disable"},
+           {"key", "version", "schedule-destroy"},
+           {"key", "version", "cancel-destroy"},
+           {"key", "version", "destroy"},
+           {"segment"},
+           {"segment", "create"},
+           {"segment", "get"},
+           {"segment", "list"},
+           {"segment", "rotate"},
+           {"segment", "revoke"},
+           {"segment", "enable"},
+           {"segment", "schedule-destroy"},
+           {"segment", "cancel-destroy"},
+           {"segment", "destroy"},
+           {"datakey"},
+           {"encrypt"},
+           {"decrypt"},
+       }) {
+    std::string joined;
+    for (const std::string& w : words) joined += w + " ";
+    words.push_back("--help");
+    const Result r = RunCli(words);
+    EXPECT_EQ(r.code, 0) << joined;
+    EXPECT_THAT(r.out, HasSubstr("Example")) << joined;
+    EXPECT_THAT(r.out, HasSubstr("clavisctl " + joined)) << joined;
+  }
+}
+
+TEST(RunTest, VersionExitsZero) {
+  const Result r = RunCli({"--version"});
+  EXPECT_EQ(r.code, 0);
+  EXPECT_THAT(r.out, HasSubstr("clavisctl "));
+}
+
+TEST(RunTest, UsageErrorsExitTwo) {
+  for (const std::vector<std::string>& args : std::vector<std::vector<std::string>>{
+           {},                                                     // no command
+           {"key"},                                                // noun alone
+           {"bogus"},                                              // unknown command
+           {"key", "bogus"},                                       // unknown subcommand
+           {"key", "get"},                                         // missing name
+           {"key", "get", "a", "b"},                               // extra argument
+           {"key", "get", "tenants/t/keys/k", "--bogus"},          // unknown option
+           {"--timeout", "0s", "key", "get", "tenants/t/keys/k"},  // zero timeout
+           {"--timeout", "5x", "key", "get", "tenants/t/keys/k"},  // bad duration
+           {"--timeout", "2d", "key", "get", "tenants/t/keys/k"},  // above 1d
+           {"key", "create", "tenants/t/keys/k", "--rotation-period", "-1d"},
+           {"key", "create", "tenants/t/keys/k", "--label", "novalue"},
+           {"key", "create", "tenants/t/keys/k", "--label", "a=1", "--label", "a=2"},
+           {"key", "create", "tenants/t"},               // not a key name
+           {"key", "set-rotation", "tenants/t/keys/k"},  // --period missing
+           {"key", "set-rotation", "tenants/t/keys/k", "--period", "90d", "--next", "tomorrow"},
+           {"key", "list", "tenants/t", "--page-size", "0"},
+           {"datakey", "tenants/t/keys/k"},  // --segment missing
+           {"datakey", "tenants/t/keys/k", "--segment", "s", "--context", "=v"},
+           {"datakey", "tenants/t/keys/k", "--segment", "s", "--context", "k"},
+           {"datakey", "tenants/t/keys/k", "--segment", "s", "--context", "k=1", "--context",
+            "k=2"},
+           {"decrypt"},                                               // no blob
+           {"decrypt", "--blob-base64", "AQEE", "--blob-file", "f"},  // both
+           {"decrypt", "--blob-base64", "not base64!"},
+           {"decrypt", "--blob-file", "/nonexistent/clavisctl-test"},
+           {"encrypt", "tenants/t/keys/k", "--segment", "s", "--plaintext-file",
+            "/nonexistent/clavisctl-test"},
+       }) {
+    std::string joined;
+    for (const std::string& a : args) joined += a + " ";
+    const Result r = RunCli(args);
+    EXPECT_EQ(r.code, kExitUsage) << joined << "\n" << r.err;
+    EXPECT_THAT(r.err, HasSubstr("clavisctl: ")) << joined;
+    EXPECT_THAT(r.out, IsEmpty()) << joined;
+  }
+}
+
+TEST(RunTest, UnreachableServerExitsSevenWithAHint) {
+  const Result r = RunCli({"key", "get", "tenants/t/keys/k"});
+  EXPECT_EQ(r.code, kExitUnavailable) << r.err;
+  EXPECT_THAT(r.err, HasSubstr("is clavisd running on 127.0.0.1:1?"));
+  EXPECT_THAT(r.out, IsEmpty());
+}
+
+TEST(RunTest, EndpointFlagOverridesTheEnvironment) {
+  const Result r = RunCli({"key", "get", "tenants/t/keys/k", "--endpoint", "127.0.0.1:2"});
+  EXPECT_EQ(r.code, kExitUnavailable);
+  EXPECT_THAT(r.err, HasSubstr("127.0.0.1:2"));
+}
+
+TEST(RunTest, GlobalOptionsWorkAfterTheCommand) {
+  const Result r = RunCli({"segment", "list", "tenants/t/keys/k", "--json", "--timeout", "3s"});
+  EXPECT_EQ(r.code, kExitUnavailable) << r.err;
+}
+
+TEST(RunTest, DataPlaneUnavailableToo) {
+  const Result r =
+      RunCli({"encrypt", "tenants/t/keys/k", "--segment", "s", "--context", "a=b"}, "secret");
+  EXPECT_EQ(r.code, kExitUnavailable) << r.err;
+  EXPECT_THAT(r.err, Not(HasSubstr("secret")));
+}
+
+TEST(RunTest, WarnsAboutPlaintextToANonLoopbackHost) {
+  // 192.0.2.0/24 is TEST-NET-1: never routed, so this fails without waiting
+  // long (the short timeout bounds it either way).
+  const Result r =
+      RunCli({"--endpoint", "192.0.2.1:7370", "--timeout", "1s", "key", "get", "tenants/t/keys/k"});
+  EXPECT_EQ(r.code, kExitUnavailable) << r.err;
+  EXPECT_THAT(r.err, HasSubstr("not a loopback address"));
+}
+
+}  // namespace
+}  // namespace clavis::clavisctl

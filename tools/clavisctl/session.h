@@ -1,0 +1,101 @@
+// What a command runs against: the stubs of the two services, the per-RPC
+// deadline, the output mode (--json or tables) and the streams. Commands take
+// a Session& so a test can build one around fake stubs and string streams.
+#ifndef CLAVIS_TOOLS_CLAVISCTL_SESSION_H_
+#define CLAVIS_TOOLS_CLAVISCTL_SESSION_H_
+
+#include <chrono>
+#include <iostream>
+#include <memory>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "clavis/v1/key_admin.grpc.pb.h"
+#include "clavis/v1/key_management.grpc.pb.h"
+#include "google/protobuf/message.h"
+#include "grpcpp/client_context.h"
+#include "grpcpp/support/status.h"
+#include "spdlog/spdlog.h"
+
+namespace clavis::clavisctl {
+
+// The global options after parsing.
+struct SessionSettings {
+  std::string endpoint;
+  absl::Duration timeout = absl::Seconds(10);  // deadline of each RPC
+  bool json = false;
+};
+
+// The process's standard streams, or string streams in tests.
+struct Io {
+  std::istream* in = &std::cin;
+  std::ostream* out = &std::cout;
+  std::ostream* err = &std::cerr;
+  // Whether `in` is an interactive terminal (encrypt then says it is waiting
+  // for input instead of seeming to hang).
+  bool in_is_terminal = false;
+};
+
+// grpc::Status -> absl::Status; both follow google.rpc.Code, so the code
+// carries over unchanged and the server's message is kept.
+absl::Status FromGrpcStatus(const grpc::Status& status);
+
+class Session {
+ public:
+  Session(SessionSettings settings, std::unique_ptr<clavis::v1::KeyAdmin::StubInterface> admin,
+          std::unique_ptr<clavis::v1::KeyManagement::StubInterface> data, Io io);
+
+  // A session on a real channel to settings.endpoint (channel.h).
+  static std::unique_ptr<Session> Connect(SessionSettings settings, Io io);
+
+  clavis::v1::KeyAdmin::StubInterface& admin() { return *admin_; }
+  clavis::v1::KeyManagement::StubInterface& data() { return *data_; }
+  const SessionSettings& settings() const { return settings_; }
+  bool json() const { return settings_.json; }
+  std::istream& in() { return *io_.in; }
+  std::ostream& out() { return *io_.out; }
+  std::ostream& err() { return *io_.err; }
+  bool in_is_terminal() const { return io_.in_is_terminal; }
+
+  // One unary RPC with the session's deadline:
+  //   Call(s.admin(), &KeyAdmin::StubInterface::GetKey, request)
+  // Only the request's type name, the outcome and the latency are logged
+  // (at debug level, --verbose), never a field: requests carry plaintext and
+  // encryption contexts.
+  template <typename Stub, typename Request, typename Response>
+  absl::StatusOr<Response> Call(Stub& stub,
+                                grpc::Status (Stub::*method)(grpc::ClientContext*, const Request&,
+                                                             Response*),
+                                const Request& request) {
+    grpc::ClientContext context;
+    PrepareContext(&context);
+    Response response;
+    const absl::Time start = absl::Now();
+    const grpc::Status status = (stub.*method)(&context, request, &response);
+    spdlog::debug("{}: {} after {}", Request::descriptor()->name(),
+                  absl::StatusCodeToString(static_cast<absl::StatusCode>(status.error_code())),
+                  absl::FormatDuration(absl::Now() - start));
+    if (!status.ok()) return FromGrpcStatus(status);
+    return response;
+  }
+
+  // Prints `message` as one JSON document with --json, else `human` as is.
+  absl::Status Print(const google::protobuf::Message& message, absl::string_view human);
+
+ private:
+  // The deadline today; per-call credentials later.
+  void PrepareContext(grpc::ClientContext* context) const;
+
+  SessionSettings settings_;
+  std::unique_ptr<clavis::v1::KeyAdmin::StubInterface> admin_;
+  std::unique_ptr<clavis::v1::KeyManagement::StubInterface> data_;
+  Io io_;
+};
+
+}  // namespace clavis::clavisctl
+
+#endif  // CLAVIS_TOOLS_CLAVISCTL_SESSION_H_
