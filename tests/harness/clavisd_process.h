@@ -33,6 +33,9 @@ class TempDir {
 };
 
 struct ClavisdOptions {
+  // Implicit on purpose: ClavisdProcess process({dir.path() + "/data"}).
+  ClavisdOptions(std::string dir = "") : data_dir(std::move(dir)) {}  // NOLINT
+
   std::string data_dir;  // REQUIRED
   bool dev_short_windows = true;
   std::vector<std::string> extra_args;
