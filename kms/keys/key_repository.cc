@@ -66,43 +66,34 @@ std::string KeyRepository::SegmentStoreKey(const SegmentName& name) {
   return absl::StrCat(SegmentPrefix(name.key), name.segment);
 }
 
-absl::StatusOr<std::shared_ptr<const KeyEntry>> KeyRepository::GetKey(const KeyName& name) {
-  const std::string store_key = KeyStoreKey(name);
-  if (auto cached = key_cache_.Get(store_key)) return cached;
+template <typename Entry, typename Name>
+absl::StatusOr<std::shared_ptr<const Entry>> KeyRepository::GetEntry(
+    const Name& name, const std::string& store_key, absl::string_view what,
+    LruCache<std::string, Entry>* cache) {
+  if (auto cached = cache->Get(store_key)) return cached;
   const uint64_t epoch = CurrentEpoch();
   auto raw = store_->Get(store_key);
   if (!raw.ok()) return raw.status();
   if (!raw->has_value()) {
-    return absl::NotFoundError(absl::StrCat("key ", name.ToString(), " not found"));
+    return absl::NotFoundError(absl::StrCat(what, " ", name.ToString(), " not found"));
   }
-  internal::KeyRecord record;
-  if (!record.ParseFromString(**raw)) return Corrupt("key", name.ToString());
-  auto entry = std::make_shared<const KeyEntry>(name, std::move(record), std::move(**raw));
+  typename Entry::Record record;
+  if (!record.ParseFromString(**raw)) return Corrupt(what, name.ToString());
+  auto entry = std::make_shared<const Entry>(name, std::move(record), std::move(**raw));
   {
     absl::MutexLock lock(&fill_mu_);
-    if (epoch_ == epoch) key_cache_.Put(store_key, entry);
+    if (epoch_ == epoch) cache->Put(store_key, entry);
   }
   return entry;
 }
 
+absl::StatusOr<std::shared_ptr<const KeyEntry>> KeyRepository::GetKey(const KeyName& name) {
+  return GetEntry(name, KeyStoreKey(name), "key", &key_cache_);
+}
+
 absl::StatusOr<std::shared_ptr<const SegmentEntry>> KeyRepository::GetSegment(
     const SegmentName& name) {
-  const std::string store_key = SegmentStoreKey(name);
-  if (auto cached = segment_cache_.Get(store_key)) return cached;
-  const uint64_t epoch = CurrentEpoch();
-  auto raw = store_->Get(store_key);
-  if (!raw.ok()) return raw.status();
-  if (!raw->has_value()) {
-    return absl::NotFoundError(absl::StrCat("segment ", name.ToString(), " not found"));
-  }
-  internal::SegmentRecord record;
-  if (!record.ParseFromString(**raw)) return Corrupt("segment", name.ToString());
-  auto entry = std::make_shared<const SegmentEntry>(name, std::move(record), std::move(**raw));
-  {
-    absl::MutexLock lock(&fill_mu_);
-    if (epoch_ == epoch) segment_cache_.Put(store_key, entry);
-  }
-  return entry;
+  return GetEntry(name, SegmentStoreKey(name), "segment", &segment_cache_);
 }
 
 absl::Status KeyRepository::CreateKey(const KeyName& name, const internal::KeyRecord& record) {
@@ -141,39 +132,50 @@ absl::StatusOr<internal::KeyRecord> KeyRepository::UpdateKeyAndPurge(const KeyNa
   return UpdateKeyImpl(name, mutate, /*purge=*/true, delete_all_segments);
 }
 
-absl::StatusOr<internal::KeyRecord> KeyRepository::UpdateKeyImpl(const KeyName& name,
-                                                                 const KeyMutation& mutate,
-                                                                 bool purge,
-                                                                 bool delete_all_segments) {
-  const std::string store_key = KeyStoreKey(name);
+template <typename Record>
+absl::StatusOr<Record> KeyRepository::ReadModifyWrite(
+    const std::string& store_key, absl::string_view what, const std::string& display_name,
+    const std::function<absl::Status(Record*)>& mutate,
+    const std::function<absl::Status(const WriteBatch&)>& commit,
+    const std::function<void()>& invalidate) {
   for (int attempt = 0; attempt < options_.max_update_attempts; ++attempt) {
     // Read from the store, not the cache: the precondition must be current.
     auto raw = store_->Get(store_key);
     if (!raw.ok()) return raw.status();
     if (!raw->has_value()) {
-      return absl::NotFoundError(absl::StrCat("key ", name.ToString(), " not found"));
+      return absl::NotFoundError(absl::StrCat(what, " ", display_name, " not found"));
     }
-    internal::KeyRecord record;
-    if (!record.ParseFromString(**raw)) return Corrupt("key", name.ToString());
+    Record record;
+    if (!record.ParseFromString(**raw)) return Corrupt(what, display_name);
     if (absl::Status s = mutate(&record); !s.ok()) return s;
     WriteBatch batch;
     batch.Expect(store_key, **raw).Put(store_key, record.SerializeAsString());
-    absl::Status s;
-    if (purge) {
-      std::vector<std::string> prefixes;
-      if (delete_all_segments) prefixes.push_back(SegmentPrefix(name));
-      s = store_->CommitAndPurge(batch, prefixes);
-    } else {
-      s = store_->Commit(batch);
-    }
+    absl::Status s = commit(batch);
     if (absl::IsAborted(s)) continue;  // changed concurrently: read again
-    InvalidateKey(name);
-    if (delete_all_segments) InvalidateAllSegments(name);
+    invalidate();
     if (!s.ok()) return s;
     return record;
   }
   return absl::AbortedError(
-      absl::StrCat("key ", name.ToString(), " is being changed concurrently; try again"));
+      absl::StrCat(what, " ", display_name, " is being changed concurrently; try again"));
+}
+
+absl::StatusOr<internal::KeyRecord> KeyRepository::UpdateKeyImpl(const KeyName& name,
+                                                                 const KeyMutation& mutate,
+                                                                 bool purge,
+                                                                 bool delete_all_segments) {
+  return ReadModifyWrite<internal::KeyRecord>(
+      KeyStoreKey(name), "key", name.ToString(), mutate,
+      [&](const WriteBatch& batch) {
+        if (!purge) return store_->Commit(batch);
+        std::vector<std::string> prefixes;
+        if (delete_all_segments) prefixes.push_back(SegmentPrefix(name));
+        return store_->CommitAndPurge(batch, prefixes);
+      },
+      [&] {
+        InvalidateKey(name);
+        if (delete_all_segments) InvalidateAllSegments(name);
+      });
 }
 
 absl::StatusOr<internal::SegmentRecord> KeyRepository::UpdateSegment(
@@ -188,26 +190,12 @@ absl::StatusOr<internal::SegmentRecord> KeyRepository::UpdateSegmentAndPurge(
 
 absl::StatusOr<internal::SegmentRecord> KeyRepository::UpdateSegmentImpl(
     const SegmentName& name, const SegmentMutation& mutate, bool purge) {
-  const std::string store_key = SegmentStoreKey(name);
-  for (int attempt = 0; attempt < options_.max_update_attempts; ++attempt) {
-    auto raw = store_->Get(store_key);
-    if (!raw.ok()) return raw.status();
-    if (!raw->has_value()) {
-      return absl::NotFoundError(absl::StrCat("segment ", name.ToString(), " not found"));
-    }
-    internal::SegmentRecord record;
-    if (!record.ParseFromString(**raw)) return Corrupt("segment", name.ToString());
-    if (absl::Status s = mutate(&record); !s.ok()) return s;
-    WriteBatch batch;
-    batch.Expect(store_key, **raw).Put(store_key, record.SerializeAsString());
-    absl::Status s = purge ? store_->CommitAndPurge(batch, {}) : store_->Commit(batch);
-    if (absl::IsAborted(s)) continue;
-    InvalidateSegment(name);
-    if (!s.ok()) return s;
-    return record;
-  }
-  return absl::AbortedError(
-      absl::StrCat("segment ", name.ToString(), " is being changed concurrently; try again"));
+  return ReadModifyWrite<internal::SegmentRecord>(
+      SegmentStoreKey(name), "segment", name.ToString(), mutate,
+      [&](const WriteBatch& batch) {
+        return purge ? store_->CommitAndPurge(batch, {}) : store_->Commit(batch);
+      },
+      [&] { InvalidateSegment(name); });
 }
 
 absl::StatusOr<std::vector<internal::KeyRecord>> KeyRepository::ListKeys(

@@ -38,6 +38,7 @@ namespace clavis::kms {
 // A parsed key record plus the master-key versions unwrapped so far.
 class KeyEntry {
  public:
+  using Record = internal::KeyRecord;
   KeyEntry(KeyName name, internal::KeyRecord record, std::string raw)
       : name_(std::move(name)), record_(std::move(record)), raw_(std::move(raw)) {}
 
@@ -61,6 +62,7 @@ class KeyEntry {
 // A parsed segment record plus the segment-key versions unwrapped so far.
 class SegmentEntry {
  public:
+  using Record = internal::SegmentRecord;
   SegmentEntry(SegmentName name, internal::SegmentRecord record, std::string raw)
       : name_(std::move(name)), record_(std::move(record)), raw_(std::move(raw)) {}
 
@@ -155,6 +157,17 @@ class KeyRepository {
   static std::string SegmentPrefix(const KeyName& key);
 
  private:
+  template <typename Entry, typename Name>
+  absl::StatusOr<std::shared_ptr<const Entry>> GetEntry(const Name& name,
+                                                        const std::string& store_key,
+                                                        absl::string_view what,
+                                                        LruCache<std::string, Entry>* cache);
+  template <typename Record>
+  absl::StatusOr<Record> ReadModifyWrite(
+      const std::string& store_key, absl::string_view what, const std::string& display_name,
+      const std::function<absl::Status(Record*)>& mutate,
+      const std::function<absl::Status(const WriteBatch&)>& commit,
+      const std::function<void()>& invalidate);
   absl::StatusOr<internal::KeyRecord> UpdateKeyImpl(const KeyName& name, const KeyMutation& mutate,
                                                     bool purge, bool delete_all_segments);
   absl::StatusOr<internal::SegmentRecord> UpdateSegmentImpl(const SegmentName& name,

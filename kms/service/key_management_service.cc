@@ -17,6 +17,23 @@ void SetItemStatus(const absl::Status& s, clavis::v1::ItemStatus* out) {
 
 }  // namespace
 
+// One status per item, in request order; one bad item never fails the call.
+template <typename Items, typename Response, typename DoItem>
+grpc::Status KeyManagementService::RunBatch(const Items& items, Response* response,
+                                            const DoItem& do_item) {
+  if (static_cast<size_t>(items.size()) > limits_.max_batch_items) {
+    return ToGrpcStatus(absl::InvalidArgumentError(absl::StrCat(
+        "batch has ", items.size(), " items; at most ", limits_.max_batch_items, " are allowed")));
+  }
+  for (const auto& item : items) {
+    auto* out = response->add_items();
+    absl::Status s = do_item(item, out->mutable_result());
+    if (!s.ok()) out->clear_result();
+    SetItemStatus(s, out->mutable_status());
+  }
+  return grpc::Status::OK;
+}
+
 KeyManagementService::KeyManagementService(Envelope* envelope, KeyEventBus* events,
                                            KeyManagementLimits limits)
     : envelope_(envelope), events_(events), limits_(limits) {}
@@ -68,18 +85,8 @@ grpc::Status KeyManagementService::GenerateDataKey(
 grpc::Status KeyManagementService::BatchGenerateDataKey(
     grpc::ServerContext*, const clavis::v1::BatchGenerateDataKeyRequest* request,
     clavis::v1::BatchGenerateDataKeyResponse* response) {
-  if (static_cast<size_t>(request->requests_size()) > limits_.max_batch_items) {
-    return ToGrpcStatus(absl::InvalidArgumentError(
-        absl::StrCat("batch has ", request->requests_size(), " items; at most ",
-                     limits_.max_batch_items, " are allowed")));
-  }
-  for (const auto& item : request->requests()) {
-    auto* out = response->add_items();
-    absl::Status s = DoGenerateDataKey(item, out->mutable_result());
-    if (!s.ok()) out->clear_result();
-    SetItemStatus(s, out->mutable_status());
-  }
-  return grpc::Status::OK;
+  return RunBatch(request->requests(), response,
+                  [this](const auto& item, auto* out) { return DoGenerateDataKey(item, out); });
 }
 
 grpc::Status KeyManagementService::Decrypt(grpc::ServerContext*,
@@ -91,18 +98,8 @@ grpc::Status KeyManagementService::Decrypt(grpc::ServerContext*,
 grpc::Status KeyManagementService::BatchDecrypt(grpc::ServerContext*,
                                                 const clavis::v1::BatchDecryptRequest* request,
                                                 clavis::v1::BatchDecryptResponse* response) {
-  if (static_cast<size_t>(request->requests_size()) > limits_.max_batch_items) {
-    return ToGrpcStatus(absl::InvalidArgumentError(
-        absl::StrCat("batch has ", request->requests_size(), " items; at most ",
-                     limits_.max_batch_items, " are allowed")));
-  }
-  for (const auto& item : request->requests()) {
-    auto* out = response->add_items();
-    absl::Status s = DoDecrypt(item, out->mutable_result());
-    if (!s.ok()) out->clear_result();
-    SetItemStatus(s, out->mutable_status());
-  }
-  return grpc::Status::OK;
+  return RunBatch(request->requests(), response,
+                  [this](const auto& item, auto* out) { return DoDecrypt(item, out); });
 }
 
 grpc::Status KeyManagementService::ReEncrypt(grpc::ServerContext*,

@@ -48,6 +48,8 @@ class KeyManagementService final : public clavis::v1::KeyManagement::Service {
                                  clavis::v1::GenerateDataKeyResponse* response);
   absl::Status DoDecrypt(const clavis::v1::DecryptRequest& request,
                          clavis::v1::DecryptResponse* response);
+  template <typename Items, typename Response, typename DoItem>
+  grpc::Status RunBatch(const Items& items, Response* response, const DoItem& do_item);
 
   Envelope* const envelope_;
   KeyEventBus* const events_;
