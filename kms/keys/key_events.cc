@@ -46,7 +46,7 @@ void KeyEventBus::Publish(const std::string& tenant, clavis::v1::KeyEvent event)
   std::vector<std::shared_ptr<KeyEventSubscription>> targets;
   {
     absl::MutexLock lock(&mu_);
-    event.set_sequence(next_sequence_++);
+    event.set_sequence(++next_sequence_[tenant]);
     subscribers_.erase(std::remove_if(subscribers_.begin(), subscribers_.end(),
                                       [](const auto& w) { return w.expired(); }),
                        subscribers_.end());

@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "clavis/v1/resources.pb.h"
@@ -60,7 +61,9 @@ class KeyEventBus {
  private:
   const size_t queue_capacity_;
   absl::Mutex mu_;
-  uint64_t next_sequence_ ABSL_GUARDED_BY(mu_) = 1;
+  // Per tenant, so a tenant's stream has no gaps unless it really missed
+  // events.
+  absl::flat_hash_map<std::string, uint64_t> next_sequence_ ABSL_GUARDED_BY(mu_);
   std::vector<std::weak_ptr<KeyEventSubscription>> subscribers_ ABSL_GUARDED_BY(mu_);
 };
 

@@ -38,6 +38,18 @@ TEST(KeyEventBusTest, OtherTenantsSeeNothing) {
   EXPECT_EQ(sub->Next(absl::ZeroDuration(), &e), Result::kTimeout);
 }
 
+TEST(KeyEventBusTest, SequenceHasNoGapsFromOtherTenantsEvents) {
+  KeyEventBus bus;
+  auto acme = bus.Subscribe("acme");
+  bus.Publish("acme", Event(KeyEvent::ROTATED));
+  bus.Publish("globex", Event(KeyEvent::ROTATED));
+  bus.Publish("acme", Event(KeyEvent::DISABLED));
+  KeyEvent a, b;
+  ASSERT_EQ(acme->Next(absl::ZeroDuration(), &a), Result::kEvent);
+  ASSERT_EQ(acme->Next(absl::ZeroDuration(), &b), Result::kEvent);
+  EXPECT_EQ(b.sequence(), a.sequence() + 1);
+}
+
 TEST(KeyEventBusTest, ASlowSubscriberIsMarkedLostInsteadOfBlocking) {
   KeyEventBus bus(/*queue_capacity=*/3);
   auto sub = bus.Subscribe("acme");

@@ -26,6 +26,47 @@ absl::Status Refuse(absl::string_view what, absl::string_view name, KeyState sta
                                                     advice.empty() ? "" : "; ", advice));
 }
 
+absl::Status ValidateDescription(const std::string& description) {
+  if (description.size() > 1024) {
+    return absl::InvalidArgumentError("description is longer than 1024 bytes");
+  }
+  return absl::OkStatus();
+}
+
+// Labels as the clouds have them: at most 64, keys 1-63 characters of
+// [a-z0-9_-], values at most 63 characters of the same plus upper case.
+absl::Status ValidateLabels(const std::map<std::string, std::string>& labels) {
+  if (labels.size() > 64) return absl::InvalidArgumentError("more than 64 labels");
+  auto ok_chars = [](absl::string_view s, bool allow_upper) {
+    for (char c : s) {
+      const bool ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-' ||
+                      (allow_upper && c >= 'A' && c <= 'Z');
+      if (!ok) return false;
+    }
+    return true;
+  };
+  for (const auto& [key, value] : labels) {
+    if (key.empty() || key.size() > 63 || !ok_chars(key, false)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "label key ", QuoteForError(key), " must be 1-63 characters of a-z, 0-9, '_' and '-'"));
+    }
+    if (value.size() > 63 || !ok_chars(value, true)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("value of label ", QuoteForError(key),
+                       " must be at most 63 characters of letters, digits, '_' and '-'"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidateScheduleTime(absl::Time t) {
+  if (t < absl::UnixEpoch() || t > absl::FromUnixSeconds(253402300799)) {
+    return absl::InvalidArgumentError(
+        "next_rotation_time must lie between 1970-01-01T00:00:00Z and 9999-12-31T23:59:59Z");
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 absl::Status KeyNotUsable(const KeyName& name, const internal::KeyRecord& r) {
@@ -99,10 +140,11 @@ absl::StatusOr<absl::Duration> KeyLifecycle::CheckWindow(
 absl::StatusOr<clavis::v1::Key> KeyLifecycle::CreateKey(const CreateKeyParams& p) {
   if (auto s = ValidateTenantId(p.tenant); !s.ok()) return s;
   if (auto s = ValidateKeyId(p.key_id); !s.ok()) return s;
-  if (p.description.size() > 1024) {
-    return absl::InvalidArgumentError("description is longer than 1024 bytes");
+  if (auto s = ValidateDescription(p.description); !s.ok()) return s;
+  if (auto s = ValidateLabels(p.labels); !s.ok()) return s;
+  if (p.next_rotation_time.has_value()) {
+    if (auto s = ValidateScheduleTime(*p.next_rotation_time); !s.ok()) return s;
   }
-  if (p.labels.size() > 64) return absl::InvalidArgumentError("more than 64 labels");
   if (p.rotation_period != absl::ZeroDuration() &&
       (p.rotation_period < limits_.min_rotation_period ||
        p.rotation_period > limits_.max_rotation_period)) {
@@ -160,12 +202,17 @@ absl::StatusOr<std::vector<clavis::v1::Key>> KeyLifecycle::ListKeys(const std::s
                                                                     size_t limit,
                                                                     std::string* next) {
   if (auto s = ValidateTenantId(tenant); !s.ok()) return s;
-  auto records = repository_->ListKeys(tenant, start_after, limit);
+  // One more than asked tells whether another page follows, so the last
+  // page carries no token (AIP-158).
+  auto records = repository_->ListKeys(tenant, start_after, limit == 0 ? 0 : limit + 1);
   if (!records.ok()) return records.status();
+  next->clear();
+  if (limit != 0 && records->size() > limit) {
+    records->resize(limit);
+    *next = records->back().key_id();
+  }
   std::vector<clavis::v1::Key> out;
   for (const auto& r : *records) out.push_back(KeyView(r));
-  next->clear();
-  if (limit != 0 && records->size() == limit) *next = records->back().key_id();
   return out;
 }
 
@@ -299,11 +346,14 @@ absl::StatusOr<clavis::v1::Key> KeyLifecycle::DestroyKey(const KeyName& name) {
 
 absl::StatusOr<clavis::v1::Key> KeyLifecycle::UpdateKeySettings(const KeyName& name,
                                                                 const KeySettingsUpdate& u) {
-  if (u.description.has_value() && u.description->size() > 1024) {
-    return absl::InvalidArgumentError("description is longer than 1024 bytes");
+  if (u.description.has_value()) {
+    if (auto s = ValidateDescription(*u.description); !s.ok()) return s;
   }
-  if (u.labels.has_value() && u.labels->size() > 64) {
-    return absl::InvalidArgumentError("more than 64 labels");
+  if (u.labels.has_value()) {
+    if (auto s = ValidateLabels(*u.labels); !s.ok()) return s;
+  }
+  if (u.next_rotation_time.has_value() && *u.next_rotation_time != absl::InfinitePast()) {
+    if (auto s = ValidateScheduleTime(*u.next_rotation_time); !s.ok()) return s;
   }
   if (u.rotation_period.has_value() && *u.rotation_period != absl::ZeroDuration() &&
       (*u.rotation_period < limits_.min_rotation_period ||
@@ -517,12 +567,16 @@ absl::StatusOr<std::vector<clavis::v1::Segment>> KeyLifecycle::ListSegments(
     size_t limit, std::string* next) {
   auto entry = repository_->GetKey(key);
   if (!entry.ok()) return entry.status();
-  auto records = repository_->ListSegments(key, label_prefix, start_after, limit);
+  auto records =
+      repository_->ListSegments(key, label_prefix, start_after, limit == 0 ? 0 : limit + 1);
   if (!records.ok()) return records.status();
+  next->clear();
+  if (limit != 0 && records->size() > limit) {
+    records->resize(limit);
+    *next = records->back().segment();
+  }
   std::vector<clavis::v1::Segment> out;
   for (const auto& r : *records) out.push_back(SegmentView(key, r));
-  next->clear();
-  if (limit != 0 && records->size() == limit) *next = records->back().segment();
   return out;
 }
 
@@ -660,8 +714,11 @@ absl::StatusOr<RewrapProgress> KeyLifecycle::RewrapSegments(const KeyName& name,
   if (!key.ok()) return key.status();
   if (auto s = KeyNotUsable(name, (*key)->record()); !s.ok()) return s;
   const uint32_t primary = (*key)->record().primary_version();
-  auto segments = repository_->ListSegments(name, "", start_after, batch_size);
+  auto segments =
+      repository_->ListSegments(name, "", start_after, batch_size == 0 ? 0 : batch_size + 1);
   if (!segments.ok()) return segments.status();
+  const bool more = batch_size != 0 && segments->size() > batch_size;
+  if (more) segments->resize(batch_size);
   RewrapProgress progress;
   for (const auto& listed : *segments) {
     const SegmentName segment_name{name, listed.segment()};
@@ -694,9 +751,7 @@ absl::StatusOr<RewrapProgress> KeyLifecycle::RewrapSegments(const KeyName& name,
       return updated.status();
     }
   }
-  if (batch_size != 0 && segments->size() == batch_size) {
-    progress.next_segment = segments->back().segment();
-  }
+  if (more) progress.next_segment = segments->back().segment();
   return progress;
 }
 

@@ -53,6 +53,23 @@ TEST_F(KeyLifecycleTest, CreateRefusesDuplicatesAndBadIds) {
   EXPECT_EQ(lifecycle_->CreateKey(p).status().code(), absl::StatusCode::kInvalidArgument);
 }
 
+TEST_F(KeyLifecycleTest, LabelsAndTimesAreChecked) {
+  CreateKeyParams p;
+  p.tenant = "acme";
+  p.key_id = "crm";
+  p.labels = {{"team", std::string(64, 'x')}};
+  EXPECT_EQ(lifecycle_->CreateKey(p).status().code(), absl::StatusCode::kInvalidArgument);
+  p.labels = {{"", "x"}};
+  EXPECT_EQ(lifecycle_->CreateKey(p).status().code(), absl::StatusCode::kInvalidArgument);
+  p.labels = {{"Team", "x"}};
+  EXPECT_EQ(lifecycle_->CreateKey(p).status().code(), absl::StatusCode::kInvalidArgument);
+  p.labels = {{"team", "Billing-EU_1"}};
+  p.next_rotation_time = absl::FromUnixSeconds(253402300800);  // year 10000
+  EXPECT_EQ(lifecycle_->CreateKey(p).status().code(), absl::StatusCode::kInvalidArgument);
+  p.next_rotation_time.reset();
+  EXPECT_TRUE(lifecycle_->CreateKey(p).ok());
+}
+
 TEST_F(KeyLifecycleTest, ListKeysPaginatesInIdOrder) {
   for (const char* id : {"c", "a", "b", "d", "e"}) MakeKey("acme", id);
   MakeKey("globex", "zz");

@@ -126,8 +126,10 @@ absl::StatusOr<KeyVersionName> ParseKeyVersionName(absl::string_view name) {
   auto key = ParseKeyPrefix(name, &rest);
   if (!key.ok()) return key.status();
   uint32_t version = 0;
-  if (!absl::ConsumePrefix(&rest, "versions/") || !absl::SimpleAtoi(rest, &version) ||
-      version == 0 || version > 0x7fffffffu || rest.empty() || rest[0] == '+' || rest[0] == '0') {
+  const bool digits_only = absl::ConsumePrefix(&rest, "versions/") && !rest.empty() &&
+                           rest.size() <= 10 && rest[0] != '0' &&
+                           rest.find_first_not_of("0123456789") == absl::string_view::npos;
+  if (!digits_only || !absl::SimpleAtoi(rest, &version) || version == 0 || version > 0x7fffffffu) {
     return absl::InvalidArgumentError(
         absl::StrCat("malformed key version name ", QuoteForError(name),
                      ": expected tenants/{tenant}/keys/{key}/versions/{n} with n >= 1"));

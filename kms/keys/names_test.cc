@@ -38,11 +38,12 @@ TEST(NamesTest, RejectsMalformedNamesWithAMessageThatSaysWhy) {
 }
 
 TEST(NamesTest, RejectsBadVersions) {
-  for (const char* bad :
-       {"tenants/a/keys/k/versions/0", "tenants/a/keys/k/versions/-1", "tenants/a/keys/k/versions/",
-        "tenants/a/keys/k/versions/01", "tenants/a/keys/k/versions/+1",
-        "tenants/a/keys/k/versions/4294967296", "tenants/a/keys/k/versions/2147483648",
-        "tenants/a/keys/k/versions/1x", "tenants/a/keys/k/segments/1"}) {
+  for (const char* bad : {"tenants/a/keys/k/versions/0", "tenants/a/keys/k/versions/-1",
+                          "tenants/a/keys/k/versions/", "tenants/a/keys/k/versions/01",
+                          "tenants/a/keys/k/versions/+1", "tenants/a/keys/k/versions/4294967296",
+                          "tenants/a/keys/k/versions/2147483648", "tenants/a/keys/k/versions/1x",
+                          "tenants/a/keys/k/segments/1", "tenants/a/keys/k/versions/ 1",
+                          "tenants/a/keys/k/versions/1\n", "tenants/a/keys/k/versions/\t1"}) {
     EXPECT_EQ(ParseKeyVersionName(bad).status().code(), absl::StatusCode::kInvalidArgument) << bad;
   }
 }

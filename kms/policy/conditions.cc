@@ -14,9 +14,7 @@ bool UnderAnyPrefix(absl::string_view segment, const std::vector<std::string>& p
   return false;
 }
 
-int HourOfDayUtc(absl::Time time) {
-  return absl::ToCivilHour(time, absl::UTCTimeZone()).hour();
-}
+int HourOfDayUtc(absl::Time time) { return absl::ToCivilHour(time, absl::UTCTimeZone()).hour(); }
 
 }  // namespace
 
@@ -48,14 +46,14 @@ std::string FirstFailedCondition(const Conditions& conditions, const ConditionIn
     }
   }
   if (conditions.not_before && input.time < *conditions.not_before) {
-    return absl::StrCat("before notBefore ", absl::FormatTime(absl::RFC3339_sec,
-                                                              *conditions.not_before,
-                                                              absl::UTCTimeZone()));
+    return absl::StrCat(
+        "before notBefore ",
+        absl::FormatTime(absl::RFC3339_sec, *conditions.not_before, absl::UTCTimeZone()));
   }
   if (conditions.not_after && input.time >= *conditions.not_after) {
-    return absl::StrCat("at or after notAfter ",
-                        absl::FormatTime(absl::RFC3339_sec, *conditions.not_after,
-                                         absl::UTCTimeZone()));
+    return absl::StrCat(
+        "at or after notAfter ",
+        absl::FormatTime(absl::RFC3339_sec, *conditions.not_after, absl::UTCTimeZone()));
   }
   if (conditions.daily_hours_utc) {
     int hour = HourOfDayUtc(input.time);

@@ -70,8 +70,8 @@ Decision Decide(const Policy& policy, const AccessRequest& request) {
   // Tenant isolation comes before, and regardless of, the policy. The name
   // and the authenticating tenant must agree too, so neither can be used to
   // smuggle the other.
-  if (principal->tenant != request.principal_tenant || request.principal_tenant != resource->tenant ||
-      resource->tenant != policy.scope.tenant) {
+  if (principal->tenant != request.principal_tenant ||
+      request.principal_tenant != resource->tenant || resource->tenant != policy.scope.tenant) {
     return Deny(absl::StrCat("denied: cross-tenant access is never allowed (principal ",
                              request.principal, " of tenant ",
                              QuoteForError(request.principal_tenant), ", resource ",
@@ -126,8 +126,8 @@ Decision Decide(const Policy& policy, const AccessRequest& request) {
     const Statement& statement = policy.statements[i];
     if (statement.effect == Effect::kAllow && Contains(statement.actions, request.action) &&
         NamesPrincipal(statement, request)) {
-      absl::StrAppend(&reason, " (", DescribeStatement(policy, i), " does not apply: ",
-                      FirstFailedCondition(statement.conditions, input), ")");
+      absl::StrAppend(&reason, " (", DescribeStatement(policy, i),
+                      " does not apply: ", FirstFailedCondition(statement.conditions, input), ")");
       break;
     }
   }

@@ -70,8 +70,8 @@ struct Conditions {
   std::optional<DailyHours> daily_hours_utc;
 
   bool empty() const {
-    return segment_prefixes.empty() && encryption_context.empty() && !not_before &&
-           !not_after && !daily_hours_utc;
+    return segment_prefixes.empty() && encryption_context.empty() && !not_before && !not_after &&
+           !daily_hours_utc;
   }
 };
 

@@ -1,10 +1,12 @@
 #include "kms/policy/policy_parser.h"
 
+#include <algorithm>
 #include <cmath>
 #include <initializer_list>
 #include <map>
 #include <utility>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -65,8 +67,9 @@ absl::Status CheckFields(const Struct& object, absl::string_view path,
     bool known = false;
     for (absl::string_view candidate : allowed) known = known || candidate == name;
     if (!known) {
-      return FieldError(Join(path, QuoteForError(name)),
-                        absl::StrCat("unknown field (allowed: ", absl::StrJoin(allowed, ", "), ")"));
+      return FieldError(
+          Join(path, QuoteForError(name)),
+          absl::StrCat("unknown field (allowed: ", absl::StrJoin(allowed, ", "), ")"));
     }
   }
   return absl::OkStatus();
@@ -81,9 +84,11 @@ absl::StatusOr<const ListValue*> NonEmptyList(const Value& value, absl::string_v
                                               size_t max, absl::string_view what) {
   if (value.kind_case() != Value::kListValue) return WrongType(path, "an array", value);
   const ListValue& list = value.list_value();
-  if (list.values_size() == 0) return FieldError(path, absl::StrCat("must list at least one ", what));
+  if (list.values_size() == 0)
+    return FieldError(path, absl::StrCat("must list at least one ", what));
   if (static_cast<size_t>(list.values_size()) > max) {
-    return FieldError(path, absl::StrCat("has ", list.values_size(), " entries; the limit is ", max));
+    return FieldError(path,
+                      absl::StrCat("has ", list.values_size(), " entries; the limit is ", max));
   }
   return &list;
 }
@@ -118,9 +123,9 @@ absl::Status ParseVersion(const Value* value) {
   if (value == nullptr) {
     return FieldError("version", absl::StrCat("required (\"", kPolicyVersion, "\")"));
   }
-  bool supported = (value->kind_case() == Value::kStringValue &&
-                    value->string_value() == kPolicyVersion) ||
-                   (value->kind_case() == Value::kNumberValue && value->number_value() == 1);
+  bool supported =
+      (value->kind_case() == Value::kStringValue && value->string_value() == kPolicyVersion) ||
+      (value->kind_case() == Value::kNumberValue && value->number_value() == 1);
   if (!supported) {
     return FieldError("version", absl::StrCat("unsupported policy version; supported: \"",
                                               kPolicyVersion, "\" (or 1)"));
@@ -171,11 +176,10 @@ absl::Status ParsePrincipals(const Value* value, absl::string_view path, const P
     // Tenant isolation is not a policy decision: no document may name
     // another tenant's identities.
     if (parsed->tenant != scope.tenant) {
-      return FieldError(item_path,
-                        absl::StrCat(QuoteForError(*name), " belongs to tenant ", parsed->tenant,
-                                     "; a policy of ", scope.ToString(),
-                                     " may name only principals and groups of tenant ",
-                                     scope.tenant));
+      return FieldError(
+          item_path, absl::StrCat(QuoteForError(*name), " belongs to tenant ", parsed->tenant,
+                                  "; a policy of ", scope.ToString(),
+                                  " may name only principals and groups of tenant ", scope.tenant));
     }
     statement->principals.push_back(std::move(*name));
   }
@@ -202,8 +206,8 @@ absl::Status ParseActionPattern(const std::string& pattern, absl::string_view pa
       if (absl::StartsWith(ActionName(action), prefix)) matched |= ToSet(action);
     }
     if (matched.none()) {
-      return FieldError(path,
-                        absl::StrCat("action prefix ", QuoteForError(pattern), " matches no action"));
+      return FieldError(
+          path, absl::StrCat("action prefix ", QuoteForError(pattern), " matches no action"));
     }
     *actions |= matched;
     return absl::OkStatus();
@@ -229,8 +233,8 @@ absl::Status ParseActions(const Value* value, absl::string_view path, Statement*
     std::string item_path = Index(path, i);
     absl::StatusOr<std::string> pattern = String((*list)->values(i), item_path);
     if (!pattern.ok()) return pattern.status();
-    if (absl::Status s = ParseActionPattern(*pattern, item_path, statement->effect,
-                                            &statement->actions);
+    if (absl::Status s =
+            ParseActionPattern(*pattern, item_path, statement->effect, &statement->actions);
         !s.ok()) {
       return s;
     }
@@ -303,9 +307,9 @@ absl::Status ParseDailyHours(const Value& value, absl::string_view path, Conditi
 absl::Status ParseConditions(const Value& value, absl::string_view path, Conditions* conditions) {
   if (value.kind_case() != Value::kStructValue) return WrongType(path, "an object", value);
   const Struct& object = value.struct_value();
-  if (absl::Status s = CheckFields(object, path,
-                                   {"segmentPrefixes", "encryptionContext", "notBefore",
-                                    "notAfter", "dailyHoursUtc"});
+  if (absl::Status s = CheckFields(
+          object, path,
+          {"segmentPrefixes", "encryptionContext", "notBefore", "notAfter", "dailyHoursUtc"});
       !s.ok()) {
     return s;
   }
@@ -355,7 +359,8 @@ absl::Status ParseStatement(const Value& value, absl::string_view path, const Po
     if (absl::Status s = ParseSid(*v, Join(path, "sid"), &statement->sid); !s.ok()) return s;
   }
   // Effect first: how action patterns are checked depends on it.
-  if (absl::Status s = ParseEffect(Find(object, "effect"), Join(path, "effect"), &statement->effect);
+  if (absl::Status s =
+          ParseEffect(Find(object, "effect"), Join(path, "effect"), &statement->effect);
       !s.ok()) {
     return s;
   }
@@ -372,6 +377,36 @@ absl::Status ParseStatement(const Value& value, absl::string_view path, const Po
     if (absl::Status s = ParseConditions(*v, Join(path, "conditions"), &statement->conditions);
         !s.ok()) {
       return s;
+    }
+  }
+  return absl::OkStatus();
+}
+
+// The language nests at most 5 levels (document, statements, statement,
+// conditions, dailyHoursUtc). protobuf's Struct parser takes seconds on a
+// few KiB of "[[[[...", so depth is bounded in one linear pass first.
+constexpr int kMaxNesting = 8;
+
+absl::Status CheckNesting(absl::string_view json) {
+  int depth = 0;
+  bool in_string = false;
+  for (size_t i = 0; i < json.size(); ++i) {
+    char c = json[i];
+    if (in_string) {
+      if (c == '\\') {
+        ++i;  // skip the escaped character
+      } else if (c == '"') {
+        in_string = false;
+      }
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '{' || c == '[') {
+      if (++depth > kMaxNesting) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("document: nested deeper than ", kMaxNesting, " levels"));
+      }
+    } else if (c == '}' || c == ']') {
+      --depth;
     }
   }
   return absl::OkStatus();
@@ -398,8 +433,82 @@ Value StringList(const std::vector<std::string>& items) {
   return value;
 }
 
-std::string FormatTime(absl::Time time) {
+std::string Rfc3339Text(absl::Time time) {
   return absl::FormatTime(absl::RFC3339_full, time, absl::UTCTimeZone());
+}
+
+// protobuf prints map entries in unspecified order; a stored policy should be
+// stable and read in document order, so fields are written in the order of
+// the language's own description, then (context keys) bytewise.
+int FieldRank(const std::string& name) {
+  static constexpr absl::string_view kOrder[] = {
+      "version",         "allowAdminAndDataToSamePrincipal",
+      "statements",      "sid",
+      "effect",          "principals",
+      "actions",         "conditions",
+      "segmentPrefixes", "encryptionContext",
+      "notBefore",       "notAfter",
+      "dailyHoursUtc",   "startHour",
+      "endHour"};
+  for (size_t i = 0; i < sizeof(kOrder) / sizeof(kOrder[0]); ++i) {
+    if (kOrder[i] == name) return static_cast<int>(i);
+  }
+  return sizeof(kOrder) / sizeof(kOrder[0]);
+}
+
+void AppendQuoted(const std::string& text, std::string* out) {
+  // Let protobuf do the JSON string escaping.
+  Value value;
+  value.set_string_value(text);
+  std::string quoted;
+  (void)google::protobuf::util::MessageToJsonString(value, &quoted);
+  out->append(quoted);
+}
+
+void AppendJson(const Value& value, int depth, std::string* out) {
+  const std::string indent(2 * (depth + 1), ' ');
+  const std::string closing_indent(2 * depth, ' ');
+  switch (value.kind_case()) {
+    case Value::kStringValue:
+      AppendQuoted(value.string_value(), out);
+      return;
+    case Value::kNumberValue:
+      // Only small integers (hours) are written.
+      absl::StrAppend(out, static_cast<int64_t>(value.number_value()));
+      return;
+    case Value::kBoolValue:
+      out->append(value.bool_value() ? "true" : "false");
+      return;
+    case Value::kListValue: {
+      out->append("[");
+      const ListValue& list = value.list_value();
+      for (int i = 0; i < list.values_size(); ++i) {
+        absl::StrAppend(out, i ? "," : "", "\n", indent);
+        AppendJson(list.values(i), depth + 1, out);
+      }
+      absl::StrAppend(out, list.values_size() ? "\n" + closing_indent : "", "]");
+      return;
+    }
+    case Value::kStructValue: {
+      std::vector<const std::string*> names;
+      for (const auto& [name, unused] : value.struct_value().fields()) names.push_back(&name);
+      std::sort(names.begin(), names.end(), [](const std::string* a, const std::string* b) {
+        return std::make_pair(FieldRank(*a), *a) < std::make_pair(FieldRank(*b), *b);
+      });
+      out->append("{");
+      for (size_t i = 0; i < names.size(); ++i) {
+        absl::StrAppend(out, i ? "," : "", "\n", indent);
+        AppendQuoted(*names[i], out);
+        out->append(": ");
+        AppendJson(value.struct_value().fields().at(*names[i]), depth + 1, out);
+      }
+      absl::StrAppend(out, names.empty() ? "" : "\n" + closing_indent, "}");
+      return;
+    }
+    default:
+      out->append("null");
+      return;
+  }
 }
 
 Value ConditionsValue(const Conditions& conditions) {
@@ -416,8 +525,8 @@ Value ConditionsValue(const Conditions& conditions) {
     auto& context = *fields["encryptionContext"].mutable_struct_value()->mutable_fields();
     for (const auto& [key, item] : conditions.encryption_context) context[key] = StringValue(item);
   }
-  if (conditions.not_before) fields["notBefore"] = StringValue(FormatTime(*conditions.not_before));
-  if (conditions.not_after) fields["notAfter"] = StringValue(FormatTime(*conditions.not_after));
+  if (conditions.not_before) fields["notBefore"] = StringValue(Rfc3339Text(*conditions.not_before));
+  if (conditions.not_after) fields["notAfter"] = StringValue(Rfc3339Text(*conditions.not_after));
   if (conditions.daily_hours_utc) {
     auto& hours = *fields["dailyHoursUtc"].mutable_struct_value()->mutable_fields();
     hours["startHour"].set_number_value(conditions.daily_hours_utc->start_hour);
@@ -433,11 +542,14 @@ absl::StatusOr<Policy> ParsePolicy(absl::string_view json, const PolicyScope& sc
     return absl::InvalidArgumentError(absl::StrCat("policy scope: ", s.message()));
   }
   if (json.size() > kMaxPolicyBytes) {
-    return absl::InvalidArgumentError(absl::StrCat("document: ", json.size(),
-                                                   " bytes; the limit is ", kMaxPolicyBytes));
+    return absl::InvalidArgumentError(
+        absl::StrCat("document: ", json.size(), " bytes; the limit is ", kMaxPolicyBytes));
   }
+  if (absl::Status s = CheckNesting(json); !s.ok()) return s;
   Value root;
-  if (auto s = google::protobuf::util::JsonStringToMessage(json, &root); !s.ok()) {
+  if (auto s = google::protobuf::util::JsonStringToMessage(
+          google::protobuf::StringPiece(json.data(), json.size()), &root);
+      !s.ok()) {
     return absl::InvalidArgumentError(
         absl::StrCat("document: not valid JSON: ", QuoteForError(s.message().as_string())));
   }
@@ -470,8 +582,9 @@ absl::StatusOr<Policy> ParsePolicy(absl::string_view json, const PolicyScope& sc
     if (!statement.sid.empty()) {
       auto [it, inserted] = sids.emplace(statement.sid, i);
       if (!inserted) {
-        return FieldError(Join(path, "sid"), absl::StrCat("duplicate sid \"", statement.sid,
-                                                          "\" (also statements[", it->second, "])"));
+        return FieldError(Join(path, "sid"),
+                          absl::StrCat("duplicate sid \"", statement.sid, "\" (also statements[",
+                                       it->second, "])"));
       }
     }
     policy.statements.push_back(std::move(statement));
@@ -499,10 +612,8 @@ std::string PolicyToJson(const Policy& policy) {
     *statements->add_values() = std::move(value);
   }
   std::string json;
-  google::protobuf::util::JsonPrintOptions options;
-  options.add_whitespace = true;
-  // Cannot fail: a Value holds only JSON-representable data.
-  (void)google::protobuf::util::MessageToJsonString(root, &json, options);
+  AppendJson(root, 0, &json);
+  json.push_back('\n');
   return json;
 }
 

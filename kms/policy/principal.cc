@@ -23,8 +23,9 @@ absl::Status ValidatePrincipalId(absl::string_view id) {
   for (char c : id) {
     if (!absl::ascii_isalnum(static_cast<unsigned char>(c)) && c != '.' && c != '_' && c != '@' &&
         c != '-') {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "principal id ", QuoteForError(id), " may contain only A-Z, a-z, 0-9, '.', '_', '@', '-'"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("principal id ", QuoteForError(id),
+                       " may contain only A-Z, a-z, 0-9, '.', '_', '@', '-'"));
     }
   }
   return absl::OkStatus();

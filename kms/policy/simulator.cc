@@ -18,8 +18,8 @@ absl::StatusOr<PolicyScope> ScopeOf(const std::string& resource) {
     return PolicyScope{*tenant, ""};
   }
   if (parts.size() < 4) return ParseKeyName(resource).status();
-  absl::StatusOr<KeyName> key = ParseKeyName(absl::StrCat(parts[0], "/", parts[1], "/", parts[2],
-                                                          "/", parts[3]));
+  absl::StatusOr<KeyName> key =
+      ParseKeyName(absl::StrCat(parts[0], "/", parts[1], "/", parts[2], "/", parts[3]));
   if (!key.ok()) return key.status();
   return PolicyScope{key->tenant, key->key_id};
 }
@@ -41,7 +41,8 @@ absl::StatusOr<SimulationResult> Simulate(absl::string_view policy_json,
   if (!policy.ok()) return policy.status();
   std::optional<Action> parsed_action = ParseAction(action);
   if (!parsed_action) {
-    return absl::InvalidArgumentError(absl::StrCat("action: unknown action ", QuoteForError(action)));
+    return absl::InvalidArgumentError(
+        absl::StrCat("action: unknown action ", QuoteForError(action)));
   }
   absl::StatusOr<PrincipalName> principal_name = ParsePrincipal(principal);
   if (!principal_name.ok()) {

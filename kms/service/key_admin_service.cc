@@ -38,20 +38,32 @@ absl::StatusOr<size_t> PageSize(int requested) {
   return static_cast<size_t>(std::min(requested, kMaxPageSize));
 }
 
+// google.protobuf.Duration/Timestamp carry their own validity rules (nanos
+// in [0, 1e9), years 1..9999); values outside them are refused here, before
+// anything is stored, because they cannot be turned back into messages.
 absl::StatusOr<absl::Duration> ToDuration(const google::protobuf::Duration& d,
                                           absl::string_view field) {
-  if (d.seconds() < 0 || d.nanos() < 0 || d.seconds() > 100ll * 365 * 86400) {
-    return absl::InvalidArgumentError(absl::StrCat(field, " is negative or absurdly large"));
+  if (d.seconds() < 0 || d.nanos() < 0 || d.nanos() > 999999999 ||
+      d.seconds() > 100ll * 365 * 86400) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        field, " must be a non-negative duration of at most 100 years with nanos below 1e9"));
   }
   return absl::Seconds(d.seconds()) + absl::Nanoseconds(d.nanos());
 }
 
-std::optional<absl::Duration> OptionalWindow(const google::protobuf::Duration& d) {
-  if (d.seconds() == 0 && d.nanos() == 0) return std::nullopt;
-  return absl::Seconds(d.seconds()) + absl::Nanoseconds(d.nanos());
+std::optional<absl::Duration> OptionalWindow(absl::Duration d) {
+  if (d == absl::ZeroDuration()) return std::nullopt;  // unset: the server default
+  return d;
 }
 
-absl::Time ToTime(const google::protobuf::Timestamp& t) {
+absl::StatusOr<absl::Time> ToTime(const google::protobuf::Timestamp& t, absl::string_view field) {
+  // 1970-01-01 .. 9999-12-31T23:59:59Z, the range Timestamp can carry (and
+  // nothing Clavis schedules lies before 1970).
+  constexpr int64_t kMaxSeconds = 253402300799;
+  if (t.seconds() < 0 || t.seconds() > kMaxSeconds || t.nanos() < 0 || t.nanos() > 999999999) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(field, " must lie between 1970-01-01T00:00:00Z and 9999-12-31T23:59:59Z"));
+  }
   return absl::FromUnixSeconds(t.seconds()) + absl::Nanoseconds(t.nanos());
 }
 
@@ -81,7 +93,11 @@ grpc::Status KeyAdminService::CreateKey(Ctx*, const clavis::v1::CreateKeyRequest
   auto period = ToDuration(r->rotation_period(), "rotation_period");
   if (!period.ok()) return ToGrpcStatus(period.status());
   p.rotation_period = *period;
-  if (r->has_next_rotation_time()) p.next_rotation_time = ToTime(r->next_rotation_time());
+  if (r->has_next_rotation_time()) {
+    auto next = ToTime(r->next_rotation_time(), "next_rotation_time");
+    if (!next.ok()) return ToGrpcStatus(next.status());
+    p.next_rotation_time = *next;
+  }
   p.require_explicit_segments = r->require_explicit_segments();
   auto key = lifecycle_->CreateKey(p);
   if (!key.ok()) return ToGrpcStatus(key.status());
@@ -139,7 +155,7 @@ grpc::Status KeyAdminService::ScheduleKeyDestruction(
   return Respond<clavis::v1::Key, KeyName>(
       ParseKeyName(r->name()),
       [&](const KeyName& n) {
-        return lifecycle_->ScheduleKeyDestruction(n, OptionalWindow(r->pending_window()));
+        return lifecycle_->ScheduleKeyDestruction(n, OptionalWindow(*window));
       },
       response);
 }
@@ -175,8 +191,13 @@ grpc::Status KeyAdminService::UpdateKeySettings(Ctx*, const clavis::v1::UpdateKe
       if (!period.ok()) return ToGrpcStatus(period.status());
       u.rotation_period = *period;
     } else if (path == "next_rotation_time") {
-      u.next_rotation_time =
-          r->has_next_rotation_time() ? ToTime(r->next_rotation_time()) : absl::InfinitePast();
+      if (r->has_next_rotation_time()) {
+        auto next = ToTime(r->next_rotation_time(), "next_rotation_time");
+        if (!next.ok()) return ToGrpcStatus(next.status());
+        u.next_rotation_time = *next;
+      } else {
+        u.next_rotation_time = absl::InfinitePast();  // cleared
+      }
     } else if (path == "require_explicit_segments") {
       u.require_explicit_segments = r->require_explicit_segments();
     } else {
@@ -212,7 +233,7 @@ grpc::Status KeyAdminService::ScheduleKeyVersionDestruction(
   return Respond<clavis::v1::Key, KeyVersionName>(
       ParseKeyVersionName(r->name()),
       [&](const KeyVersionName& n) {
-        return lifecycle_->ScheduleKeyVersionDestruction(n, OptionalWindow(r->pending_window()));
+        return lifecycle_->ScheduleKeyVersionDestruction(n, OptionalWindow(*window));
       },
       response);
 }
@@ -312,7 +333,7 @@ grpc::Status KeyAdminService::ScheduleSegmentDestruction(
   return Respond<clavis::v1::Segment, SegmentName>(
       ParseSegmentName(r->name()),
       [&](const SegmentName& n) {
-        return lifecycle_->ScheduleSegmentDestruction(n, OptionalWindow(r->pending_window()));
+        return lifecycle_->ScheduleSegmentDestruction(n, OptionalWindow(*window));
       },
       response);
 }

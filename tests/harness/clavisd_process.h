@@ -33,8 +33,8 @@ class TempDir {
 };
 
 struct ClavisdOptions {
-  // Implicit on purpose: ClavisdProcess process({dir.path() + "/data"}).
-  ClavisdOptions(std::string dir = "") : data_dir(std::move(dir)) {}  // NOLINT
+  ClavisdOptions() = default;
+  explicit ClavisdOptions(std::string dir) : data_dir(std::move(dir)) {}
 
   std::string data_dir;  // REQUIRED
   bool dev_short_windows = true;

@@ -8,7 +8,7 @@ namespace {
 
 TEST(SmokeTest, DataKeySurvivesARestart) {
   TempDir dir;
-  ClavisdProcess clavisd({dir.path() + "/data"});
+  ClavisdProcess clavisd(ClavisdOptions(dir.path() + "/data"));
   ASSERT_TRUE(clavisd.Start().ok());
 
   clavis::v1::CreateKeyRequest create;

@@ -1,0 +1,111 @@
+// clavis::Client: the SDK's connection to clavisd's KeyManagement API (the
+// data plane, proto/clavis/v1/key_management.proto).
+//
+//   clavis::ClientOptions options;
+//   options.endpoint = "127.0.0.1:7443";
+//   auto client = clavis::Client::Connect(options);
+//   if (!client.ok()) return client.status();
+//   absl::StatusOr<clavis::DataKey> dk = (*client)->GenerateDataKey(
+//       "tenants/acme/keys/crm", "acme/orders/2026-11", {{"customer", "42"}});
+//
+// Most applications do not call it directly: they pass it to a
+// RecordEncryptor (clavis/record_encryptor.h) as its DataKeySource.
+//
+// Every call has a deadline (ClientOptions::call_timeout, per attempt) and is
+// retried, with exponential backoff and jitter, only when it fails with
+// UNAVAILABLE (the server could not be reached or is shutting down): every
+// data-plane call is safe to repeat, and no other failure gets better by
+// trying again. A call that ran out of attempts returns the last UNAVAILABLE
+// status, saying how many attempts were made. Failures keep the server's
+// status code; messages never contain key bytes or context values.
+//
+// Thread safety: a Client is immutable after Connect and safe to use from
+// many threads at once; one Client (one HTTP/2 channel) per process is the
+// intended use.
+#ifndef CLAVIS_CLIENT_INCLUDE_CLAVIS_CLIENT_H_
+#define CLAVIS_CLIENT_INCLUDE_CLAVIS_CLIENT_H_
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "absl/types/span.h"
+#include "clavis/data_key_source.h"
+#include "clavis/encryption_context.h"
+#include "clavis/secret_bytes.h"
+
+namespace clavis {
+
+struct ClientOptions {
+  // "host:port" of clavisd. For now only loopback hosts (127.0.0.0/8, ::1,
+  // localhost) are accepted, because the connection is not yet encrypted.
+  std::string endpoint;
+  // Deadline of each attempt of a call.
+  absl::Duration call_timeout = absl::Seconds(10);
+  // Attempts per call, the first included (1 = never retry); 1..10.
+  int max_attempts = 4;
+  // Backoff before retry n (n = 1, 2, ...): a uniformly random duration in
+  // [b/2, b] with b = min(max_backoff, initial_backoff * multiplier^(n-1)).
+  // The jitter keeps many clients from retrying in lockstep.
+  absl::Duration initial_backoff = absl::Milliseconds(100);
+  absl::Duration max_backoff = absl::Seconds(5);
+  double backoff_multiplier = 2.0;
+};
+
+// One item of BatchDecrypt.
+struct DecryptItem {
+  std::string ciphertext_blob;
+  EncryptionContext context;
+  // Optional: the key the blob must belong to ("tenants/{t}/keys/{k}").
+  std::string key;
+};
+
+class Client : public DataKeySource {
+ public:
+  // Checks `options` (InvalidArgument naming the bad field) and sets up the
+  // channel. Does not contact the server: an unreachable server shows up as
+  // UNAVAILABLE on the first call.
+  static absl::StatusOr<std::unique_ptr<Client>> Connect(const ClientOptions& options);
+
+  ~Client() override;
+  Client(const Client&) = delete;
+  Client& operator=(const Client&) = delete;
+
+  // A fresh 32-byte data key, in plaintext and as the server's ciphertext
+  // blob, bound to `key`, `segment` and `context`.
+  absl::StatusOr<DataKey> GenerateDataKey(absl::string_view key, absl::string_view segment,
+                                          const EncryptionContext& context) override;
+
+  // The data key of a blob made for `key` and `segment` with `context`; the
+  // server refuses a blob of another key, and the client a blob of another
+  // segment (InvalidArgument).
+  absl::StatusOr<SecretBytes> DecryptDataKey(absl::string_view key, absl::string_view segment,
+                                             absl::string_view ciphertext_blob,
+                                             const EncryptionContext& context) override;
+
+  // The plaintext of any ciphertext blob (a data key or an Encrypt result),
+  // which must have been bound to `context`. A key's being disabled or
+  // revoked gives FAILED_PRECONDITION; a wrong context or altered blob
+  // INVALID_ARGUMENT("decryption failed ...").
+  absl::StatusOr<SecretBytes> Decrypt(absl::string_view ciphertext_blob,
+                                      const EncryptionContext& context);
+
+  // Decrypts many blobs in one round trip. The outer status is the call's
+  // (e.g. UNAVAILABLE after the last attempt); on success there is one result
+  // per item, in order, each failing or succeeding on its own.
+  absl::StatusOr<std::vector<absl::StatusOr<SecretBytes>>> BatchDecrypt(
+      absl::Span<const DecryptItem> items);
+
+ private:
+  struct Rep;  // the gRPC channel and stub: keeps gRPC out of this header
+  explicit Client(std::unique_ptr<Rep> rep);
+
+  const std::unique_ptr<Rep> rep_;
+};
+
+}  // namespace clavis
+
+#endif  // CLAVIS_CLIENT_INCLUDE_CLAVIS_CLIENT_H_
