@@ -44,7 +44,7 @@ class SdkClientTest : public ::testing::Test {
   }
 
   TempDir dir_;
-  ClavisdProcess clavisd_{{dir_.path() + "/data"}};
+  ClavisdProcess clavisd_{ClavisdOptions(dir_.path() + "/data")};
   std::string key_;
 };
 
