@@ -6,17 +6,24 @@
 #include <cstring>
 #include <utility>
 
+#include "crypto/internal/secure_pool.h"
 #include "crypto/internal/sodium_init.h"
 
 namespace clavis::crypto {
 
+// Small secrets (keys) share locked arenas; larger ones get their own
+// sodium_malloc region. The size alone says which, so Release needs no flag.
 SecretBytes::SecretBytes(size_t size) {
   if (size == 0) return;
   internal::EnsureSodiumInitialized();
-  // sodium_malloc: guard pages, canary, mlock; sodium_free wipes and unlocks.
-  data_ = static_cast<uint8_t*>(sodium_malloc(size));
-  if (data_ == nullptr) std::abort();  // never fall back to unprotected memory
-  sodium_memzero(data_, size);
+  if (size <= internal::kSecurePoolSlotSize) {
+    data_ = internal::SecurePoolAllocate();  // zeroed
+  } else {
+    // sodium_malloc: guard pages, canary, mlock; sodium_free wipes and unlocks.
+    data_ = static_cast<uint8_t*>(sodium_malloc(size));
+    if (data_ == nullptr) std::abort();  // never fall back to unprotected memory
+    sodium_memzero(data_, size);
+  }
   size_ = size;
 }
 
@@ -46,7 +53,13 @@ SecretBytes& SecretBytes::operator=(SecretBytes&& other) noexcept {
 SecretBytes::~SecretBytes() { Release(); }
 
 void SecretBytes::Release() {
-  if (data_ != nullptr) sodium_free(data_);  // zeroes before unmapping
+  if (data_ != nullptr) {
+    if (size_ <= internal::kSecurePoolSlotSize) {
+      internal::SecurePoolFree(data_);  // wipes the slot
+    } else {
+      sodium_free(data_);  // zeroes before unmapping
+    }
+  }
   data_ = nullptr;
   size_ = 0;
 }

@@ -1,10 +1,12 @@
 // SecretBytes: key material in locked, guarded memory that is zeroed on free.
 //
 // Guarantees:
-//  - The bytes live in memory from sodium_malloc(): guard pages around them,
-//    locked into RAM (best effort: mlock failure under a low RLIMIT_MEMLOCK is
-//    tolerated by libsodium) and wiped with a call the compiler cannot drop
-//    when the object is destroyed or moved from.
+//  - The bytes live in memory from sodium_malloc(): locked into RAM (best
+//    effort: mlock failure under a low RLIMIT_MEMLOCK is tolerated by
+//    libsodium), guard pages around the region, and wiped with a call the
+//    compiler cannot drop when the object is destroyed. Secrets of up to 64
+//    bytes share 64 KiB arenas (internal/secure_pool.h), so millions of
+//    cached keys do not exhaust the process's memory mappings.
 //  - Move-only: a copy must be asked for by name (Clone), so every duplication
 //    of key material is visible in review.
 //  - Never printable: there is no operator<< and no conversion to string.

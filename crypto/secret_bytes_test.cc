@@ -1,6 +1,7 @@
 #include "crypto/secret_bytes.h"
 
 #include <cstdint>
+#include <cstring>
 #include <string>
 #include <utility>
 #include <vector>
@@ -123,6 +124,55 @@ TEST(SecureWipeTest, ZeroesTheBuffer) {
   SecureWipe(buffer.data(), buffer.size());
   EXPECT_EQ(buffer, std::string(14, '\0'));
   SecureWipe(nullptr, 0);  // a no-op, not a crash
+}
+
+}  // namespace
+}  // namespace clavis::crypto
+
+namespace clavis::crypto {
+namespace {
+
+// Keys share pooled arenas: a cache's worth of live keys must not exhaust
+// the process's memory mappings (sodium_malloc alone maps 4 pages per key,
+// and Linux allows 65,530 mappings by default).
+TEST(SecretBytesPoolTest, TwoHundredThousandLiveKeysFitAndStayDistinct) {
+  std::vector<SecretBytes> keys;
+  keys.reserve(200000);
+  for (int i = 0; i < 200000; ++i) {
+    SecretBytes k(32);
+    k.data()[0] = static_cast<uint8_t>(i);
+    k.data()[31] = static_cast<uint8_t>(i >> 8);
+    keys.push_back(std::move(k));
+  }
+  for (int i = 0; i < 200000; i += 997) {
+    EXPECT_EQ(keys[i].data()[0], static_cast<uint8_t>(i));
+    EXPECT_EQ(keys[i].data()[31], static_cast<uint8_t>(i >> 8));
+  }
+}
+
+TEST(SecretBytesPoolTest, FreedSlotsComeBackZeroed) {
+  for (int round = 0; round < 3; ++round) {
+    std::vector<SecretBytes> keys;
+    for (int i = 0; i < 2000; ++i) {
+      SecretBytes k(64);
+      for (size_t j = 0; j < k.size(); ++j) {
+        EXPECT_EQ(k.data()[j], 0) << "slot reused without wiping";
+        k.data()[j] = 0xA5;
+      }
+      keys.push_back(std::move(k));
+    }
+  }
+}
+
+TEST(SecretBytesPoolTest, SizesAroundTheSlotLimitWork) {
+  for (size_t size : {1u, 63u, 64u, 65u, 4096u}) {
+    SecretBytes a(size);
+    std::memset(a.data(), 7, size);
+    SecretBytes b = a.Clone();
+    EXPECT_TRUE(a == b);
+    b.data()[size - 1] ^= 1;
+    EXPECT_FALSE(a == b);
+  }
 }
 
 }  // namespace

@@ -315,6 +315,9 @@ absl::StatusOr<clavis::v1::Key> KeyLifecycle::DestroyKey(const KeyName& name) {
   auto updated = repository_->UpdateKeyAndPurge(
       name,
       [&](internal::KeyRecord* r) -> absl::Status {
+        // Destroying again re-runs the purge (it may have failed, or the
+        // process died, after the commit): idempotent, nothing else changes.
+        if (r->state() == KeyState::DESTROYED) return absl::OkStatus();
         if (r->state() != KeyState::PENDING_DESTRUCTION) {
           return absl::FailedPreconditionError(absl::StrCat(
               "key ", name.ToString(), " is ", StateName(r->state()),
@@ -486,6 +489,7 @@ absl::StatusOr<clavis::v1::Key> KeyLifecycle::DestroyKeyVersion(const KeyVersion
   return UpdateVersion(
       name, KeyEvent::VERSION_DESTROYED,
       [&](internal::KeyRecord*, internal::KeyVersionRecord* v) -> absl::Status {
+        if (v->state() == KeyState::DESTROYED) return absl::OkStatus();  // re-purge
         if (v->state() != KeyState::PENDING_DESTRUCTION) {
           return absl::FailedPreconditionError(
               absl::StrCat("key version ", name.ToString(), " is ", StateName(v->state()),
@@ -688,6 +692,7 @@ absl::StatusOr<clavis::v1::Segment> KeyLifecycle::CancelSegmentDestruction(
 absl::StatusOr<clavis::v1::Segment> KeyLifecycle::DestroySegment(const SegmentName& name) {
   return UpdateSegmentState(
       name, KeyEvent::SEGMENT_DESTROYED, [&](internal::SegmentRecord* r) -> absl::Status {
+        if (r->state() == KeyState::DESTROYED) return absl::OkStatus();  // re-purge
         if (r->state() != KeyState::PENDING_DESTRUCTION) {
           return absl::FailedPreconditionError(absl::StrCat(
               "segment ", name.ToString(), " is ", StateName(r->state()),

@@ -9,7 +9,8 @@
 //   ENABLED | DISABLED -> PENDING_DESTRUCTION (destroy_time = now + window)
 //   PENDING_DESTRUCTION -> DISABLED (cancelled)
 //   PENDING_DESTRUCTION -> DESTROYED once destroy_time has passed (final:
-//   material purged from storage)
+//   material purged from storage; destroying a DESTROYED key, version or
+//   segment again re-runs the purge, for when it failed after the commit)
 // Refused transitions are FailedPrecondition with a message that says the
 // current state, since when, and what to do instead.
 //

@@ -176,6 +176,10 @@ TEST_F(KeyLifecycleTest, DestroyedKeyIsFinalAndItsSegmentsAreGone) {
   EXPECT_TRUE(segments->empty());
   EXPECT_FALSE(lifecycle_->EnableKey(key).ok());
   EXPECT_FALSE(lifecycle_->CancelKeyDestruction(key).ok());
+  // Destroying again only re-runs the purge.
+  auto again_destroyed = lifecycle_->DestroyKey(key);
+  ASSERT_TRUE(again_destroyed.ok()) << again_destroyed.status();
+  EXPECT_EQ(again_destroyed->state(), clavis::v1::DESTROYED);
   CreateKeyParams again;
   again.tenant = "acme";
   again.key_id = "crm";

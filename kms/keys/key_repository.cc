@@ -174,7 +174,9 @@ absl::StatusOr<internal::KeyRecord> KeyRepository::UpdateKeyImpl(const KeyName& 
       },
       [&] {
         InvalidateKey(name);
-        if (delete_all_segments) InvalidateAllSegments(name);
+        // A purge destroys material: segment keys unwrapped under it must
+        // not linger in the cache either.
+        if (purge || delete_all_segments) InvalidateAllSegments(name);
       });
 }
 

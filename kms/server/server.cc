@@ -3,6 +3,7 @@
 #include <sys/stat.h>
 
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 
@@ -83,7 +84,10 @@ absl::StatusOr<crypto::SecretBytes> ReadPassphrase(const clavis::server::Passphr
         "the passphrase root key needs a passphrase: set ", env, " or passphrase_file"));
   }
   crypto::SecretBytes out = crypto::SecretBytes::CopyOf(absl::string_view(value));
-  ::unsetenv(env.c_str());  // child processes must not inherit it
+  // Wipe the value in place first: unsetenv alone leaves it in memory (and
+  // in /proc/self/environ); then child processes must not inherit it.
+  crypto::SecureWipe(const_cast<char*>(value), std::strlen(value));
+  ::unsetenv(env.c_str());
   return out;
 }
 
