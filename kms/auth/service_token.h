@@ -1,0 +1,97 @@
+// Service tokens: short-lived bearer credentials for applications where
+// mTLS is awkward. A token is signed with Ed25519 (libsodium) by an issuer
+// whose public key clavisd trusts; it names one principal (and its groups),
+// an audience (the clavisd deployment), an expiry and a unique id that can
+// be revoked. Wire format: docs/FORMAT.md, "Service token (v1)":
+//
+//   clavis-token.v1.<base64url(claims)>.<base64url(signature)>
+//
+// where claims is the protobuf-free binary encoding given there and the
+// signature covers "clavis-token.v1." || base64url(claims) (the exact bytes
+// the verifier sees, so no canonicalisation is needed).
+//
+// A client sends it as gRPC metadata `authorization: Bearer <token>`.
+//
+// Thread safety: SignServiceToken is stateless. TokenVerifier::Verify may be
+// called concurrently; it re-reads the revocation file at most once per
+// second when the file's modification time changed.
+#ifndef CLAVIS_KMS_AUTH_SERVICE_TOKEN_H_
+#define CLAVIS_KMS_AUTH_SERVICE_TOKEN_H_
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "crypto/secret_bytes.h"
+#include "kms/auth/identity.h"
+#include "kms/keys/clock.h"
+
+namespace clavis::kms::auth {
+
+inline constexpr char kTokenPrefix[] = "clavis-token.v1.";
+// A token longer than this is refused before it is decoded.
+inline constexpr size_t kMaxTokenBytes = 8192;
+inline constexpr size_t kMaxTokenGroups = 32;
+
+struct TokenClaims {
+  std::string issuer_key_id;  // which trusted issuer key signed it; 1-64 of [A-Za-z0-9._-]
+  std::string principal;      // tenants/{t}/principals/{id}
+  std::vector<std::string> groups;  // tenants/{t}/groups/{id}, same tenant
+  std::string audience;             // the clavisd deployment it is meant for
+  absl::Time issued_at;
+  absl::Time expires_at;
+  std::string token_id;  // 1-64 of [A-Za-z0-9._-]; unique; what revocation names
+};
+
+// Signs `claims` with the Ed25519 `seed` (32 bytes). InvalidArgument when a
+// claim is malformed (principal or group names, tenant mismatch, empty
+// audience, expires_at <= issued_at, ids out of their alphabet).
+absl::StatusOr<std::string> SignServiceToken(const TokenClaims& claims,
+                                             const crypto::SecretBytes& seed);
+
+// Decodes a token WITHOUT checking the signature or times: for tools that
+// print a token, and for lock-out accounting of failures by claimed
+// principal. Never use the result to grant anything.
+absl::StatusOr<TokenClaims> DecodeServiceTokenUnverified(absl::string_view token);
+
+struct TrustedIssuer {
+  std::string key_id;
+  std::string public_key;  // 32 raw bytes
+};
+
+struct TokenVerifierOptions {
+  std::string audience;                 // required
+  std::vector<TrustedIssuer> issuers;   // at least one
+  // Tokens whose expires_at - issued_at is longer are refused: tokens are
+  // meant to be short-lived.
+  absl::Duration max_lifetime = absl::Hours(24);
+  absl::Duration clock_skew = absl::Seconds(60);
+  // Optional: a text file of revoked token ids, one per line ('#' starts a
+  // comment). Missing file = nothing revoked; an unreadable file refuses
+  // every token (fail closed).
+  std::string revocation_file;
+};
+
+class TokenVerifier {
+ public:
+  // InvalidArgument for bad options (no audience, no issuer, bad key size,
+  // duplicate key id).
+  static absl::StatusOr<std::unique_ptr<TokenVerifier>> Create(TokenVerifierOptions options,
+                                                               const Clock* clock);
+  virtual ~TokenVerifier() = default;
+
+  // The caller's identity (method kToken), or Unauthenticated with a reason a
+  // person understands and that contains nothing secret ("token expired at
+  // 2026-11-23T10:00:00Z", "token signature is not valid", "token is for
+  // audience \"x\", this server is \"y\"", "token t-42 was revoked", "unknown
+  // token issuer key \"k2\"", "malformed token: ...").
+  virtual absl::StatusOr<Identity> Verify(absl::string_view token) const = 0;
+};
+
+}  // namespace clavis::kms::auth
+
+#endif  // CLAVIS_KMS_AUTH_SERVICE_TOKEN_H_
