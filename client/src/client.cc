@@ -48,11 +48,10 @@ bool IsLoopbackHost(absl::string_view host) {
 }
 
 // >>> The one place where the channel's credentials are chosen. <<<
-// Today: plaintext, and therefore loopback only, since data keys cross this
-// connection in the clear. TLS (grpc::SslCredentials with the operator's CA,
-// optionally a client certificate for mTLS) and per-call token credentials
-// (grpc::CompositeChannelCredentials with a signed-token plugin) go here,
-// driven by new ClientOptions fields.
+// TLS with the operator's CA (and a client certificate for mTLS) when
+// tls_ca_pem is set; otherwise plaintext, and therefore loopback only, since
+// data keys cross this connection. Service tokens are added per attempt as
+// call metadata (Rep::Call).
 absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> ChannelCredentials(
     const ClientOptions& options) {
   absl::string_view host;
@@ -60,10 +59,26 @@ absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> ChannelCredentials(
     return absl::InvalidArgumentError(
         absl::StrCat("ClientOptions.endpoint \"", options.endpoint, "\" is not host:port"));
   }
+  if (options.tls_client_cert_pem.empty() != options.tls_client_key_pem.empty()) {
+    return absl::InvalidArgumentError(
+        "ClientOptions.tls_client_cert_pem and tls_client_key_pem go together");
+  }
+  if (!options.tls_ca_pem.empty()) {
+    grpc::SslCredentialsOptions ssl;
+    ssl.pem_root_certs = options.tls_ca_pem;
+    ssl.pem_cert_chain = options.tls_client_cert_pem;
+    ssl.pem_private_key = options.tls_client_key_pem;
+    auto credentials = grpc::SslCredentials(ssl);
+    crypto::SecureWipe(ssl.pem_private_key.data(), ssl.pem_private_key.size());
+    return credentials;
+  }
+  if (!options.tls_client_cert_pem.empty()) {
+    return absl::InvalidArgumentError("a client certificate needs TLS: set tls_ca_pem");
+  }
   if (!IsLoopbackHost(host)) {
     return absl::InvalidArgumentError(absl::StrCat(
         "ClientOptions.endpoint \"", options.endpoint,
-        "\" is not a loopback address; this SDK version connects without TLS and so only to "
+        "\" is not a loopback address; without TLS (tls_ca_pem) the SDK only connects to "
         "127.0.0.0/8, ::1 or localhost"));
   }
   return grpc::InsecureChannelCredentials();
@@ -136,6 +151,9 @@ struct Client::Rep {
     return client_internal::CallWithRetries(retry, [&]() {
       grpc::ClientContext context;  // one per attempt: gRPC forbids reuse
       context.set_deadline(absl::ToChronoTime(absl::Now() + options.call_timeout));
+      if (options.token_source) {
+        context.AddMetadata("authorization", "Bearer " + options.token_source());
+      }
       return FromGrpc(method, rpc(&context));
     });
   }
@@ -154,6 +172,7 @@ absl::StatusOr<std::unique_ptr<Client>> Client::Connect(const ClientOptions& opt
   grpc::ChannelArguments args;
   // Our retry policy is the only one: two layers of retries would multiply.
   args.SetInt(GRPC_ARG_ENABLE_RETRIES, 0);
+  if (!options.tls_server_name.empty()) args.SetSslTargetNameOverride(options.tls_server_name);
   rep->channel = grpc::CreateCustomChannel(options.endpoint, *credentials, args);
   rep->stub = v1::KeyManagement::NewStub(rep->channel);
   return std::unique_ptr<Client>(new Client(std::move(rep)));

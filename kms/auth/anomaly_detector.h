@@ -5,14 +5,19 @@
 //    current `bucket`, more than `rate_factor` x the average per bucket over
 //    the previous `baseline_buckets` buckets, and at least
 //    `min_decrypts_for_alert` decrypts (so a quiet principal's first burst
-//    of a handful of calls is not an alert);
+//    of a handful of calls is not an alert). Buckets are aligned on the Unix
+//    epoch. There is a baseline only once the principal has been tracked
+//    for `baseline_buckets` full buckets after the one it was first seen in:
+//    a new principal, or every principal after a restart or an eviction,
+//    raises no rate alert before that;
 //  - a run of `denial_streak` consecutive denied calls (authorization or
 //    authentication failures), e.g. someone probing for what a stolen
 //    credential can do.
 // An alert of one kind for one principal is raised at most once per
 // `alert_cooldown`.
 //
-// Memory is bounded by `max_principals` (least recently seen dropped).
+// Memory is bounded by `max_principals` (least recently seen dropped), each
+// holding `baseline_buckets + 1` counters.
 //
 // Thread safety: all methods may be called concurrently.
 #ifndef CLAVIS_KMS_AUTH_ANOMALY_DETECTOR_H_

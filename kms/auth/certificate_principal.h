@@ -4,9 +4,10 @@
 // issued by `clavisctl pki issue-client`, tools/pki/pki.h):
 //   clavis:tenants/{t}/principals/{id}      exactly one: the principal
 //   clavis-group:tenants/{t}/groups/{g}     any number: its groups
-// Other URIs (e.g. SPIFFE ids) are ignored. When there is no "clavis:" URI,
-// the subject common name is used if it is a principal name; groups then
-// come only from URIs.
+// Other URIs (e.g. SPIFFE ids) are ignored; schemes are matched exactly
+// (lower case). The same "clavis:" URI twice counts once; a group named
+// twice is listed once. When there is no "clavis:" URI, the subject common
+// name is used if it is a principal name; groups then come only from URIs.
 //
 // Thread safety: stateless.
 #ifndef CLAVIS_KMS_AUTH_CERTIFICATE_PRINCIPAL_H_

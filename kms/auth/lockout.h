@@ -2,14 +2,20 @@
 //
 // A "subject" is whatever failed to authenticate: a peer address
 // ("ipv4:10.0.0.7") and, when a token names one, the claimed principal.
-// After `max_failures` failures within `window`, the subject is locked out
-// for `base_lockout`; every further lock-out of the same subject before it
-// has been quiet for `forget_after` doubles the period, up to
-// `max_lockout`. A successful authentication clears the failure count (not
-// an active lock: a locked subject is refused before it is checked).
+// After `max_failures` failures within `window` (a sliding window over the
+// failure times), the subject is locked out for `base_lockout`; every
+// further lock-out of the same subject before it has been quiet for
+// `forget_after` (no failure since the later of its last failure and the
+// end of its last lock-out) doubles the period, up to `max_lockout`. A
+// successful authentication clears the failure count (not an active lock
+// nor the doubling: a locked subject is refused before it is checked).
+// Failures recorded while a subject is locked neither count nor extend the
+// lock. Out-of-range options are clamped (max_failures and max_subjects to
+// at least 1, max_lockout to at least base_lockout).
 //
-// Memory is bounded: at most `max_subjects` are tracked; when full, the
-// entries whose last failure is oldest are dropped first.
+// Memory is bounded: at most `max_subjects` are tracked (each keeps up to
+// `max_failures` failure times); when full, the entries whose last failure
+// is oldest are dropped first, with their lock.
 //
 // Thread safety: all methods may be called concurrently.
 #ifndef CLAVIS_KMS_AUTH_LOCKOUT_H_

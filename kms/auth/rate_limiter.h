@@ -20,8 +20,8 @@
 namespace clavis::kms::auth {
 
 struct RateLimitOptions {
-  double requests_per_second = 1000;  // 0 disables the limiter
-  double burst = 2000;                // >= 1
+  double requests_per_second = 1000;  // 0 (or negative) disables the limiter
+  double burst = 2000;                // >= 1 (smaller values count as 1)
   size_t max_principals = 100000;
 };
 
@@ -33,7 +33,9 @@ class RateLimiter {
   // Takes `cost` requests (a batch RPC costs its item count) from the
   // principal's bucket. nullopt: allowed. Otherwise the call is refused and
   // the value says when enough will be available again (for RetryInfo);
-  // a cost larger than `burst` is charged as `burst`.
+  // a cost larger than `burst` is charged as `burst`, a negative one as 0,
+  // NaN as `burst`. The wait is rounded up to the microsecond, so a retry
+  // after exactly that long succeeds if nothing else was taken meanwhile.
   std::optional<absl::Duration> Acquire(absl::string_view principal, double cost = 1);
 
  private:

@@ -38,24 +38,29 @@ inline constexpr size_t kMaxTokenBytes = 8192;
 inline constexpr size_t kMaxTokenGroups = 32;
 
 struct TokenClaims {
-  std::string issuer_key_id;  // which trusted issuer key signed it; 1-64 of [A-Za-z0-9._-]
-  std::string principal;      // tenants/{t}/principals/{id}
-  std::vector<std::string> groups;  // tenants/{t}/groups/{id}, same tenant
-  std::string audience;             // the clavisd deployment it is meant for
-  absl::Time issued_at;
-  absl::Time expires_at;
-  std::string token_id;  // 1-64 of [A-Za-z0-9._-]; unique; what revocation names
+  std::string issuer_key_id;        // which trusted issuer key signed it; 1-64 of [A-Za-z0-9._-]
+  std::string principal;            // tenants/{t}/principals/{id}
+  std::vector<std::string> groups;  // tenants/{t}/groups/{id}, same tenant, no duplicates
+  // The clavisd deployment it is meant for: 1-256 printable ASCII, no space.
+  std::string audience;
+  absl::Time issued_at;   // encoded as whole Unix seconds (sub-second part dropped)
+  absl::Time expires_at;  // at least one second after issued_at
+  std::string token_id;   // 1-64 of [A-Za-z0-9._-]; unique; what revocation names
 };
 
 // Signs `claims` with the Ed25519 `seed` (32 bytes). InvalidArgument when a
 // claim is malformed (principal or group names, tenant mismatch, empty
-// audience, expires_at <= issued_at, ids out of their alphabet).
+// audience, expires_at <= issued_at, ids out of their alphabet, a group
+// named twice, more than kMaxTokenGroups groups, a token that would be longer
+// than kMaxTokenBytes, a seed that is not 32 bytes).
 absl::StatusOr<std::string> SignServiceToken(const TokenClaims& claims,
                                              const crypto::SecretBytes& seed);
 
 // Decodes a token WITHOUT checking the signature or times: for tools that
 // print a token, and for lock-out accounting of failures by claimed
-// principal. Never use the result to grant anything.
+// principal. Never use the result to grant anything. The format is checked
+// as strictly as by Verify (names included); InvalidArgument("malformed
+// token: ...") otherwise.
 absl::StatusOr<TokenClaims> DecodeServiceTokenUnverified(absl::string_view token);
 
 struct TrustedIssuer {
@@ -64,22 +69,26 @@ struct TrustedIssuer {
 };
 
 struct TokenVerifierOptions {
-  std::string audience;                 // required
-  std::vector<TrustedIssuer> issuers;   // at least one
+  std::string audience;                // required
+  std::vector<TrustedIssuer> issuers;  // at least one
   // Tokens whose expires_at - issued_at is longer are refused: tokens are
   // meant to be short-lived.
   absl::Duration max_lifetime = absl::Hours(24);
   absl::Duration clock_skew = absl::Seconds(60);
   // Optional: a text file of revoked token ids, one per line ('#' starts a
-  // comment). Missing file = nothing revoked; an unreadable file refuses
-  // every token (fail closed).
+  // comment). Missing file = nothing revoked; a file that cannot be used
+  // (unreadable, not a regular file, over 16 MiB, or a line that is not a
+  // token id) refuses every token (fail closed). Its metadata (mtime, ctime,
+  // size, inode) is checked at most once per second of `clock`, and the file
+  // re-read when it changed (every second while it cannot be used).
   std::string revocation_file;
 };
 
 class TokenVerifier {
  public:
-  // InvalidArgument for bad options (no audience, no issuer, bad key size,
-  // duplicate key id).
+  // InvalidArgument for bad options (no or malformed audience, no issuer,
+  // bad key size or key id, duplicate key id, max_lifetime <= 0, clock_skew
+  // outside 0..1h, null clock). `clock` must outlive the verifier.
   static absl::StatusOr<std::unique_ptr<TokenVerifier>> Create(TokenVerifierOptions options,
                                                                const Clock* clock);
   virtual ~TokenVerifier() = default;
@@ -88,7 +97,12 @@ class TokenVerifier {
   // person understands and that contains nothing secret ("token expired at
   // 2026-11-23T10:00:00Z", "token signature is not valid", "token is for
   // audience \"x\", this server is \"y\"", "token t-42 was revoked", "unknown
-  // token issuer key \"k2\"", "malformed token: ...").
+  // token issuer key \"k2\"", "malformed token: ..."). Checks in the order of
+  // docs/FORMAT.md: format, issuer, signature, then the claims (audience,
+  // not before issued_at - clock_skew, expired when now > expires_at +
+  // clock_skew, lifetime, revocation). A revocation file that cannot be used
+  // refuses every token with Unavailable (a server problem: fail closed, but
+  // do not blame the caller's credential).
   virtual absl::StatusOr<Identity> Verify(absl::string_view token) const = 0;
 };
 

@@ -178,6 +178,12 @@ absl::StatusOr<clavis::v1::Key> KeyLifecycle::CreateKey(const CreateKeyParams& p
     r.set_next_rotation_time_us(ToMicros(now + p.rotation_period));
   }
   r.set_require_explicit_segments(p.require_explicit_segments);
+  if (p.approvals_required > kMaxApprovalsRequired) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("approvals_required must be at most ", kMaxApprovalsRequired));
+  }
+  r.set_policy_json(p.policy_json);
+  r.set_approvals_required(p.approvals_required);
   r.set_primary_version(1);
   internal::KeyVersionRecord* v = r.add_versions();
   v->set_version(1);
@@ -388,6 +394,23 @@ absl::StatusOr<clavis::v1::Key> KeyLifecycle::UpdateKeySettings(const KeyName& n
     if (u.require_explicit_segments.has_value()) {
       r->set_require_explicit_segments(*u.require_explicit_segments);
     }
+    return absl::OkStatus();
+  });
+  if (!updated.ok()) return updated.status();
+  Publish(name, KeyEvent::SETTINGS_CHANGED);
+  return KeyView(*updated);
+}
+
+absl::StatusOr<clavis::v1::Key> KeyLifecycle::UpdateKeyAccess(const KeyName& name,
+                                                              const KeyAccessUpdate& u) {
+  if (u.approvals_required.has_value() && *u.approvals_required > kMaxApprovalsRequired) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("approvals_required must be at most ", kMaxApprovalsRequired));
+  }
+  auto updated = repository_->UpdateKey(name, [&](internal::KeyRecord* r) -> absl::Status {
+    if (r->state() == KeyState::DESTROYED) return KeyNotUsable(name, *r);
+    if (u.policy_json.has_value()) r->set_policy_json(*u.policy_json);
+    if (u.approvals_required.has_value()) r->set_approvals_required(*u.approvals_required);
     return absl::OkStatus();
   });
   if (!updated.ok()) return updated.status();

@@ -42,6 +42,8 @@ struct KeyPolicyLimits {
   absl::Duration max_rotation_period = absl::Hours(24 * 365 * 100);
 };
 
+inline constexpr uint32_t kMaxApprovalsRequired = 10;
+
 struct CreateKeyParams {
   std::string tenant;
   std::string key_id;
@@ -50,6 +52,16 @@ struct CreateKeyParams {
   absl::Duration rotation_period = absl::ZeroDuration();  // zero: none
   std::optional<absl::Time> next_rotation_time;
   bool require_explicit_segments = false;
+  // The key policy document, already validated by the access layer
+  // (kms/policy parses it; the key domain stores it opaquely).
+  std::string policy_json;
+  uint32_t approvals_required = 0;  // M of M-of-N; 0 or 1: none
+};
+
+// A change of a key's access control (both optional; at least one set).
+struct KeyAccessUpdate {
+  std::optional<std::string> policy_json;  // validated by the caller
+  std::optional<uint32_t> approvals_required;
 };
 
 struct KeySettingsUpdate {
@@ -89,6 +101,11 @@ class KeyLifecycle {
   absl::StatusOr<clavis::v1::Key> DestroyKey(const KeyName& name);
   absl::StatusOr<clavis::v1::Key> UpdateKeySettings(const KeyName& name,
                                                     const KeySettingsUpdate& update);
+  // Replaces the stored policy and/or approval quorum (SETTINGS_CHANGED event).
+  // FailedPrecondition for a destroyed key; InvalidArgument for a quorum
+  // above kMaxApprovalsRequired.
+  absl::StatusOr<clavis::v1::Key> UpdateKeyAccess(const KeyName& name,
+                                                  const KeyAccessUpdate& update);
 
   absl::StatusOr<clavis::v1::Key> EnableKeyVersion(const KeyVersionName& name);
   absl::StatusOr<clavis::v1::Key> DisableKeyVersion(const KeyVersionName& name);

@@ -36,6 +36,7 @@ clavis::v1::Key KeyView(const internal::KeyRecord& record) {
     SetTime(record.next_rotation_time_us(), key.mutable_next_rotation_time());
   }
   key.set_require_explicit_segments(record.require_explicit_segments());
+  key.set_approvals_required(record.approvals_required());
   for (const auto& v : record.versions()) {
     clavis::v1::KeyVersion* out = key.add_versions();
     out->set_name(KeyVersionName{name, v.version()}.ToString());

@@ -6,6 +6,7 @@
 #include <iostream>
 #include <sstream>
 #include <thread>
+#include <vector>
 
 #include "CLI/CLI.hpp"
 #include "google/protobuf/util/json_util.h"
@@ -17,7 +18,10 @@ namespace {
 using clavis::server::ServerConfig;
 
 constexpr char kFooter[] = R"(Examples:
-  clavisd                                   # dev: ./clavis-data, key-file root key, 127.0.0.1:7370
+  clavisd --insecure_dev_no_auth            # dev: ./clavis-data, key-file root key, 127.0.0.1:7370,
+                                            #      no authentication (loopback only)
+  clavisd --tls_cert_file pki/server.crt --tls_key_file pki/server.key \
+          --client_ca_file pki/ca.crt --tenant_admin tenants/acme/principals/admin   # mTLS
   clavisd --data_dir /var/lib/clavis --root_key passphrase   # passphrase from $CLAVIS_ROOT_PASSPHRASE
   clavisd --config /etc/clavis/clavisd.json --log_level debug
 
@@ -44,7 +48,12 @@ int main(int argc, char** argv) {
   app.footer(kFooter);
   std::string config_path, listen_address, data_dir, root_key, root_key_file, passphrase_file,
       passphrase_env, log_level, port_file;
-  bool dev_short_windows = false, no_create = false;
+  bool dev_short_windows = false, no_create = false, insecure_dev_no_auth = false,
+       require_client_cert = false, audit_sync = false;
+  std::string tls_cert, tls_key, client_ca, token_issuers, token_audience, token_revocation,
+      audit_dir;
+  std::vector<std::string> tenant_admins;
+  double rate_limit_rps = 0;
   uint32_t key_cache = 0, segment_cache = 0, max_batch = 0;
   app.add_option("--config", config_path, "JSON config file (ServerConfig, docs/clavisd.md)");
   app.add_option("--listen_address", listen_address,
@@ -65,6 +74,27 @@ int main(int argc, char** argv) {
   app.add_option("--log_level", log_level, "trace, debug, info, warn, error");
   app.add_option("--port_file", port_file, "write the bound port to this file");
   app.add_flag("--no_create", no_create, "refuse to start on a missing data directory or root key");
+  app.add_flag("--insecure_dev_no_auth", insecure_dev_no_auth,
+               "DEVELOPMENT ONLY: no authentication, every caller may do everything (loopback "
+               "addresses only)");
+  app.add_option("--tls_cert_file", tls_cert, "PEM server certificate: serve TLS");
+  app.add_option("--tls_key_file", tls_key, "PEM private key of the server certificate");
+  app.add_option("--client_ca_file", client_ca,
+                 "PEM CA of client certificates: enables mTLS (principal from the certificate)");
+  app.add_flag("--require_client_certificate", require_client_cert,
+               "refuse TLS connections without a valid client certificate");
+  app.add_option("--token_issuers_file", token_issuers,
+                 "trusted service-token issuers, lines of \"<key_id> <base64 public key>\"");
+  app.add_option("--token_audience", token_audience, "the audience service tokens must name");
+  app.add_option("--token_revocation_file", token_revocation,
+                 "revoked token ids, one per line (re-read when it changes)");
+  app.add_option("--tenant_admin", tenant_admins,
+                 "principal or group administering its tenant (repeatable): create/list keys");
+  app.add_option("--audit_dir", audit_dir, "audit log directory (default <data_dir>/audit)");
+  app.add_flag("--audit_sync_every_record", audit_sync,
+               "fsync the audit log before every answer (default: group commit every 100 ms)");
+  app.add_option("--rate_limit_rps", rate_limit_rps,
+                 "requests per second per principal (default 1000, burst 2x)");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -95,6 +125,18 @@ int main(int argc, char** argv) {
   if (!log_level.empty()) config.set_log_level(log_level);
   if (!port_file.empty()) config.set_port_file(port_file);
   if (no_create) config.set_create_if_missing(false);
+  if (insecure_dev_no_auth) config.set_insecure_dev_no_auth(true);
+  if (!tls_cert.empty()) config.mutable_tls()->set_cert_file(tls_cert);
+  if (!tls_key.empty()) config.mutable_tls()->set_key_file(tls_key);
+  if (!client_ca.empty()) config.mutable_tls()->set_client_ca_file(client_ca);
+  if (require_client_cert) config.mutable_tls()->set_require_client_certificate(true);
+  if (!token_issuers.empty()) config.mutable_tokens()->set_issuers_file(token_issuers);
+  if (!token_audience.empty()) config.mutable_tokens()->set_audience(token_audience);
+  if (!token_revocation.empty()) config.mutable_tokens()->set_revocation_file(token_revocation);
+  for (const auto& admin : tenant_admins) config.add_tenant_admins(admin);
+  if (!audit_dir.empty()) config.mutable_audit()->set_dir(audit_dir);
+  if (audit_sync) config.mutable_audit()->set_sync_every_record(true);
+  if (rate_limit_rps > 0) config.mutable_rate_limit()->set_requests_per_second(rate_limit_rps);
 
   // Signals are taken by one thread with sigwait, so the handler can do real
   // work (a clean gRPC shutdown) instead of async-signal-safe tricks.

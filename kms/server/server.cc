@@ -6,17 +6,30 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "crypto/ed25519.h"
+#include "crypto/encoding.h"
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/health_check_service_interface.h"
 #include "grpcpp/security/server_credentials.h"
 #include "grpcpp/server.h"
 #include "grpcpp/server_builder.h"
+#include "kms/access/approvals.h"
+#include "kms/access/audit_keys.h"
+#include "kms/access/audit_trail.h"
+#include "kms/access/authenticator.h"
+#include "kms/access/authorizer.h"
+#include "kms/audit/audit_log.h"
+#include "kms/auth/anomaly_detector.h"
+#include "kms/auth/rate_limiter.h"
+#include "kms/auth/service_token.h"
 #include "kms/keys/clock.h"
 #include "kms/keys/envelope.h"
 #include "kms/keys/key_events.h"
@@ -24,6 +37,8 @@
 #include "kms/keys/key_repository.h"
 #include "kms/root/key_file_provider.h"
 #include "kms/root/passphrase_provider.h"
+#include "kms/service/access_control_service.h"
+#include "kms/service/approval_gate.h"
 #include "kms/service/key_admin_service.h"
 #include "kms/service/key_management_service.h"
 #include "kms/storage/rocksdb_store.h"
@@ -110,6 +125,67 @@ absl::StatusOr<std::unique_ptr<RootKeyProvider>> OpenRootKey(const ServerConfig&
   return std::unique_ptr<RootKeyProvider>(*std::move(provider));
 }
 
+absl::StatusOr<std::string> ReadTextFile(const std::string& path, const char* what) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return absl::NotFoundError(absl::StrCat("cannot read ", what, " ", path));
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+// "<key_id> <base64 public key>" per line; '#' comments.
+absl::StatusOr<std::vector<auth::TrustedIssuer>> ReadIssuers(const std::string& path) {
+  auto text = ReadTextFile(path, "token issuers file");
+  if (!text.ok()) return text.status();
+  std::vector<auth::TrustedIssuer> out;
+  int line_number = 0;
+  for (absl::string_view line : absl::StrSplit(*text, '\n')) {
+    ++line_number;
+    line = line.substr(0, line.find('#'));
+    std::vector<absl::string_view> fields =
+        absl::StrSplit(line, absl::ByAnyChar(" \t\r"), absl::SkipEmpty());
+    if (fields.empty()) continue;
+    auto key = fields.size() == 2 ? crypto::Base64Decode(fields[1])
+                                  : absl::StatusOr<std::string>(absl::InvalidArgumentError(""));
+    if (fields.size() != 2 || !key.ok() || key->size() != 32) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(path, " line ", line_number,
+                       ": expected \"<key_id> <base64 Ed25519 public key (32 bytes)>\""));
+    }
+    out.push_back(auth::TrustedIssuer{std::string(fields[0]), *std::move(key)});
+  }
+  if (out.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat(path, " names no token issuer"));
+  }
+  return out;
+}
+
+absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> ListenerCredentials(
+    const clavis::server::TlsConfig& tls) {
+  if (tls.cert_file().empty()) return grpc::InsecureServerCredentials();
+  auto cert = ReadTextFile(tls.cert_file(), "TLS certificate");
+  if (!cert.ok()) return cert.status();
+  auto key = ReadTextFile(tls.key_file(), "TLS private key");
+  if (!key.ok()) return key.status();
+  grpc::SslServerCredentialsOptions options(
+      tls.client_ca_file().empty() ? GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE
+      : tls.require_client_certificate()
+          ? GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY
+          : GRPC_SSL_REQUEST_CLIENT_CERTIFICATE_AND_VERIFY);
+  if (!tls.client_ca_file().empty()) {
+    auto ca = ReadTextFile(tls.client_ca_file(), "client CA file");
+    if (!ca.ok()) return ca.status();
+    options.pem_root_certs = *ca;
+  }
+  options.pem_key_cert_pairs.push_back({*key, *cert});
+  auto credentials = grpc::SslServerCredentials(options);
+  // gRPC copied the key; do not leave another copy in the heap.
+  crypto::SecureWipe(key->data(), key->size());
+  crypto::SecureWipe(options.pem_key_cert_pairs[0].private_key.data(),
+                     options.pem_key_cert_pairs[0].private_key.size());
+  return credentials;
+}
+
 class ServerImpl : public Server {
  public:
   int port() const override { return port_; }
@@ -125,6 +201,14 @@ class ServerImpl : public Server {
     grpc_server_.reset();
     management_.reset();
     admin_.reset();
+    access_control_.reset();
+    if (audit_log_ != nullptr) {
+      if (auto s = audit_log_->Close(); !s.ok()) {
+        spdlog::error("closing the audit log: {}", std::string(s.message()));
+      } else {
+        spdlog::info("audit log closed (closing checkpoint written)");
+      }
+    }
     envelope_.reset();
     lifecycle_.reset();
     repository_.reset();
@@ -139,11 +223,116 @@ class ServerImpl : public Server {
   std::unique_ptr<KeyRepository> repository_;
   std::unique_ptr<KeyLifecycle> lifecycle_;
   std::unique_ptr<Envelope> envelope_;
+  std::unique_ptr<access::Authenticator> authenticator_;
+  std::unique_ptr<access::Authorizer> authorizer_;
+  std::unique_ptr<auth::RateLimiter> rate_limiter_;
+  std::unique_ptr<auth::AnomalyDetector> anomalies_;
+  std::unique_ptr<AuditLog> audit_log_;
+  std::unique_ptr<access::AuditTrail> audit_trail_;
+  std::unique_ptr<access::ApprovalBook> approval_book_;
+  std::unique_ptr<ApprovalGate> approval_gate_;
+  std::unique_ptr<AccessControlService> access_control_;
   std::unique_ptr<KeyAdminService> admin_;
   std::unique_ptr<KeyManagementService> management_;
   std::unique_ptr<grpc::Server> grpc_server_;
   int port_ = 0;
 };
+
+absl::Status BuildAccessControl(const ServerConfig& config, ServerImpl* server) {
+  access::AuthenticatorOptions authn;
+  authn.insecure_dev = config.insecure_dev_no_auth();
+  if (!config.tokens().issuers_file().empty()) {
+    auth::TokenVerifierOptions options;
+    auto issuers = ReadIssuers(config.tokens().issuers_file());
+    if (!issuers.ok()) return issuers.status();
+    options.issuers = *std::move(issuers);
+    options.audience = config.tokens().audience();
+    options.revocation_file = config.tokens().revocation_file();
+    if (config.tokens().max_lifetime_s() != 0) {
+      options.max_lifetime = absl::Seconds(config.tokens().max_lifetime_s());
+    }
+    auto verifier = auth::TokenVerifier::Create(std::move(options), &server->clock_);
+    if (!verifier.ok()) return verifier.status();
+    authn.tokens = *std::move(verifier);
+  }
+  const auto& lockout = config.lockout();
+  if (lockout.max_failures() != 0) authn.lockout.max_failures = lockout.max_failures();
+  if (lockout.base_lockout_s() != 0) {
+    authn.lockout.base_lockout = absl::Seconds(lockout.base_lockout_s());
+  }
+  if (lockout.max_lockout_s() != 0)
+    authn.lockout.max_lockout = absl::Seconds(lockout.max_lockout_s());
+  server->authenticator_ =
+      std::make_unique<access::Authenticator>(std::move(authn), &server->clock_);
+
+  access::AuthorizerOptions authz;
+  authz.tenant_admins.assign(config.tenant_admins().begin(), config.tenant_admins().end());
+  auto authorizer =
+      access::Authorizer::Create(server->repository_.get(), &server->clock_, std::move(authz));
+  if (!authorizer.ok()) return authorizer.status();
+  server->authorizer_ = *std::move(authorizer);
+
+  if (!config.rate_limit().disabled()) {
+    auth::RateLimitOptions limits;
+    if (config.rate_limit().requests_per_second() > 0) {
+      limits.requests_per_second = config.rate_limit().requests_per_second();
+      limits.burst = 2 * limits.requests_per_second;
+    }
+    if (config.rate_limit().burst() > 0) limits.burst = config.rate_limit().burst();
+    server->rate_limiter_ = std::make_unique<auth::RateLimiter>(limits, &server->clock_);
+  }
+
+  auth::AnomalyOptions anomaly;
+  if (config.anomaly().decrypt_rate_factor() > 0) {
+    anomaly.rate_factor = config.anomaly().decrypt_rate_factor();
+  }
+  if (config.anomaly().min_decrypts_for_alert() != 0) {
+    anomaly.min_decrypts_for_alert = config.anomaly().min_decrypts_for_alert();
+  }
+  if (config.anomaly().denial_streak() != 0)
+    anomaly.denial_streak = config.anomaly().denial_streak();
+  server->anomalies_ = std::make_unique<auth::AnomalyDetector>(anomaly, &server->clock_);
+
+  if (config.audit().insecure_disabled()) {
+    spdlog::warn("audit log DISABLED (audit.insecure_disabled): development only");
+  } else {
+    auto keys = access::LoadOrCreateAuditKeys(server->store_.get(), server->root_.get());
+    if (!keys.ok()) return keys.status();
+    AuditLogOptions options;
+    options.dir = config.audit().dir();
+    options.signing_seed = std::move(keys->signing_seed);
+    options.context_key = std::move(keys->context_key);
+    if (config.audit().flush_interval_ms() != 0) {
+      options.flush_interval = absl::Milliseconds(config.audit().flush_interval_ms());
+    }
+    options.sync_every_record = config.audit().sync_every_record();
+    if (config.audit().checkpoint_every_records() != 0) {
+      options.checkpoint_every_records = config.audit().checkpoint_every_records();
+    }
+    if (config.audit().checkpoint_interval_s() != 0) {
+      options.checkpoint_interval = absl::Seconds(config.audit().checkpoint_interval_s());
+    }
+    auto log = AuditLog::Open(std::move(options));
+    if (!log.ok()) return log.status();
+    server->audit_log_ = *std::move(log);
+    const std::string public_key = crypto::Base64Encode(server->audit_log_->public_key());
+    const std::string pub_path = config.data_dir() + "/audit-signing.pub";
+    {
+      std::ofstream out(pub_path + ".tmp");
+      out << public_key << "\n";
+    }
+    std::filesystem::rename(pub_path + ".tmp", pub_path);
+    spdlog::info("audit log in {} (signing public key {}, also in {})", config.audit().dir(),
+                 public_key, pub_path);
+  }
+  server->audit_trail_ =
+      std::make_unique<access::AuditTrail>(server->audit_log_.get(), server->anomalies_.get());
+  server->approval_book_ = std::make_unique<access::ApprovalBook>(
+      server->store_.get(), &server->clock_, absl::Seconds(config.approval_ttl_s()));
+  server->approval_gate_ =
+      std::make_unique<ApprovalGate>(server->lifecycle_.get(), server->approval_book_.get());
+  return absl::OkStatus();
+}
 
 }  // namespace
 
@@ -164,12 +353,46 @@ absl::StatusOr<ServerConfig> CompleteConfig(ServerConfig config) {
   if (config.max_batch_items() == 0) config.set_max_batch_items(1000);
   if (config.max_receive_message_bytes() == 0) config.set_max_receive_message_bytes(4 << 20);
   if (config.log_level().empty()) config.set_log_level("info");
-  if (!IsLoopbackAddress(config.listen_address())) {
+  const bool loopback = IsLoopbackAddress(config.listen_address());
+  const bool tls = !config.tls().cert_file().empty();
+  if (config.insecure_dev_no_auth() && !loopback) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "insecure_dev_no_auth cannot be combined with listen_address ", config.listen_address(),
+        ": the unauthenticated development mode only listens on 127.0.0.1, [::1] or localhost"));
+  }
+  if (!tls && !loopback) {
     return absl::FailedPreconditionError(absl::StrCat(
         "listen_address ", config.listen_address(),
-        " is not a loopback address; until TLS and authentication are in place clavisd only "
-        "listens on 127.0.0.1, [::1] or localhost"));
+        " is not a loopback address: configure tls.cert_file and tls.key_file (plaintext is "
+        "only allowed on 127.0.0.1, [::1] or localhost)"));
   }
+  if (tls != !config.tls().key_file().empty()) {
+    return absl::InvalidArgumentError("tls.cert_file and tls.key_file go together");
+  }
+  if (!config.tls().client_ca_file().empty() && !tls) {
+    return absl::InvalidArgumentError("tls.client_ca_file needs tls.cert_file and tls.key_file");
+  }
+  if (config.tls().require_client_certificate() && config.tls().client_ca_file().empty()) {
+    return absl::InvalidArgumentError("tls.require_client_certificate needs tls.client_ca_file");
+  }
+  const bool tokens = !config.tokens().issuers_file().empty();
+  if (tokens && config.tokens().audience().empty()) {
+    return absl::InvalidArgumentError("tokens.audience is required with tokens.issuers_file");
+  }
+  if (!config.insecure_dev_no_auth() && config.tls().client_ca_file().empty() && !tokens) {
+    return absl::FailedPreconditionError(
+        "no way to authenticate callers: configure tls.client_ca_file (mTLS) and/or "
+        "tokens.issuers_file (service tokens), or start with --insecure_dev_no_auth for "
+        "loopback development");
+  }
+  if (config.audit().insecure_disabled() && !config.insecure_dev_no_auth()) {
+    return absl::FailedPreconditionError(
+        "audit.insecure_disabled is only allowed together with insecure_dev_no_auth");
+  }
+  if (config.audit().dir().empty()) {
+    config.mutable_audit()->set_dir(config.data_dir() + "/audit");
+  }
+  if (config.approval_ttl_s() == 0) config.set_approval_ttl_s(86400);
   int port = -1;
   const std::string port_text =
       config.listen_address().substr(config.listen_address().rfind(':') + 1);
@@ -222,20 +445,28 @@ absl::StatusOr<std::unique_ptr<Server>> Server::BuildAndStart(const ServerConfig
                                                       &server->events_, limits);
   server->envelope_ =
       std::make_unique<Envelope>(server->repository_.get(), server->lifecycle_.get());
-  server->admin_ = std::make_unique<KeyAdminService>(server->lifecycle_.get());
+  if (auto s = BuildAccessControl(*config, server.get()); !s.ok()) return s;
+  AccessComponents access{server->authenticator_.get(), server->authorizer_.get(),
+                          server->rate_limiter_.get(), server->audit_trail_.get()};
+  server->admin_ = std::make_unique<KeyAdminService>(server->lifecycle_.get(), access,
+                                                     server->approval_gate_.get());
+  server->access_control_ = std::make_unique<AccessControlService>(
+      server->lifecycle_.get(), access, server->approval_gate_.get(), &server->clock_);
   KeyManagementLimits management_limits;
   management_limits.max_batch_items = config->max_batch_items();
-  server->management_ = std::make_unique<KeyManagementService>(server->envelope_.get(),
-                                                               &server->events_, management_limits);
+  server->management_ = std::make_unique<KeyManagementService>(
+      server->envelope_.get(), &server->events_, access, management_limits);
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
-  builder.AddListeningPort(config->listen_address(), grpc::InsecureServerCredentials(),
-                           &server->port_);
+  auto credentials = ListenerCredentials(config->tls());
+  if (!credentials.ok()) return credentials.status();
+  builder.AddListeningPort(config->listen_address(), *credentials, &server->port_);
   builder.SetMaxReceiveMessageSize(static_cast<int>(config->max_receive_message_bytes()));
   builder.RegisterService(server->admin_.get());
   builder.RegisterService(server->management_.get());
+  builder.RegisterService(server->access_control_.get());
   server->grpc_server_ = builder.BuildAndStart();
   if (server->grpc_server_ == nullptr || server->port_ == 0) {
     return absl::UnavailableError(
@@ -252,9 +483,14 @@ absl::StatusOr<std::unique_ptr<Server>> Server::BuildAndStart(const ServerConfig
   spdlog::info("clavisd listening on {} (port {}), data in {}, root key {}",
                config->listen_address(), server->port_, config->data_dir(),
                server->root_->Describe());
-  spdlog::warn(
-      "plaintext, unauthenticated mode: loopback only, for development (TLS and authentication "
-      "come with access control)");
+  if (config->insecure_dev_no_auth()) {
+    spdlog::warn(
+        "INSECURE DEVELOPMENT MODE: no authentication, every caller may do everything; "
+        "loopback only. Never use this with real data.");
+  }
+  spdlog::info("authentication: {}{}{}", config->tls().cert_file().empty() ? "plaintext" : "TLS",
+               config->tls().client_ca_file().empty() ? "" : ", client certificates (mTLS)",
+               config->tokens().issuers_file().empty() ? "" : ", service tokens");
   return std::unique_ptr<Server>(std::move(server));
 }
 

@@ -16,24 +16,68 @@ TEST(ServerConfigTest, LoopbackAddressesAreRecognised) {
   EXPECT_FALSE(IsLoopbackAddress("127.0.0.1"));
 }
 
-TEST(ServerConfigTest, NonLoopbackListenAddressIsRefusedUntilTls) {
+clavis::server::ServerConfig DevConfig() {
   clavis::server::ServerConfig config;
+  config.set_insecure_dev_no_auth(true);
+  return config;
+}
+
+TEST(ServerConfigTest, NonLoopbackListenAddressNeedsTls) {
+  clavis::server::ServerConfig config;
+  config.set_listen_address("0.0.0.0:7370");
+  config.mutable_tokens()->set_issuers_file("issuers");
+  config.mutable_tokens()->set_audience("a");
+  auto completed = CompleteConfig(config);
+  EXPECT_EQ(completed.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(completed.status().message().find("tls.cert_file"), std::string::npos);
+  config.mutable_tls()->set_cert_file("server.crt");
+  config.mutable_tls()->set_key_file("server.key");
+  EXPECT_TRUE(CompleteConfig(config).ok()) << CompleteConfig(config).status();
+}
+
+TEST(ServerConfigTest, InsecureDevModeIsLoopbackOnlyEvenWithTls) {
+  clavis::server::ServerConfig config = DevConfig();
+  config.mutable_tls()->set_cert_file("server.crt");
+  config.mutable_tls()->set_key_file("server.key");
   config.set_listen_address("0.0.0.0:7370");
   auto completed = CompleteConfig(config);
   EXPECT_EQ(completed.status().code(), absl::StatusCode::kFailedPrecondition);
-  EXPECT_NE(completed.status().message().find("loopback"), std::string::npos);
+  EXPECT_NE(completed.status().message().find("insecure_dev_no_auth"), std::string::npos);
+  config.set_listen_address("10.1.2.3:7370");
+  EXPECT_FALSE(CompleteConfig(config).ok());
+}
+
+TEST(ServerConfigTest, SomeAuthenticationMustBeConfigured) {
+  auto completed = CompleteConfig({});
+  EXPECT_EQ(completed.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(completed.status().message().find("no way to authenticate"), std::string::npos);
+  clavis::server::ServerConfig tokens;
+  tokens.mutable_tokens()->set_issuers_file("issuers");
+  EXPECT_EQ(CompleteConfig(tokens).status().code(), absl::StatusCode::kInvalidArgument)
+      << "an audience is required";
+  clavis::server::ServerConfig ca;
+  ca.mutable_tls()->set_client_ca_file("ca.crt");
+  EXPECT_EQ(CompleteConfig(ca).status().code(), absl::StatusCode::kInvalidArgument)
+      << "mTLS needs a server certificate";
+  clavis::server::ServerConfig no_audit;
+  no_audit.mutable_audit()->set_insecure_disabled(true);
+  no_audit.mutable_tokens()->set_issuers_file("issuers");
+  no_audit.mutable_tokens()->set_audience("a");
+  EXPECT_EQ(CompleteConfig(no_audit).status().code(), absl::StatusCode::kFailedPrecondition)
+      << "the audit log can only be switched off in development mode";
 }
 
 TEST(ServerConfigTest, DefaultsAreFilledIn) {
-  auto completed = CompleteConfig({});
+  auto completed = CompleteConfig(DevConfig());
   ASSERT_TRUE(completed.ok()) << completed.status();
   EXPECT_EQ(completed->listen_address(), "127.0.0.1:7370");
   EXPECT_EQ(completed->data_dir(), "clavis-data");
   EXPECT_EQ(completed->max_batch_items(), 1000u);
+  EXPECT_EQ(completed->audit().dir(), "clavis-data/audit");
 }
 
 TEST(ServerConfigTest, BadValuesAreNamed) {
-  clavis::server::ServerConfig config;
+  clavis::server::ServerConfig config = DevConfig();
   config.set_listen_address("127.0.0.1:99999");
   EXPECT_EQ(CompleteConfig(config).status().code(), absl::StatusCode::kInvalidArgument);
   config.set_listen_address("127.0.0.1:1");

@@ -2,353 +2,414 @@
 
 #include <functional>
 
-#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
-#include "google/protobuf/util/time_util.h"
+#include "kms/policy/policy_parser.h"
+#include "kms/policy/separation_of_duties.h"
 #include "kms/service/grpc_status.h"
+#include "kms/service/proto_convert.h"
 
 namespace clavis::kms {
 namespace {
 
-using google::protobuf::util::TimeUtil;
+using policy::Action;
 
-constexpr int kDefaultPageSize = 100;
-constexpr int kMaxPageSize = 1000;
+const KeyName& KeyOf(const KeyName& n) { return n; }
+const KeyName& KeyOf(const KeyVersionName& n) { return n.key; }
+const KeyName& KeyOf(const SegmentName& n) { return n.key; }
+std::optional<std::string> SegmentOf(const KeyName&) { return std::nullopt; }
+std::optional<std::string> SegmentOf(const KeyVersionName&) { return std::nullopt; }
+std::optional<std::string> SegmentOf(const SegmentName& n) { return n.segment; }
 
-// Page tokens are the last returned id, base64url-encoded so they read as
-// opaque and survive any transport.
-std::string EncodePageToken(const std::string& last) {
-  if (last.empty()) return "";
-  std::string out;
-  absl::WebSafeBase64Escape(last, &out);
-  return out;
+absl::StatusOr<KeyName> ParseName(absl::string_view s, KeyName*) { return ParseKeyName(s); }
+absl::StatusOr<KeyVersionName> ParseName(absl::string_view s, KeyVersionName*) {
+  return ParseKeyVersionName(s);
 }
-
-absl::StatusOr<std::string> DecodePageToken(const std::string& token) {
-  std::string out;
-  if (!token.empty() && !absl::WebSafeBase64Unescape(token, &out)) {
-    return absl::InvalidArgumentError("page_token is not one this server returned");
-  }
-  return out;
-}
-
-absl::StatusOr<size_t> PageSize(int requested) {
-  if (requested < 0) return absl::InvalidArgumentError("page_size must not be negative");
-  if (requested == 0) return kDefaultPageSize;
-  return static_cast<size_t>(std::min(requested, kMaxPageSize));
-}
-
-// google.protobuf.Duration/Timestamp carry their own validity rules (nanos
-// in [0, 1e9), years 1..9999); values outside them are refused here, before
-// anything is stored, because they cannot be turned back into messages.
-absl::StatusOr<absl::Duration> ToDuration(const google::protobuf::Duration& d,
-                                          absl::string_view field) {
-  if (d.seconds() < 0 || d.nanos() < 0 || d.nanos() > 999999999 ||
-      d.seconds() > 100ll * 365 * 86400) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        field, " must be a non-negative duration of at most 100 years with nanos below 1e9"));
-  }
-  return absl::Seconds(d.seconds()) + absl::Nanoseconds(d.nanos());
-}
-
-std::optional<absl::Duration> OptionalWindow(absl::Duration d) {
-  if (d == absl::ZeroDuration()) return std::nullopt;  // unset: the server default
-  return d;
-}
-
-absl::StatusOr<absl::Time> ToTime(const google::protobuf::Timestamp& t, absl::string_view field) {
-  // 1970-01-01 .. 9999-12-31T23:59:59Z, the range Timestamp can carry (and
-  // nothing Clavis schedules lies before 1970).
-  constexpr int64_t kMaxSeconds = 253402300799;
-  if (t.seconds() < 0 || t.seconds() > kMaxSeconds || t.nanos() < 0 || t.nanos() > 999999999) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(field, " must lie between 1970-01-01T00:00:00Z and 9999-12-31T23:59:59Z"));
-  }
-  return absl::FromUnixSeconds(t.seconds()) + absl::Nanoseconds(t.nanos());
-}
-
-template <typename Out, typename Name>
-grpc::Status Respond(const absl::StatusOr<Name>& name,
-                     const std::function<absl::StatusOr<Out>(const Name&)>& call, Out* response) {
-  if (!name.ok()) return ToGrpcStatus(name.status());
-  auto result = call(*name);
-  if (!result.ok()) return ToGrpcStatus(result.status());
-  *response = *std::move(result);
-  return grpc::Status::OK;
+absl::StatusOr<SegmentName> ParseName(absl::string_view s, SegmentName*) {
+  return ParseSegmentName(s);
 }
 
 }  // namespace
 
-KeyAdminService::KeyAdminService(KeyLifecycle* lifecycle) : lifecycle_(lifecycle) {}
+// Parse the name, authorize `action` on it, optionally turn the call into an
+// approval request, run it.
+template <typename Name, typename Out>
+grpc::Status KeyAdminService::Guarded(Ctx* ctx, const char* rpc, const std::string& raw_name,
+                                      Action action,
+                                      const std::function<absl::StatusOr<Out>(const Name&)>& run,
+                                      Out* response, const google::protobuf::Message* payload) {
+  return RunGuarded(access_, ctx, rpc, [&](GuardedCall& call) -> absl::Status {
+    call.SetResource(raw_name);
+    auto name = ParseName(raw_name, static_cast<Name*>(nullptr));
+    if (!name.ok()) return name.status();
+    if (auto s = call.AuthorizeKey(action, KeyOf(*name), name->ToString(), SegmentOf(*name));
+        !s.ok()) {
+      return s;
+    }
+    if (payload != nullptr) {
+      if (auto s = approvals_->Check(call, ctx, KeyOf(*name), action, name->ToString(), *payload);
+          !s.ok()) {
+        return s;
+      }
+    }
+    auto result = run(*name);
+    if (!result.ok()) return result.status();
+    *response = *std::move(result);
+    return absl::OkStatus();
+  });
+}
 
-grpc::Status KeyAdminService::CreateKey(Ctx*, const clavis::v1::CreateKeyRequest* r,
-                                        clavis::v1::Key* response) {
-  auto tenant = ParseTenantName(r->parent());
-  if (!tenant.ok()) return ToGrpcStatus(tenant.status());
-  CreateKeyParams p;
-  p.tenant = *tenant;
-  p.key_id = r->key_id();
-  p.description = r->description();
-  p.labels.insert(r->labels().begin(), r->labels().end());
-  auto period = ToDuration(r->rotation_period(), "rotation_period");
-  if (!period.ok()) return ToGrpcStatus(period.status());
-  p.rotation_period = *period;
-  if (r->has_next_rotation_time()) {
-    auto next = ToTime(r->next_rotation_time(), "next_rotation_time");
-    if (!next.ok()) return ToGrpcStatus(next.status());
-    p.next_rotation_time = *next;
+KeyAdminService::KeyAdminService(KeyLifecycle* lifecycle, AccessComponents access,
+                                 ApprovalGate* approvals)
+    : lifecycle_(lifecycle), access_(access), approvals_(approvals) {}
+
+absl::StatusOr<std::string> KeyAdminService::InitialPolicy(GuardedCall& call,
+                                                           const clavis::v1::CreateKeyRequest& r,
+                                                           const KeyName& key) {
+  if (!r.policy().empty()) {
+    if (r.key_administrators_size() > 0 || r.key_users_size() > 0) {
+      return absl::InvalidArgumentError(
+          "give either policy or key_administrators/key_users, not both");
+    }
+    auto parsed = policy::ParsePolicy(r.policy(), policy::PolicyScope{key.tenant, key.key_id});
+    if (!parsed.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat("policy: ", parsed.status().message()));
+    }
+    if (parsed->allow_admin_and_data_to_same_principal) {
+      if (auto s = call.audit()->Alert(
+              call.identity().principal, call.peer(), "SeparationOfDutiesOverride", key.ToString(),
+              "key created with a policy that gives one principal both administrative and "
+              "data-plane rights");
+          !s.ok()) {
+        return s;
+      }
+    }
+    return policy::PolicyToJson(*parsed);
   }
-  p.require_explicit_segments = r->require_explicit_segments();
-  auto key = lifecycle_->CreateKey(p);
-  if (!key.ok()) return ToGrpcStatus(key.status());
-  *response = *std::move(key);
-  return grpc::Status::OK;
+  std::vector<std::string> admins(r.key_administrators().begin(), r.key_administrators().end());
+  std::vector<std::string> users(r.key_users().begin(), r.key_users().end());
+  if (admins.empty()) {
+    // Development mode has no principal to name: the key gets no policy
+    // (only the development identity and tenant administrators reach it).
+    if (call.identity().method == auth::AuthMethod::kInsecureDev) {
+      if (!users.empty()) {
+        return absl::InvalidArgumentError(
+            "key_users needs key_administrators in development mode (there is no caller "
+            "principal to make administrator)");
+      }
+      return std::string();
+    }
+    admins.push_back(call.identity().principal);
+  }
+  auto policy = policy::DefaultKeyPolicy(key, admins, users);
+  if (!policy.ok()) return policy.status();
+  return policy::PolicyToJson(*policy);
 }
 
-grpc::Status KeyAdminService::GetKey(Ctx*, const clavis::v1::GetKeyRequest* r,
+grpc::Status KeyAdminService::CreateKey(Ctx* ctx, const clavis::v1::CreateKeyRequest* r,
+                                        clavis::v1::Key* response) {
+  return RunGuarded(access_, ctx, "CreateKey", [&](GuardedCall& call) -> absl::Status {
+    call.SetResource(r->parent());
+    auto tenant = ParseTenantName(r->parent());
+    if (!tenant.ok()) return tenant.status();
+    if (auto s = call.AuthorizeTenant(Action::kCreateKey, *tenant); !s.ok()) return s;
+    if (auto s = ValidateKeyId(r->key_id()); !s.ok()) return s;
+    const KeyName key{*tenant, r->key_id()};
+    call.SetResource(key.ToString());
+    CreateKeyParams p;
+    p.tenant = *tenant;
+    p.key_id = r->key_id();
+    p.description = r->description();
+    p.labels.insert(r->labels().begin(), r->labels().end());
+    auto period = ToDuration(r->rotation_period(), "rotation_period");
+    if (!period.ok()) return period.status();
+    p.rotation_period = *period;
+    if (r->has_next_rotation_time()) {
+      auto next = ToTime(r->next_rotation_time(), "next_rotation_time");
+      if (!next.ok()) return next.status();
+      p.next_rotation_time = *next;
+    }
+    p.require_explicit_segments = r->require_explicit_segments();
+    auto policy = InitialPolicy(call, *r, key);
+    if (!policy.ok()) return policy.status();
+    p.policy_json = *std::move(policy);
+    p.approvals_required = r->approvals_required();
+    auto created = lifecycle_->CreateKey(p);
+    if (!created.ok()) return created.status();
+    *response = *std::move(created);
+    return absl::OkStatus();
+  });
+}
+
+grpc::Status KeyAdminService::GetKey(Ctx* ctx, const clavis::v1::GetKeyRequest* r,
                                      clavis::v1::Key* response) {
-  return Respond<clavis::v1::Key, KeyName>(
-      ParseKeyName(r->name()), [&](const KeyName& n) { return lifecycle_->GetKey(n); }, response);
+  return Guarded<KeyName, clavis::v1::Key>(
+      ctx, "GetKey", r->name(), Action::kGetKey,
+      [&](const KeyName& n) { return lifecycle_->GetKey(n); }, response);
 }
 
-grpc::Status KeyAdminService::ListKeys(Ctx*, const clavis::v1::ListKeysRequest* r,
+grpc::Status KeyAdminService::ListKeys(Ctx* ctx, const clavis::v1::ListKeysRequest* r,
                                        clavis::v1::ListKeysResponse* response) {
-  auto tenant = ParseTenantName(r->parent());
-  if (!tenant.ok()) return ToGrpcStatus(tenant.status());
-  auto size = PageSize(r->page_size());
-  if (!size.ok()) return ToGrpcStatus(size.status());
-  auto start = DecodePageToken(r->page_token());
-  if (!start.ok()) return ToGrpcStatus(start.status());
-  std::string next;
-  auto keys = lifecycle_->ListKeys(*tenant, *start, *size, &next);
-  if (!keys.ok()) return ToGrpcStatus(keys.status());
-  for (auto& k : *keys) *response->add_keys() = std::move(k);
-  response->set_next_page_token(EncodePageToken(next));
-  return grpc::Status::OK;
+  return RunGuarded(access_, ctx, "ListKeys", [&](GuardedCall& call) -> absl::Status {
+    call.SetResource(r->parent());
+    auto tenant = ParseTenantName(r->parent());
+    if (!tenant.ok()) return tenant.status();
+    if (auto s = call.AuthorizeTenant(Action::kListKeys, *tenant); !s.ok()) return s;
+    auto size = PageSize(r->page_size());
+    if (!size.ok()) return size.status();
+    auto start = DecodePageToken(r->page_token());
+    if (!start.ok()) return start.status();
+    std::string next;
+    auto keys = lifecycle_->ListKeys(*tenant, *start, *size, &next);
+    if (!keys.ok()) return keys.status();
+    for (auto& k : *keys) *response->add_keys() = std::move(k);
+    response->set_next_page_token(EncodePageToken(next));
+    return absl::OkStatus();
+  });
 }
 
-grpc::Status KeyAdminService::RotateKey(Ctx*, const clavis::v1::RotateKeyRequest* r,
+grpc::Status KeyAdminService::RotateKey(Ctx* ctx, const clavis::v1::RotateKeyRequest* r,
                                         clavis::v1::Key* response) {
-  return Respond<clavis::v1::Key, KeyName>(
-      ParseKeyName(r->name()), [&](const KeyName& n) { return lifecycle_->RotateKey(n); },
-      response);
+  return Guarded<KeyName, clavis::v1::Key>(
+      ctx, "RotateKey", r->name(), Action::kRotate,
+      [&](const KeyName& n) { return lifecycle_->RotateKey(n); }, response);
 }
 
-grpc::Status KeyAdminService::EnableKey(Ctx*, const clavis::v1::KeyNameRequest* r,
+grpc::Status KeyAdminService::EnableKey(Ctx* ctx, const clavis::v1::KeyNameRequest* r,
                                         clavis::v1::Key* response) {
-  return Respond<clavis::v1::Key, KeyName>(
-      ParseKeyName(r->name()), [&](const KeyName& n) { return lifecycle_->EnableKey(n); },
-      response);
+  return Guarded<KeyName, clavis::v1::Key>(
+      ctx, "EnableKey", r->name(), Action::kEnable,
+      [&](const KeyName& n) { return lifecycle_->EnableKey(n); }, response);
 }
 
-grpc::Status KeyAdminService::DisableKey(Ctx*, const clavis::v1::KeyNameRequest* r,
+grpc::Status KeyAdminService::DisableKey(Ctx* ctx, const clavis::v1::KeyNameRequest* r,
                                          clavis::v1::Key* response) {
-  return Respond<clavis::v1::Key, KeyName>(
-      ParseKeyName(r->name()), [&](const KeyName& n) { return lifecycle_->DisableKey(n); },
-      response);
+  return Guarded<KeyName, clavis::v1::Key>(
+      ctx, "DisableKey", r->name(), Action::kDisable,
+      [&](const KeyName& n) { return lifecycle_->DisableKey(n); }, response);
 }
 
 grpc::Status KeyAdminService::ScheduleKeyDestruction(
-    Ctx*, const clavis::v1::ScheduleDestructionRequest* r, clavis::v1::Key* response) {
+    Ctx* ctx, const clavis::v1::ScheduleDestructionRequest* r, clavis::v1::Key* response) {
   auto window = ToDuration(r->pending_window(), "pending_window");
-  if (!window.ok()) return ToGrpcStatus(window.status());
-  return Respond<clavis::v1::Key, KeyName>(
-      ParseKeyName(r->name()),
-      [&](const KeyName& n) {
+  return Guarded<KeyName, clavis::v1::Key>(
+      ctx, "ScheduleKeyDestruction", r->name(), Action::kScheduleDestruction,
+      [&](const KeyName& n) -> absl::StatusOr<clavis::v1::Key> {
+        if (!window.ok()) return window.status();
         return lifecycle_->ScheduleKeyDestruction(n, OptionalWindow(*window));
       },
-      response);
+      response, window.ok() ? r : nullptr);
 }
 
-grpc::Status KeyAdminService::CancelKeyDestruction(Ctx*, const clavis::v1::KeyNameRequest* r,
+grpc::Status KeyAdminService::CancelKeyDestruction(Ctx* ctx, const clavis::v1::KeyNameRequest* r,
                                                    clavis::v1::Key* response) {
-  return Respond<clavis::v1::Key, KeyName>(
-      ParseKeyName(r->name()),
+  return Guarded<KeyName, clavis::v1::Key>(
+      ctx, "CancelKeyDestruction", r->name(), Action::kCancelDestruction,
       [&](const KeyName& n) { return lifecycle_->CancelKeyDestruction(n); }, response);
 }
 
-grpc::Status KeyAdminService::DestroyKey(Ctx*, const clavis::v1::KeyNameRequest* r,
+grpc::Status KeyAdminService::DestroyKey(Ctx* ctx, const clavis::v1::KeyNameRequest* r,
                                          clavis::v1::Key* response) {
-  return Respond<clavis::v1::Key, KeyName>(
-      ParseKeyName(r->name()), [&](const KeyName& n) { return lifecycle_->DestroyKey(n); },
-      response);
+  return Guarded<KeyName, clavis::v1::Key>(
+      ctx, "DestroyKey", r->name(), Action::kDestroy,
+      [&](const KeyName& n) { return lifecycle_->DestroyKey(n); }, response);
 }
 
-grpc::Status KeyAdminService::UpdateKeySettings(Ctx*, const clavis::v1::UpdateKeySettingsRequest* r,
+grpc::Status KeyAdminService::UpdateKeySettings(Ctx* ctx,
+                                                const clavis::v1::UpdateKeySettingsRequest* r,
                                                 clavis::v1::Key* response) {
   KeySettingsUpdate u;
+  absl::Status mask = absl::OkStatus();
   if (r->update_mask().paths_size() == 0) {
-    return ToGrpcStatus(absl::InvalidArgumentError(
-        "update_mask is empty; name the fields to change (e.g. rotation_period)"));
+    mask = absl::InvalidArgumentError(
+        "update_mask is empty; name the fields to change (e.g. rotation_period)");
   }
   for (const std::string& path : r->update_mask().paths()) {
+    if (!mask.ok()) break;
     if (path == "description") {
       u.description = r->description();
     } else if (path == "labels") {
       u.labels.emplace(r->labels().begin(), r->labels().end());
     } else if (path == "rotation_period") {
       auto period = ToDuration(r->rotation_period(), "rotation_period");
-      if (!period.ok()) return ToGrpcStatus(period.status());
-      u.rotation_period = *period;
+      if (!period.ok())
+        mask = period.status();
+      else
+        u.rotation_period = *period;
     } else if (path == "next_rotation_time") {
       if (r->has_next_rotation_time()) {
         auto next = ToTime(r->next_rotation_time(), "next_rotation_time");
-        if (!next.ok()) return ToGrpcStatus(next.status());
-        u.next_rotation_time = *next;
+        if (!next.ok())
+          mask = next.status();
+        else
+          u.next_rotation_time = *next;
       } else {
         u.next_rotation_time = absl::InfinitePast();  // cleared
       }
     } else if (path == "require_explicit_segments") {
       u.require_explicit_segments = r->require_explicit_segments();
     } else {
-      return ToGrpcStatus(absl::InvalidArgumentError(
+      mask = absl::InvalidArgumentError(
           absl::StrCat("update_mask names unknown field ", QuoteForError(path),
                        "; known: description, labels, rotation_period, next_rotation_time, "
-                       "require_explicit_segments")));
+                       "require_explicit_segments"));
     }
   }
-  return Respond<clavis::v1::Key, KeyName>(
-      ParseKeyName(r->name()),
-      [&](const KeyName& n) { return lifecycle_->UpdateKeySettings(n, u); }, response);
+  return Guarded<KeyName, clavis::v1::Key>(
+      ctx, "UpdateKeySettings", r->name(), Action::kUpdateSettings,
+      [&](const KeyName& n) -> absl::StatusOr<clavis::v1::Key> {
+        if (!mask.ok()) return mask;
+        return lifecycle_->UpdateKeySettings(n, u);
+      },
+      response);
 }
 
-grpc::Status KeyAdminService::EnableKeyVersion(Ctx*, const clavis::v1::KeyVersionRequest* r,
+grpc::Status KeyAdminService::EnableKeyVersion(Ctx* ctx, const clavis::v1::KeyVersionRequest* r,
                                                clavis::v1::Key* response) {
-  return Respond<clavis::v1::Key, KeyVersionName>(
-      ParseKeyVersionName(r->name()),
+  return Guarded<KeyVersionName, clavis::v1::Key>(
+      ctx, "EnableKeyVersion", r->name(), Action::kManageVersions,
       [&](const KeyVersionName& n) { return lifecycle_->EnableKeyVersion(n); }, response);
 }
 
-grpc::Status KeyAdminService::DisableKeyVersion(Ctx*, const clavis::v1::KeyVersionRequest* r,
+grpc::Status KeyAdminService::DisableKeyVersion(Ctx* ctx, const clavis::v1::KeyVersionRequest* r,
                                                 clavis::v1::Key* response) {
-  return Respond<clavis::v1::Key, KeyVersionName>(
-      ParseKeyVersionName(r->name()),
+  return Guarded<KeyVersionName, clavis::v1::Key>(
+      ctx, "DisableKeyVersion", r->name(), Action::kManageVersions,
       [&](const KeyVersionName& n) { return lifecycle_->DisableKeyVersion(n); }, response);
 }
 
 grpc::Status KeyAdminService::ScheduleKeyVersionDestruction(
-    Ctx*, const clavis::v1::ScheduleVersionDestructionRequest* r, clavis::v1::Key* response) {
+    Ctx* ctx, const clavis::v1::ScheduleVersionDestructionRequest* r, clavis::v1::Key* response) {
   auto window = ToDuration(r->pending_window(), "pending_window");
-  if (!window.ok()) return ToGrpcStatus(window.status());
-  return Respond<clavis::v1::Key, KeyVersionName>(
-      ParseKeyVersionName(r->name()),
-      [&](const KeyVersionName& n) {
+  return Guarded<KeyVersionName, clavis::v1::Key>(
+      ctx, "ScheduleKeyVersionDestruction", r->name(), Action::kManageVersions,
+      [&](const KeyVersionName& n) -> absl::StatusOr<clavis::v1::Key> {
+        if (!window.ok()) return window.status();
         return lifecycle_->ScheduleKeyVersionDestruction(n, OptionalWindow(*window));
       },
-      response);
+      response, window.ok() ? r : nullptr);
 }
 
-grpc::Status KeyAdminService::CancelKeyVersionDestruction(Ctx*,
+grpc::Status KeyAdminService::CancelKeyVersionDestruction(Ctx* ctx,
                                                           const clavis::v1::KeyVersionRequest* r,
                                                           clavis::v1::Key* response) {
-  return Respond<clavis::v1::Key, KeyVersionName>(
-      ParseKeyVersionName(r->name()),
+  return Guarded<KeyVersionName, clavis::v1::Key>(
+      ctx, "CancelKeyVersionDestruction", r->name(), Action::kManageVersions,
       [&](const KeyVersionName& n) { return lifecycle_->CancelKeyVersionDestruction(n); },
       response);
 }
 
-grpc::Status KeyAdminService::DestroyKeyVersion(Ctx*, const clavis::v1::KeyVersionRequest* r,
+grpc::Status KeyAdminService::DestroyKeyVersion(Ctx* ctx, const clavis::v1::KeyVersionRequest* r,
                                                 clavis::v1::Key* response) {
-  return Respond<clavis::v1::Key, KeyVersionName>(
-      ParseKeyVersionName(r->name()),
+  return Guarded<KeyVersionName, clavis::v1::Key>(
+      ctx, "DestroyKeyVersion", r->name(), Action::kManageVersions,
       [&](const KeyVersionName& n) { return lifecycle_->DestroyKeyVersion(n); }, response);
 }
 
-grpc::Status KeyAdminService::RewrapSegments(Ctx*, const clavis::v1::RewrapSegmentsRequest* r,
+grpc::Status KeyAdminService::RewrapSegments(Ctx* ctx, const clavis::v1::RewrapSegmentsRequest* r,
                                              clavis::v1::RewrapSegmentsResponse* response) {
-  auto name = ParseKeyName(r->name());
-  if (!name.ok()) return ToGrpcStatus(name.status());
-  if (r->batch_size() < 0 || r->batch_size() > 10000) {
-    return ToGrpcStatus(absl::InvalidArgumentError("batch_size must be between 0 and 10000"));
-  }
-  auto start = DecodePageToken(r->page_token());
-  if (!start.ok()) return ToGrpcStatus(start.status());
-  const size_t batch = r->batch_size() == 0 ? 1000 : static_cast<size_t>(r->batch_size());
-  auto progress = lifecycle_->RewrapSegments(*name, *start, batch);
-  if (!progress.ok()) return ToGrpcStatus(progress.status());
-  response->set_rewrapped(progress->rewrapped);
-  response->set_already_current(progress->already_current);
-  response->set_next_page_token(EncodePageToken(progress->next_segment));
-  return grpc::Status::OK;
+  return RunGuarded(access_, ctx, "RewrapSegments", [&](GuardedCall& call) -> absl::Status {
+    call.SetResource(r->name());
+    auto name = ParseKeyName(r->name());
+    if (!name.ok()) return name.status();
+    if (auto s = call.AuthorizeKey(Action::kRewrapSegments, *name); !s.ok()) return s;
+    if (r->batch_size() < 0 || r->batch_size() > 10000) {
+      return absl::InvalidArgumentError("batch_size must be between 0 and 10000");
+    }
+    auto start = DecodePageToken(r->page_token());
+    if (!start.ok()) return start.status();
+    const size_t batch = r->batch_size() == 0 ? 1000 : static_cast<size_t>(r->batch_size());
+    auto progress = lifecycle_->RewrapSegments(*name, *start, batch);
+    if (!progress.ok()) return progress.status();
+    response->set_rewrapped(progress->rewrapped);
+    response->set_already_current(progress->already_current);
+    response->set_next_page_token(EncodePageToken(progress->next_segment));
+    return absl::OkStatus();
+  });
 }
 
-grpc::Status KeyAdminService::CreateSegment(Ctx*, const clavis::v1::SegmentRequest* r,
+grpc::Status KeyAdminService::CreateSegment(Ctx* ctx, const clavis::v1::SegmentRequest* r,
                                             clavis::v1::Segment* response) {
-  return Respond<clavis::v1::Segment, SegmentName>(
-      ParseSegmentName(r->name()),
+  return Guarded<SegmentName, clavis::v1::Segment>(
+      ctx, "CreateSegment", r->name(), Action::kCreateSegment,
       [&](const SegmentName& n) { return lifecycle_->CreateSegment(n); }, response);
 }
 
-grpc::Status KeyAdminService::GetSegment(Ctx*, const clavis::v1::SegmentRequest* r,
+grpc::Status KeyAdminService::GetSegment(Ctx* ctx, const clavis::v1::SegmentRequest* r,
                                          clavis::v1::Segment* response) {
-  return Respond<clavis::v1::Segment, SegmentName>(
-      ParseSegmentName(r->name()), [&](const SegmentName& n) { return lifecycle_->GetSegment(n); },
-      response);
+  return Guarded<SegmentName, clavis::v1::Segment>(
+      ctx, "GetSegment", r->name(), Action::kGetSegment,
+      [&](const SegmentName& n) { return lifecycle_->GetSegment(n); }, response);
 }
 
-grpc::Status KeyAdminService::ListSegments(Ctx*, const clavis::v1::ListSegmentsRequest* r,
+grpc::Status KeyAdminService::ListSegments(Ctx* ctx, const clavis::v1::ListSegmentsRequest* r,
                                            clavis::v1::ListSegmentsResponse* response) {
-  auto key = ParseKeyName(r->parent());
-  if (!key.ok()) return ToGrpcStatus(key.status());
-  auto size = PageSize(r->page_size());
-  if (!size.ok()) return ToGrpcStatus(size.status());
-  auto start = DecodePageToken(r->page_token());
-  if (!start.ok()) return ToGrpcStatus(start.status());
-  if (r->prefix().size() > kMaxSegmentLength) {
-    return ToGrpcStatus(absl::InvalidArgumentError("prefix is longer than a segment can be"));
-  }
-  std::string next;
-  auto segments = lifecycle_->ListSegments(*key, r->prefix(), *start, *size, &next);
-  if (!segments.ok()) return ToGrpcStatus(segments.status());
-  for (auto& s : *segments) *response->add_segments() = std::move(s);
-  response->set_next_page_token(EncodePageToken(next));
-  return grpc::Status::OK;
+  return RunGuarded(access_, ctx, "ListSegments", [&](GuardedCall& call) -> absl::Status {
+    call.SetResource(r->parent());
+    auto key = ParseKeyName(r->parent());
+    if (!key.ok()) return key.status();
+    if (auto s = call.AuthorizeKey(Action::kListSegments, *key); !s.ok()) return s;
+    auto size = PageSize(r->page_size());
+    if (!size.ok()) return size.status();
+    auto start = DecodePageToken(r->page_token());
+    if (!start.ok()) return start.status();
+    if (r->prefix().size() > kMaxSegmentLength) {
+      return absl::InvalidArgumentError("prefix is longer than a segment can be");
+    }
+    std::string next;
+    auto segments = lifecycle_->ListSegments(*key, r->prefix(), *start, *size, &next);
+    if (!segments.ok()) return segments.status();
+    for (auto& s : *segments) *response->add_segments() = std::move(s);
+    response->set_next_page_token(EncodePageToken(next));
+    return absl::OkStatus();
+  });
 }
 
-grpc::Status KeyAdminService::RotateSegment(Ctx*, const clavis::v1::SegmentRequest* r,
+grpc::Status KeyAdminService::RotateSegment(Ctx* ctx, const clavis::v1::SegmentRequest* r,
                                             clavis::v1::Segment* response) {
-  return Respond<clavis::v1::Segment, SegmentName>(
-      ParseSegmentName(r->name()),
+  return Guarded<SegmentName, clavis::v1::Segment>(
+      ctx, "RotateSegment", r->name(), Action::kRotateSegment,
       [&](const SegmentName& n) { return lifecycle_->RotateSegment(n); }, response);
 }
 
-grpc::Status KeyAdminService::RevokeSegment(Ctx*, const clavis::v1::SegmentRequest* r,
+grpc::Status KeyAdminService::RevokeSegment(Ctx* ctx, const clavis::v1::SegmentRequest* r,
                                             clavis::v1::Segment* response) {
-  return Respond<clavis::v1::Segment, SegmentName>(
-      ParseSegmentName(r->name()),
+  return Guarded<SegmentName, clavis::v1::Segment>(
+      ctx, "RevokeSegment", r->name(), Action::kRevokeSegment,
       [&](const SegmentName& n) { return lifecycle_->RevokeSegment(n); }, response);
 }
 
-grpc::Status KeyAdminService::EnableSegment(Ctx*, const clavis::v1::SegmentRequest* r,
+grpc::Status KeyAdminService::EnableSegment(Ctx* ctx, const clavis::v1::SegmentRequest* r,
                                             clavis::v1::Segment* response) {
-  return Respond<clavis::v1::Segment, SegmentName>(
-      ParseSegmentName(r->name()),
+  return Guarded<SegmentName, clavis::v1::Segment>(
+      ctx, "EnableSegment", r->name(), Action::kEnableSegment,
       [&](const SegmentName& n) { return lifecycle_->EnableSegment(n); }, response);
 }
 
 grpc::Status KeyAdminService::ScheduleSegmentDestruction(
-    Ctx*, const clavis::v1::ScheduleSegmentDestructionRequest* r, clavis::v1::Segment* response) {
+    Ctx* ctx, const clavis::v1::ScheduleSegmentDestructionRequest* r,
+    clavis::v1::Segment* response) {
   auto window = ToDuration(r->pending_window(), "pending_window");
-  if (!window.ok()) return ToGrpcStatus(window.status());
-  return Respond<clavis::v1::Segment, SegmentName>(
-      ParseSegmentName(r->name()),
-      [&](const SegmentName& n) {
+  return Guarded<SegmentName, clavis::v1::Segment>(
+      ctx, "ScheduleSegmentDestruction", r->name(), Action::kDestroySegment,
+      [&](const SegmentName& n) -> absl::StatusOr<clavis::v1::Segment> {
+        if (!window.ok()) return window.status();
         return lifecycle_->ScheduleSegmentDestruction(n, OptionalWindow(*window));
       },
-      response);
+      response, window.ok() ? r : nullptr);
 }
 
-grpc::Status KeyAdminService::CancelSegmentDestruction(Ctx*, const clavis::v1::SegmentRequest* r,
+grpc::Status KeyAdminService::CancelSegmentDestruction(Ctx* ctx,
+                                                       const clavis::v1::SegmentRequest* r,
                                                        clavis::v1::Segment* response) {
-  return Respond<clavis::v1::Segment, SegmentName>(
-      ParseSegmentName(r->name()),
+  return Guarded<SegmentName, clavis::v1::Segment>(
+      ctx, "CancelSegmentDestruction", r->name(), Action::kDestroySegment,
       [&](const SegmentName& n) { return lifecycle_->CancelSegmentDestruction(n); }, response);
 }
 
-grpc::Status KeyAdminService::DestroySegment(Ctx*, const clavis::v1::SegmentRequest* r,
+grpc::Status KeyAdminService::DestroySegment(Ctx* ctx, const clavis::v1::SegmentRequest* r,
                                              clavis::v1::Segment* response) {
-  return Respond<clavis::v1::Segment, SegmentName>(
-      ParseSegmentName(r->name()),
+  return Guarded<SegmentName, clavis::v1::Segment>(
+      ctx, "DestroySegment", r->name(), Action::kDestroySegment,
       [&](const SegmentName& n) { return lifecycle_->DestroySegment(n); }, response);
 }
 

@@ -1,18 +1,26 @@
 // KeyAdminService: the gRPC face of the control plane (KeyLifecycle). It
-// parses names, durations and page tokens, calls the domain, and converts
-// the status. No key logic lives here.
+// parses names, durations and page tokens, authorizes the call (GuardedCall),
+// calls the domain, and converts the status. No key logic lives here.
+// Destruction requests on a key that requires M-of-N approval become
+// approval requests (ApprovalGate) instead of running.
 #ifndef CLAVIS_KMS_SERVICE_KEY_ADMIN_SERVICE_H_
 #define CLAVIS_KMS_SERVICE_KEY_ADMIN_SERVICE_H_
 
+#include <functional>
+#include <string>
 #include "clavis/v1/key_admin.grpc.pb.h"
+
 #include "kms/keys/key_lifecycle.h"
+#include "kms/service/approval_gate.h"
+#include "kms/service/guarded_call.h"
 
 namespace clavis::kms {
 
 class KeyAdminService final : public clavis::v1::KeyAdmin::Service {
  public:
-  // REQUIRES: lifecycle outlives the service.
-  explicit KeyAdminService(KeyLifecycle* lifecycle);
+  // REQUIRES: lifecycle, the access components and approvals outlive the
+  // service.
+  KeyAdminService(KeyLifecycle* lifecycle, AccessComponents access, ApprovalGate* approvals);
 
   using Ctx = grpc::ServerContext;
   grpc::Status CreateKey(Ctx*, const clavis::v1::CreateKeyRequest*, clavis::v1::Key*) override;
@@ -62,7 +70,19 @@ class KeyAdminService final : public clavis::v1::KeyAdmin::Service {
                               clavis::v1::Segment*) override;
 
  private:
+  template <typename Name, typename Out>
+  grpc::Status Guarded(Ctx* ctx, const char* rpc, const std::string& raw_name,
+                       policy::Action action,
+                       const std::function<absl::StatusOr<Out>(const Name&)>& run, Out* response,
+                       const google::protobuf::Message* approval_payload = nullptr);
+  // The policy document a new key starts with (JSON; empty for none).
+  absl::StatusOr<std::string> InitialPolicy(GuardedCall& call,
+                                            const clavis::v1::CreateKeyRequest& request,
+                                            const KeyName& key);
+
   KeyLifecycle* const lifecycle_;
+  const AccessComponents access_;
+  ApprovalGate* const approvals_;
 };
 
 }  // namespace clavis::kms

@@ -1,10 +1,13 @@
 #include "kms/service/key_management_service.h"
 
 #include "absl/strings/str_cat.h"
+#include "kms/keys/ciphertext_blob.h"
 #include "kms/service/grpc_status.h"
 
 namespace clavis::kms {
 namespace {
+
+using policy::Action;
 
 EncryptionContext ToContext(const google::protobuf::Map<std::string, std::string>& map) {
   return EncryptionContext(map.begin(), map.end());
@@ -15,39 +18,69 @@ void SetItemStatus(const absl::Status& s, clavis::v1::ItemStatus* out) {
   out->set_message(std::string(s.message()));
 }
 
+// The key and segment a ciphertext blob names, read from its header before
+// anything is decrypted, so the caller can be authorized on them.
+absl::StatusOr<SegmentName> BlobSegment(const std::string& blob) {
+  auto parsed = ParseCiphertextBlob(blob);
+  if (!parsed.ok()) return parsed.status();
+  return SegmentName{KeyName{parsed->header.tenant, parsed->header.key_id}, parsed->header.segment};
+}
+
 }  // namespace
 
-// One status per item, in request order; one bad item never fails the call.
+// One status per item, in request order; one bad item (or one refused item)
+// never fails the call. Each item is audited on its own.
 template <typename Items, typename Response, typename DoItem>
-grpc::Status KeyManagementService::RunBatch(const Items& items, Response* response,
+grpc::Status KeyManagementService::RunBatch(grpc::ServerContext* context, const std::string& rpc,
+                                            const Items& items, Response* response,
                                             const DoItem& do_item) {
-  if (static_cast<size_t>(items.size()) > limits_.max_batch_items) {
-    return ToGrpcStatus(absl::InvalidArgumentError(absl::StrCat(
-        "batch has ", items.size(), " items; at most ", limits_.max_batch_items, " are allowed")));
-  }
-  for (const auto& item : items) {
-    auto* out = response->add_items();
-    absl::Status s = do_item(item, out->mutable_result());
-    if (!s.ok()) out->clear_result();
-    SetItemStatus(s, out->mutable_status());
-  }
-  return grpc::Status::OK;
+  const double cost = std::max<double>(1, items.size());
+  return RunGuarded(
+      access_, context, rpc,
+      [&](GuardedCall& call) -> absl::Status {
+        if (static_cast<size_t>(items.size()) > limits_.max_batch_items) {
+          return absl::InvalidArgumentError(absl::StrCat("batch has ", items.size(),
+                                                         " items; at most ",
+                                                         limits_.max_batch_items, " are allowed"));
+        }
+        call.AuditItemsOnly();
+        for (const auto& item : items) {
+          auto* out = response->add_items();
+          GuardedCall::ItemAudit audit;
+          absl::Status s = do_item(call, item, out->mutable_result(), &audit);
+          if (!s.ok()) out->clear_result();
+          SetItemStatus(s, out->mutable_status());
+          if (auto a = call.AuditItem(audit.action, audit.resource, audit.segment,
+                                      audit.has_context ? &audit.context : nullptr, s,
+                                      s.ok() ? audit.decrypts : 0);
+              !a.ok()) {
+            return a;
+          }
+        }
+        return absl::OkStatus();
+      },
+      cost);
 }
 
 KeyManagementService::KeyManagementService(Envelope* envelope, KeyEventBus* events,
-                                           KeyManagementLimits limits)
-    : envelope_(envelope), events_(events), limits_(limits) {}
+                                           AccessComponents access, KeyManagementLimits limits)
+    : envelope_(envelope), events_(events), access_(access), limits_(limits) {}
 
 void KeyManagementService::Shutdown() { shutting_down_ = true; }
 
 absl::Status KeyManagementService::DoGenerateDataKey(
-    const clavis::v1::GenerateDataKeyRequest& request,
+    GuardedCall& call, const clavis::v1::GenerateDataKeyRequest& request,
     clavis::v1::GenerateDataKeyResponse* response) {
+  call.SetResource(request.key());
   auto key = ParseKeyName(request.key());
   if (!key.ok()) return key.status();
   if (auto s = ValidateSegment(request.segment()); !s.ok()) return s;
-  auto dk = envelope_->GenerateDataKey(SegmentName{*key, request.segment()},
-                                       ToContext(request.encryption_context()));
+  const EncryptionContext context = ToContext(request.encryption_context());
+  if (auto s = call.AuthorizeKey(Action::kGenerateDataKey, *key, "", request.segment(), &context);
+      !s.ok()) {
+    return s;
+  }
+  auto dk = envelope_->GenerateDataKey(SegmentName{*key, request.segment()}, context);
   if (!dk.ok()) return dk.status();
   // The plaintext leaves secure memory here, for the wire; gRPC owns the
   // response buffer from now on.
@@ -58,17 +91,33 @@ absl::Status KeyManagementService::DoGenerateDataKey(
   return absl::OkStatus();
 }
 
-absl::Status KeyManagementService::DoDecrypt(const clavis::v1::DecryptRequest& request,
+absl::Status KeyManagementService::DoDecrypt(GuardedCall& call,
+                                             const clavis::v1::DecryptRequest& request,
                                              clavis::v1::DecryptResponse* response) {
   std::optional<KeyName> expected;
   if (!request.key().empty()) {
+    call.SetResource(request.key());
     auto key = ParseKeyName(request.key());
     if (!key.ok()) return key.status();
     expected = *key;
   }
+  auto segment = BlobSegment(request.ciphertext_blob());
+  if (!segment.ok()) return segment.status();
+  if (expected.has_value() && !(*expected == segment->key)) {
+    // Let the envelope give its usual precise answer; authorize on the key
+    // the caller named, so nothing about the other key is revealed first.
+    if (auto s = call.AuthorizeKey(Action::kDecrypt, *expected); !s.ok()) return s;
+  } else {
+    const EncryptionContext context = ToContext(request.encryption_context());
+    if (auto s = call.AuthorizeKey(Action::kDecrypt, segment->key, "", segment->segment, &context);
+        !s.ok()) {
+      return s;
+    }
+  }
   auto result = envelope_->Decrypt(request.ciphertext_blob(),
                                    ToContext(request.encryption_context()), expected);
   if (!result.ok()) return result.status();
+  call.AddDecrypts(1);
   response->set_plaintext(std::string(result->plaintext.view()));
   response->set_key(result->key.ToString());
   response->set_segment(result->segment);
@@ -77,69 +126,115 @@ absl::Status KeyManagementService::DoDecrypt(const clavis::v1::DecryptRequest& r
 }
 
 grpc::Status KeyManagementService::GenerateDataKey(
-    grpc::ServerContext*, const clavis::v1::GenerateDataKeyRequest* request,
+    grpc::ServerContext* context, const clavis::v1::GenerateDataKeyRequest* request,
     clavis::v1::GenerateDataKeyResponse* response) {
-  return ToGrpcStatus(DoGenerateDataKey(*request, response));
+  return RunGuarded(access_, context, "GenerateDataKey",
+                    [&](GuardedCall& call) { return DoGenerateDataKey(call, *request, response); });
 }
 
 grpc::Status KeyManagementService::BatchGenerateDataKey(
-    grpc::ServerContext*, const clavis::v1::BatchGenerateDataKeyRequest* request,
+    grpc::ServerContext* context, const clavis::v1::BatchGenerateDataKeyRequest* request,
     clavis::v1::BatchGenerateDataKeyResponse* response) {
-  return RunBatch(request->requests(), response,
-                  [this](const auto& item, auto* out) { return DoGenerateDataKey(item, out); });
+  return RunBatch(
+      context, "BatchGenerateDataKey", request->requests(), response,
+      [this](GuardedCall& call, const auto& item, auto* out, GuardedCall::ItemAudit* audit) {
+        absl::Status s = DoGenerateDataKey(call, item, out);
+        *audit = call.TakeItemAudit();
+        return s;
+      });
 }
 
-grpc::Status KeyManagementService::Decrypt(grpc::ServerContext*,
+grpc::Status KeyManagementService::Decrypt(grpc::ServerContext* context,
                                            const clavis::v1::DecryptRequest* request,
                                            clavis::v1::DecryptResponse* response) {
-  return ToGrpcStatus(DoDecrypt(*request, response));
+  return RunGuarded(access_, context, "Decrypt",
+                    [&](GuardedCall& call) { return DoDecrypt(call, *request, response); });
 }
 
-grpc::Status KeyManagementService::BatchDecrypt(grpc::ServerContext*,
+grpc::Status KeyManagementService::BatchDecrypt(grpc::ServerContext* context,
                                                 const clavis::v1::BatchDecryptRequest* request,
                                                 clavis::v1::BatchDecryptResponse* response) {
-  return RunBatch(request->requests(), response,
-                  [this](const auto& item, auto* out) { return DoDecrypt(item, out); });
+  return RunBatch(
+      context, "BatchDecrypt", request->requests(), response,
+      [this](GuardedCall& call, const auto& item, auto* out, GuardedCall::ItemAudit* audit) {
+        absl::Status s = DoDecrypt(call, item, out);
+        *audit = call.TakeItemAudit();
+        return s;
+      });
 }
 
-grpc::Status KeyManagementService::ReEncrypt(grpc::ServerContext*,
+grpc::Status KeyManagementService::ReEncrypt(grpc::ServerContext* context,
                                              const clavis::v1::ReEncryptRequest* request,
                                              clavis::v1::ReEncryptResponse* response) {
-  const EncryptionContext context = ToContext(request->encryption_context());
-  const EncryptionContext new_context =
-      request->change_context() ? ToContext(request->new_encryption_context()) : context;
-  auto result = envelope_->ReEncrypt(request->ciphertext_blob(), context, new_context);
-  if (!result.ok()) return ToGrpcStatus(result.status());
-  response->set_ciphertext_blob(std::move(result->ciphertext_blob));
-  response->set_segment_key_version(result->segment_key_version);
-  return grpc::Status::OK;
+  return RunGuarded(access_, context, "ReEncrypt", [&](GuardedCall& call) -> absl::Status {
+    const EncryptionContext old_context = ToContext(request->encryption_context());
+    const EncryptionContext new_context =
+        request->change_context() ? ToContext(request->new_encryption_context()) : old_context;
+    auto segment = BlobSegment(request->ciphertext_blob());
+    if (!segment.ok()) return segment.status();
+    // Both contexts must be allowed: a policy condition on the context must
+    // not be escaped by re-encrypting under another one.
+    for (const EncryptionContext* c : {&new_context, &old_context}) {
+      if (auto s = call.AuthorizeKey(Action::kReEncrypt, segment->key, "", segment->segment, c);
+          !s.ok()) {
+        return s;
+      }
+    }
+    auto result = envelope_->ReEncrypt(request->ciphertext_blob(), old_context, new_context);
+    if (!result.ok()) return result.status();
+    response->set_ciphertext_blob(std::move(result->ciphertext_blob));
+    response->set_segment_key_version(result->segment_key_version);
+    return absl::OkStatus();
+  });
 }
 
-grpc::Status KeyManagementService::Encrypt(grpc::ServerContext*,
+grpc::Status KeyManagementService::Encrypt(grpc::ServerContext* context,
                                            const clavis::v1::EncryptRequest* request,
                                            clavis::v1::EncryptResponse* response) {
-  auto key = ParseKeyName(request->key());
-  if (!key.ok()) return ToGrpcStatus(key.status());
-  if (auto s = ValidateSegment(request->segment()); !s.ok()) return ToGrpcStatus(s);
-  if (request->plaintext().size() > kMaxEncryptPlaintext) {
-    return ToGrpcStatus(absl::InvalidArgumentError(absl::StrCat(
-        "plaintext is ", request->plaintext().size(), " bytes; Encrypt takes at most ",
-        kMaxEncryptPlaintext, " (use GenerateDataKey and encrypt larger data locally)")));
-  }
-  auto result = envelope_->Encrypt(SegmentName{*key, request->segment()},
-                                   crypto::SecretBytes::CopyOf(request->plaintext()),
-                                   ToContext(request->encryption_context()));
-  if (!result.ok()) return ToGrpcStatus(result.status());
-  response->set_ciphertext_blob(std::move(result->ciphertext_blob));
-  response->set_segment_key_version(result->segment_key_version);
-  return grpc::Status::OK;
+  return RunGuarded(access_, context, "Encrypt", [&](GuardedCall& call) -> absl::Status {
+    call.SetResource(request->key());
+    auto key = ParseKeyName(request->key());
+    if (!key.ok()) return key.status();
+    if (auto s = ValidateSegment(request->segment()); !s.ok()) return s;
+    if (request->plaintext().size() > kMaxEncryptPlaintext) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "plaintext is ", request->plaintext().size(), " bytes; Encrypt takes at most ",
+          kMaxEncryptPlaintext, " (use GenerateDataKey and encrypt larger data locally)"));
+    }
+    const EncryptionContext enc_context = ToContext(request->encryption_context());
+    if (auto s = call.AuthorizeKey(Action::kEncrypt, *key, "", request->segment(), &enc_context);
+        !s.ok()) {
+      return s;
+    }
+    auto result =
+        envelope_->Encrypt(SegmentName{*key, request->segment()},
+                           crypto::SecretBytes::CopyOf(request->plaintext()), enc_context);
+    if (!result.ok()) return result.status();
+    response->set_ciphertext_blob(std::move(result->ciphertext_blob));
+    response->set_segment_key_version(result->segment_key_version);
+    return absl::OkStatus();
+  });
 }
 
 grpc::Status KeyManagementService::WatchKeyEvents(
     grpc::ServerContext* context, const clavis::v1::WatchKeyEventsRequest* request,
     grpc::ServerWriter<clavis::v1::KeyEvent>* writer) {
+  // The subscription itself is audited once; events are then filtered per
+  // key: a subscriber only sees events of keys whose policy lets it
+  // WatchKeyEvents (key names are metadata too).
+  GuardedCall call(access_, context, "WatchKeyEvents");
+  if (auto s = call.Begin(); !s.ok()) return call.Finish(s);
+  call.SetResource(request->tenant());
   auto tenant = ParseTenantName(request->tenant());
-  if (!tenant.ok()) return ToGrpcStatus(tenant.status());
+  if (!tenant.ok()) return call.Finish(tenant.status());
+  if (call.identity().method != auth::AuthMethod::kInsecureDev &&
+      call.identity().tenant != *tenant) {
+    return call.Finish(absl::PermissionDeniedError(
+        absl::StrCat("denied: ", call.identity().principal, " may not WatchKeyEvents on tenants/",
+                     *tenant, " (cross-tenant access is never allowed)")));
+  }
+  grpc::Status started = call.Finish(absl::OkStatus());
+  if (!started.ok()) return started;
   auto subscription = events_->Subscribe(*tenant);
   // Headers go out at once so the client knows it is subscribed before any
   // event happens.
@@ -147,9 +242,20 @@ grpc::Status KeyManagementService::WatchKeyEvents(
   clavis::v1::KeyEvent event;
   while (!context->IsCancelled() && !shutting_down_) {
     switch (subscription->Next(absl::Milliseconds(200), &event)) {
-      case KeyEventSubscription::WaitResult::kEvent:
+      case KeyEventSubscription::WaitResult::kEvent: {
+        auto key = ParseKeyName(event.key());
+        if (!key.ok()) break;
+        access::KeyRequest watch{*key, Action::kWatchKeyEvents, "", std::nullopt, nullptr};
+        if (!access_.authorizer->AuthorizeKey(call.identity(), watch).ok()) {
+          // Keep the sequence gap-free (a gap means "events were lost")
+          // without saying anything about a key the caller may not see.
+          clavis::v1::KeyEvent redacted;
+          redacted.set_sequence(event.sequence());
+          event = std::move(redacted);
+        }
         if (!writer->Write(event)) return grpc::Status::OK;  // client went away
         break;
+      }
       case KeyEventSubscription::WaitResult::kTimeout:
         break;
       case KeyEventSubscription::WaitResult::kLost:

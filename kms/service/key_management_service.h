@@ -1,6 +1,7 @@
 // KeyManagementService: the gRPC face of the data plane. It only translates:
 // request fields -> domain calls (Envelope) -> response fields, and
-// absl::Status -> grpc::Status. No key logic lives here.
+// absl::Status -> grpc::Status. No key logic lives here. Every call runs in
+// a GuardedCall (authenticated, authorized by the key policy, audited).
 #ifndef CLAVIS_KMS_SERVICE_KEY_MANAGEMENT_SERVICE_H_
 #define CLAVIS_KMS_SERVICE_KEY_MANAGEMENT_SERVICE_H_
 
@@ -9,6 +10,7 @@
 #include "clavis/v1/key_management.grpc.pb.h"
 #include "kms/keys/envelope.h"
 #include "kms/keys/key_events.h"
+#include "kms/service/guarded_call.h"
 
 namespace clavis::kms {
 
@@ -19,7 +21,8 @@ struct KeyManagementLimits {
 class KeyManagementService final : public clavis::v1::KeyManagement::Service {
  public:
   // REQUIRES: envelope and events outlive the service.
-  KeyManagementService(Envelope* envelope, KeyEventBus* events, KeyManagementLimits limits = {});
+  KeyManagementService(Envelope* envelope, KeyEventBus* events, AccessComponents access,
+                       KeyManagementLimits limits = {});
 
   // Ends open WatchKeyEvents streams (called at shutdown).
   void Shutdown();
@@ -44,15 +47,20 @@ class KeyManagementService final : public clavis::v1::KeyManagement::Service {
                               grpc::ServerWriter<clavis::v1::KeyEvent>* writer) override;
 
  private:
-  absl::Status DoGenerateDataKey(const clavis::v1::GenerateDataKeyRequest& request,
+  // Each authorizes its own request through `call` (a batch item is
+  // authorized on its own key and segment).
+  absl::Status DoGenerateDataKey(GuardedCall& call,
+                                 const clavis::v1::GenerateDataKeyRequest& request,
                                  clavis::v1::GenerateDataKeyResponse* response);
-  absl::Status DoDecrypt(const clavis::v1::DecryptRequest& request,
+  absl::Status DoDecrypt(GuardedCall& call, const clavis::v1::DecryptRequest& request,
                          clavis::v1::DecryptResponse* response);
   template <typename Items, typename Response, typename DoItem>
-  grpc::Status RunBatch(const Items& items, Response* response, const DoItem& do_item);
+  grpc::Status RunBatch(grpc::ServerContext* context, const std::string& rpc, const Items& items,
+                        Response* response, const DoItem& do_item);
 
   Envelope* const envelope_;
   KeyEventBus* const events_;
+  const AccessComponents access_;
   const KeyManagementLimits limits_;
   std::atomic<bool> shutting_down_{false};
 };

@@ -6,6 +6,7 @@
 #ifndef CLAVIS_TESTS_INTEGRATION_CLAVISD_FIXTURE_H_
 #define CLAVIS_TESTS_INTEGRATION_CLAVISD_FIXTURE_H_
 
+#include <algorithm>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -170,6 +171,49 @@ struct BlobParts {
   std::string Encode() const { return Header() + rest; }
 };
 
+// The tenant a request is about, for picking the principal that makes it:
+// the first "tenants/{t}/..." string field, or the tenant in a ciphertext
+// blob's header, looking into nested messages (batch items) too. Requests
+// naming no known test tenant (malformed names) go to "acme".
+inline std::string TenantNamedIn(const google::protobuf::Message& message, bool blobs) {
+  const auto* descriptor = message.GetDescriptor();
+  const auto* reflection = message.GetReflection();
+  for (int i = 0; i < descriptor->field_count(); ++i) {
+    const auto* field = descriptor->field(i);
+    if (field->is_map()) continue;
+    std::string found;
+    if (!blobs && field->type() == google::protobuf::FieldDescriptor::TYPE_STRING &&
+        !field->is_repeated()) {
+      const std::string value = reflection->GetString(message, field);
+      if (absl::StartsWith(value, "tenants/")) {
+        const size_t end = value.find('/', 8);
+        found = value.substr(8, end == std::string::npos ? std::string::npos : end - 8);
+      }
+    } else if (blobs && field->type() == google::protobuf::FieldDescriptor::TYPE_BYTES &&
+               !field->is_repeated() && field->name() == "ciphertext_blob") {
+      auto blob = BlobParts::Parse(reflection->GetString(message, field));
+      if (blob.has_value()) found = blob->tenant;
+    } else if (field->type() == google::protobuf::FieldDescriptor::TYPE_MESSAGE &&
+               field->is_repeated() && reflection->FieldSize(message, field) > 0) {
+      found = TenantNamedIn(reflection->GetRepeatedMessage(message, field, 0), blobs);
+    }
+    if (!found.empty()) return found;
+  }
+  return "";
+}
+
+// The tenant a request is about, for picking the principal that makes it: a
+// "tenants/{t}/..." name in the request (the key a Decrypt expects wins over
+// the blob), else the tenant in a ciphertext blob's header, looking into
+// batch items too. Requests naming no known test tenant (malformed names,
+// edited blobs) are made by acme's admin.
+inline std::string TenantOf(const google::protobuf::Message& message) {
+  std::string found = TenantNamedIn(message, /*blobs=*/false);
+  if (found.empty()) found = TenantNamedIn(message, /*blobs=*/true);
+  const auto& known = TestTenants();
+  return std::find(known.begin(), known.end(), found) != known.end() ? found : "acme";
+}
+
 // One clavisd per test, in a fresh directory; stubs on its channel.
 class ClavisdTest : public ::testing::Test {
  protected:
@@ -188,6 +232,8 @@ class ClavisdTest : public ::testing::Test {
     // shutdown has no open connection to wait for.
     admin_.reset();
     data_.reset();
+    admin_stubs_.clear();
+    data_stubs_.clear();
     if (clavisd_ != nullptr && clavisd_->running()) {
       // A crash during the test shows up here as an abnormal exit status.
       absl::Status stopped = clavisd_->Stop();
@@ -202,7 +248,7 @@ class ClavisdTest : public ::testing::Test {
                     const Req& request, Resp* response = nullptr) {
     Resp ignored;
     auto ctx = ContextWithDeadline(absl::Seconds(10));
-    Stub* stub = StubFor(static_cast<Stub*>(nullptr));
+    Stub* stub = StubFor(static_cast<Stub*>(nullptr), TenantOf(request));
     return (stub->*method)(ctx.get(), request, response != nullptr ? response : &ignored);
   }
 
@@ -214,6 +260,7 @@ class ClavisdTest : public ::testing::Test {
     r.set_parent("tenants/" + tenant);
     r.set_key_id(key_id);
     r.set_require_explicit_segments(require_explicit_segments);
+    r.set_policy(TestKeyPolicy(absl::StrCat("tenants/", tenant, "/keys/", key_id)));
     return Call(&AdminStub::CreateKey, r, out);
   }
 
@@ -366,14 +413,30 @@ class ClavisdTest : public ::testing::Test {
     return Call(&DataStub::ReEncrypt, r, out);
   }
 
+  // The data-plane stub of `tenant`'s admin principal (for streams).
+  DataStub* DataFor(const std::string& tenant) {
+    return StubFor(static_cast<DataStub*>(nullptr), tenant);
+  }
+
   TempDir dir_;
   std::unique_ptr<ClavisdProcess> clavisd_;
   std::unique_ptr<AdminStub> admin_;
   std::unique_ptr<DataStub> data_;
 
  private:
-  AdminStub* StubFor(AdminStub*) { return admin_.get(); }
-  DataStub* StubFor(DataStub*) { return data_.get(); }
+  // Each tenant's calls are made by that tenant's admin principal.
+  AdminStub* StubFor(AdminStub*, const std::string& tenant) {
+    auto& stub = admin_stubs_[tenant];
+    if (stub == nullptr) stub = clavisd_->Admin(PrincipalName(tenant));
+    return stub.get();
+  }
+  DataStub* StubFor(DataStub*, const std::string& tenant) {
+    auto& stub = data_stubs_[tenant];
+    if (stub == nullptr) stub = clavisd_->Data(PrincipalName(tenant));
+    return stub.get();
+  }
+  std::map<std::string, std::unique_ptr<AdminStub>> admin_stubs_;
+  std::map<std::string, std::unique_ptr<DataStub>> data_stubs_;
 };
 
 }  // namespace clavis::testing

@@ -130,14 +130,14 @@ void RecordKey(Ledger& ledger, const clavis::v1::Key& key, bool is_new) {
 
 class Worker {
  public:
-  Worker(int index, int cycle, uint64_t seed, Ledger* ledger, const ClavisdProcess& clavisd,
+  Worker(int index, int cycle, uint64_t seed, Ledger* ledger, ClavisdProcess& clavisd,
          const std::atomic<bool>* killed, const std::atomic<bool>* stop)
       : index_(index),
         cycle_(cycle),
         rng_(seed),
         ledger_(ledger),
-        admin_(clavisd.Admin()),
-        data_(clavisd.Data()),
+        admin_(clavisd.Admin(PrincipalName(kTenant))),
+        data_(clavisd.Data(PrincipalName(kTenant))),
         killed_(killed),
         stop_(stop) {}
 
@@ -203,6 +203,8 @@ class Worker {
     clavis::v1::CreateKeyRequest request;
     request.set_parent(absl::StrCat("tenants/", kTenant));
     request.set_key_id(absl::StrCat("c", cycle_, "-t", index_, "-k", next_key_++));
+    request.set_policy(
+        TestKeyPolicy(absl::StrCat("tenants/", kTenant, "/keys/", request.key_id())));
     clavis::v1::Key key;
     auto status = admin_->CreateKey(ContextWithDeadline().get(), request, &key);
     if (!status.ok()) return Failed("CreateKey", status);
@@ -401,11 +403,11 @@ std::string Describe(const grpc::Status& status) {
 
 // Checks the ledger against a freshly restarted clavisd. Narrows the
 // possible states of revocable segments to what was found.
-VerifyStats Verify(const ClavisdProcess& clavisd, Ledger& ledger) {
+VerifyStats Verify(ClavisdProcess& clavisd, Ledger& ledger) {
   VerifyStats stats;
   Findings findings;
-  auto admin = clavisd.Admin();
-  auto data = clavisd.Data();
+  auto admin = clavisd.Admin(PrincipalName(kTenant));
+  auto data = clavisd.Data(PrincipalName(kTenant));
 
   // Every key record parses: page through ListKeys, GetKey each.
   std::map<std::string, clavis::v1::Key> listed;

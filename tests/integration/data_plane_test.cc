@@ -539,7 +539,7 @@ TEST_F(DataPlaneTest, WatchKeyEventsStreamsOnlyTheTenantsChangesInOrder) {
   const std::string s1 = crm + "/segments/s1";
 
   EventWatcher acme(data_.get(), "tenants/acme", absl::Seconds(10));
-  EventWatcher globex(data_.get(), "tenants/globex", absl::Seconds(10));
+  EventWatcher globex(DataFor("globex"), "tenants/globex", absl::Seconds(10));
 
   auto key_op = [&](auto method, const std::string& name) {
     EXPECT_TRUE(IsOk(KeyOp(method, name))) << name;
@@ -639,7 +639,7 @@ TEST_F(DataPlaneTest, WatchKeyEventsRefusesAMalformedTenant) {
     EXPECT_TRUE(StatusIs(reader->Finish(), StatusCode::INVALID_ARGUMENT)) << tenant;
   }
   // A tenant with no keys yet is a valid, quiet stream.
-  EventWatcher quiet(data_.get(), "tenants/initech", absl::Seconds(5));
+  EventWatcher quiet(DataFor("initech"), "tenants/initech", absl::Seconds(5));
   absl::SleepFor(absl::Milliseconds(300));
   EXPECT_TRUE(quiet.events().empty());
   EXPECT_FALSE(quiet.done());

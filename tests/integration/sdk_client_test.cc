@@ -1,7 +1,9 @@
 // The SDK against a real clavisd: clavis::Client + RecordEncryptor seal and
 // open records in several segments, a disabled key stops decryption, and a
 // stopped server gives UNAVAILABLE after the configured attempts.
+#include <fstream>
 #include <memory>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -18,6 +20,13 @@ namespace {
 
 using ::testing::HasSubstr;
 
+std::string Slurp(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
 class SdkClientTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -25,6 +34,7 @@ class SdkClientTest : public ::testing::Test {
     clavis::v1::CreateKeyRequest create;
     create.set_parent("tenants/acme");
     create.set_key_id("crm");
+    create.set_policy(TestKeyPolicy("tenants/acme/keys/crm"));
     clavis::v1::Key key;
     grpc::Status s = clavisd_.Admin()->CreateKey(ContextWithDeadline().get(), create, &key);
     ASSERT_TRUE(s.ok()) << s.error_message();
@@ -38,6 +48,12 @@ class SdkClientTest : public ::testing::Test {
     options.max_attempts = max_attempts;
     options.initial_backoff = absl::Milliseconds(50);
     options.max_backoff = absl::Milliseconds(200);
+    // Authenticated with the acme admin's client certificate (mTLS).
+    const std::string prefix = clavisd_.client_cert_prefix(PrincipalName("acme"));
+    options.tls_ca_pem = Slurp(clavisd_.ca_cert_file());
+    options.tls_client_cert_pem = Slurp(prefix + ".crt");
+    options.tls_client_key_pem = Slurp(prefix + ".key");
+    options.tls_server_name = "localhost";
     absl::StatusOr<std::unique_ptr<Client>> client = Client::Connect(options);
     if (!client.ok()) return client.status();
     return std::shared_ptr<Client>(std::move(*client));
@@ -141,12 +157,57 @@ TEST_F(SdkClientTest, StoppedServerGivesUnavailableAfterItsAttempts) {
 
   // Once clavisd is back (on a new port), the record opens again.
   ASSERT_TRUE(clavisd_.Start().ok());
-  ClientOptions options;
-  options.endpoint = clavisd_.address();  // a new port after restart
-  auto fresh = Client::Connect(options);
+  auto fresh = Connect();  // a new port after restart
   ASSERT_TRUE(fresh.ok());
-  auto reopened = *RecordEncryptor::New(std::shared_ptr<Client>(std::move(*fresh)), key_);
+  auto reopened = *RecordEncryptor::New(*fresh, key_);
   EXPECT_EQ(reopened->Decrypt(*sealed, {}).value_or("?"), "row");
+}
+
+TEST_F(SdkClientTest, ServiceTokensAuthenticateTheSdk) {
+  // A key whose only user is the "batch" principal, which has no certificate:
+  // it authenticates with a service token over TLS.
+  clavis::v1::CreateKeyRequest create;
+  create.set_parent("tenants/acme");
+  create.set_key_id("batch");
+  create.add_key_users(PrincipalName("acme", "batch"));
+  clavis::v1::Key key;
+  ASSERT_TRUE(clavisd_.Admin()->CreateKey(ContextWithDeadline().get(), create, &key).ok());
+
+  ClientOptions options;
+  options.endpoint = clavisd_.address();
+  options.tls_ca_pem = Slurp(clavisd_.ca_cert_file());
+  options.tls_server_name = "localhost";
+  options.max_attempts = 1;
+  int tokens_asked = 0;
+  options.token_source = [&] {
+    ++tokens_asked;
+    return clavisd_.IssueToken(PrincipalName("acme", "batch"));
+  };
+  auto client = Client::Connect(options);
+  ASSERT_TRUE(client.ok()) << client.status();
+  auto encryptor = *RecordEncryptor::New(std::shared_ptr<Client>(std::move(*client)), key.name());
+  auto sealed = encryptor->Encrypt("acme/batch", "row", {{"job", "nightly"}});
+  ASSERT_TRUE(sealed.ok()) << sealed.status();
+  EXPECT_EQ(encryptor->Decrypt(*sealed, {{"job", "nightly"}}).value_or("?"), "row");
+  EXPECT_GE(tokens_asked, 2) << "a token is attached to every call";
+
+  // The admin's certificate gives no data-plane rights on this key.
+  auto admin = Connect(/*max_attempts=*/1);
+  ASSERT_TRUE(admin.ok());
+  auto refused = (*RecordEncryptor::New(*admin, key.name()))->Encrypt("acme/batch", "row", {});
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kPermissionDenied) << refused.status();
+}
+
+TEST(SdkClientOptionsTest, TransportSecurityOptionsAreChecked) {
+  ClientOptions options;
+  options.endpoint = "10.0.0.1:7370";
+  EXPECT_EQ(Client::Connect(options).status().code(), absl::StatusCode::kInvalidArgument)
+      << "plaintext only to loopback";
+  options.tls_ca_pem = "-----BEGIN CERTIFICATE-----";
+  EXPECT_TRUE(Client::Connect(options).ok()) << "TLS to any host";
+  options.tls_client_cert_pem = "cert";
+  EXPECT_EQ(Client::Connect(options).status().code(), absl::StatusCode::kInvalidArgument)
+      << "a certificate without its key";
 }
 
 }  // namespace

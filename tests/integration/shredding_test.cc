@@ -158,8 +158,8 @@ class ShreddingTest : public ::testing::Test {
     auto started = clavisd_.Start();
     EXPECT_TRUE(started.ok()) << started;
     if (!started.ok()) return false;
-    admin_ = clavisd_.Admin();
-    data_ = clavisd_.Data();
+    admin_ = clavisd_.Admin(PrincipalName(kTenant));
+    data_ = clavisd_.Data(PrincipalName(kTenant));
     return true;
   }
   // Drops our stubs first, so the graceful shutdown does not wait for them.
@@ -175,6 +175,7 @@ class ShreddingTest : public ::testing::Test {
     clavis::v1::CreateKeyRequest request;
     request.set_parent(absl::StrCat("tenants/", kTenant));
     request.set_key_id(key_id);
+    request.set_policy(TestKeyPolicy(absl::StrCat("tenants/", kTenant, "/keys/", key_id)));
     clavis::v1::Key key;
     auto status = admin_->CreateKey(ContextWithDeadline().get(), request, &key);
     EXPECT_TRUE(status.ok()) << status.error_message();

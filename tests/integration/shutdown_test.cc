@@ -20,13 +20,14 @@ TEST(ShutdownTest, SigtermEndsStreamsFinishesCallsAndExitsCleanly) {
     clavis::v1::CreateKeyRequest create;
     create.set_parent("tenants/acme");
     create.set_key_id("crm");
+    create.set_policy(TestKeyPolicy("tenants/acme/keys/crm"));
     clavis::v1::Key key;
     ASSERT_TRUE(clavisd.Admin()->CreateKey(ContextWithDeadline().get(), create, &key).ok());
   }
 
   // A watcher and a busy data-plane client, each on its own channel.
-  auto watch_channel = grpc::CreateChannel(clavisd.address(), grpc::InsecureChannelCredentials());
-  auto data_channel = grpc::CreateChannel(clavisd.address(), grpc::InsecureChannelCredentials());
+  auto watch_channel = clavisd.NewChannel();
+  auto data_channel = clavisd.NewChannel();
   grpc::Status watch_status;
   std::thread watcher([&] {
     auto stub = clavis::v1::KeyManagement::NewStub(watch_channel);

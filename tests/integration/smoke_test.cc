@@ -14,6 +14,7 @@ TEST(SmokeTest, DataKeySurvivesARestart) {
   clavis::v1::CreateKeyRequest create;
   create.set_parent("tenants/acme");
   create.set_key_id("crm");
+  create.set_policy(TestKeyPolicy("tenants/acme/keys/crm"));
   clavis::v1::Key key;
   ASSERT_TRUE(clavisd.Admin()->CreateKey(ContextWithDeadline().get(), create, &key).ok());
   EXPECT_EQ(key.name(), "tenants/acme/keys/crm");

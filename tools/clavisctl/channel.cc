@@ -8,13 +8,27 @@
 #include "grpcpp/create_channel.h"
 #include "grpcpp/security/credentials.h"
 #include "grpcpp/support/channel_arguments.h"
+#include "tools/clavisctl/wipe.h"
 
 namespace clavis::clavisctl {
 
 std::shared_ptr<grpc::Channel> MakeChannel(const ChannelOptions& options) {
   grpc::ChannelArguments args;
   if (!options.user_agent.empty()) args.SetUserAgentPrefix(options.user_agent);
-  return grpc::CreateCustomChannel(options.endpoint, grpc::InsecureChannelCredentials(), args);
+  if (options.root_certificates_pem.empty()) {
+    return grpc::CreateCustomChannel(options.endpoint, grpc::InsecureChannelCredentials(), args);
+  }
+  grpc::SslCredentialsOptions ssl;
+  ssl.pem_root_certs = options.root_certificates_pem;
+  ssl.pem_cert_chain = options.client_certificate_pem;
+  ssl.pem_private_key = options.client_key_pem;
+  std::shared_ptr<grpc::ChannelCredentials> credentials = grpc::SslCredentials(ssl);
+  WipeString(&ssl.pem_private_key);
+  if (!options.token.empty()) {
+    std::shared_ptr<grpc::CallCredentials> token = grpc::AccessTokenCredentials(options.token);
+    credentials = grpc::CompositeChannelCredentials(credentials, token);
+  }
+  return grpc::CreateCustomChannel(options.endpoint, credentials, args);
 }
 
 std::string DefaultEndpoint(const char* env_value) {

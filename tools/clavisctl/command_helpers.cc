@@ -1,6 +1,10 @@
 #include "tools/clavisctl/command_helpers.h"
 
+#include <map>
 #include <memory>
+
+#include "absl/strings/str_cat.h"
+#include "tools/clavisctl/input.h"
 
 namespace clavis::clavisctl {
 
@@ -15,6 +19,24 @@ CLI::Option* AddPendingWindowOption(CLI::App* command, std::string* window) {
                    "How long before destruction is allowed (default: the server's)")
       ->type_name("DURATION")
       ->check(DurationCheck());
+}
+
+absl::Status ParseContext(const std::vector<std::string>& entries,
+                          google::protobuf::Map<std::string, std::string>* context) {
+  absl::StatusOr<std::map<std::string, std::string>> parsed =
+      AsUsage(ParseKeyValues(entries, "--context"));
+  if (!parsed.ok()) return parsed.status();
+  context->insert(parsed->begin(), parsed->end());
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::string> ReadInput(Session& session, const std::string& path,
+                                      absl::string_view what) {
+  if (!path.empty() && path != "-") return AsUsage(ReadFile(path));
+  if (session.in_is_terminal()) {
+    session.err() << "clavisctl: reading " << what << " from stdin (end with Ctrl-D)\n";
+  }
+  return AsUsage(ReadStream(session.in(), absl::StrCat(what, " on stdin")));
 }
 
 void AddNameCommand(CommandRegistry& registry, CLI::App& parent, const NameCommand& command,

@@ -5,13 +5,16 @@
 #define CLAVIS_TOOLS_CLAVISCTL_COMMAND_HELPERS_H_
 
 #include <string>
+#include <vector>
 
 #include "CLI/CLI.hpp"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "clavis/v1/key_admin.grpc.pb.h"
 #include "clavis/v1/resources.pb.h"
+#include "google/protobuf/map.h"
 #include "tools/clavisctl/args.h"
 #include "tools/clavisctl/cli_checks.h"
 #include "tools/clavisctl/command_registry.h"
@@ -20,6 +23,10 @@
 #include "tools/clavisctl/session.h"
 
 namespace clavis::clavisctl {
+
+// The largest M of an M-of-N approvals quorum clavisctl sends (--approvals
+// of key create and policy set).
+inline constexpr int kMaxApprovals = 10;
 
 // The arguments of every "schedule-destroy" command.
 struct ScheduleDestroyArgs {
@@ -45,6 +52,18 @@ struct NameCommand {
 // Registers `command` under `parent`; the name argument shows as `type_name`.
 void AddNameCommand(CommandRegistry& registry, CLI::App& parent, const NameCommand& command,
                     const std::string& type_name, const std::string& help);
+
+// Reads the file at `path`, or stdin for "" and "-" (saying so on stderr
+// when stdin is a terminal). `what` names the input in messages ("the
+// plaintext"). Errors are usage errors: the argument names a file that
+// cannot be read, or the input is larger than kMaxInputBytes.
+absl::StatusOr<std::string> ReadInput(Session& session, const std::string& path,
+                                      absl::string_view what);
+
+// Repeated --context "k=v" entries into an encryption context; a malformed
+// entry or a key given twice is a usage error.
+absl::Status ParseContext(const std::vector<std::string>& entries,
+                          google::protobuf::Map<std::string, std::string>* context);
 
 inline absl::Status PrintResource(Session& session, const clavis::v1::Key& key) {
   return session.Print(key, FormatKey(key));

@@ -7,13 +7,16 @@
 namespace clavis::clavisctl {
 namespace {
 
-std::string ExamplesFooter(const std::vector<std::string>& examples) {
+std::string ExamplesFooter(const std::vector<std::string>& examples, bool local) {
   std::string footer = examples.size() == 1 ? "Example:" : "Examples:";
   for (const std::string& example : examples) absl::StrAppend(&footer, "\n  ", example);
   // CLI11 shows only a command's own options; the global ones work anywhere.
   absl::StrAppend(&footer,
-                  "\n\nGlobal options --endpoint, --timeout, --json and -v also work here; "
-                  "see clavisctl --help.");
+                  local ? "\n\nThis runs locally and calls no server; the global "
+                          "option --json also works here."
+                        : "\n\nGlobal options --endpoint, --timeout, --json, -v and the "
+                          "credentials (--ca-cert, --cert, --key, --token-file) also work here; "
+                          "see clavisctl --help.");
   return footer;
 }
 
@@ -21,9 +24,9 @@ std::string ExamplesFooter(const std::vector<std::string>& examples) {
 
 CLI::App* CommandRegistry::AddNoun(CLI::App& parent, const std::string& name,
                                    const std::string& description,
-                                   const std::vector<std::string>& examples) {
+                                   const std::vector<std::string>& examples, bool local) {
   CLI::App* noun = parent.add_subcommand(name, description);
-  noun->footer(ExamplesFooter(examples));
+  noun->footer(ExamplesFooter(examples, local));
   // At most one: "key get rotate" is a mistake, not two commands.
   noun->require_subcommand(0, 1);
   return noun;
@@ -33,8 +36,18 @@ CLI::App* CommandRegistry::AddCommand(CLI::App& parent, const std::string& name,
                                       const std::string& description,
                                       const std::vector<std::string>& examples, CommandFn run) {
   CLI::App* command = parent.add_subcommand(name, description);
-  command->footer(ExamplesFooter(examples));
-  commands_.emplace(command, std::move(run));
+  command->footer(ExamplesFooter(examples, /*local=*/false));
+  commands_.emplace(command, Command{std::move(run), false});
+  return command;
+}
+
+CLI::App* CommandRegistry::AddLocalCommand(CLI::App& parent, const std::string& name,
+                                           const std::string& description,
+                                           const std::vector<std::string>& examples,
+                                           CommandFn run) {
+  CLI::App* command = parent.add_subcommand(name, description);
+  command->footer(ExamplesFooter(examples, /*local=*/true));
+  commands_.emplace(command, Command{std::move(run), true});
   return command;
 }
 
@@ -54,7 +67,10 @@ CommandRegistry::Resolved CommandRegistry::Resolve() const {
     resolved.app = resolved.app->get_subcommands().front();
   }
   auto it = commands_.find(resolved.app);
-  if (it != commands_.end()) resolved.run = &it->second;
+  if (it != commands_.end()) {
+    resolved.run = &it->second.run;
+    resolved.local = it->second.local;
+  }
   return resolved;
 }
 

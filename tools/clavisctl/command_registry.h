@@ -29,18 +29,27 @@ class CommandRegistry {
 
   // A group of commands under `parent` (the root app or another noun), e.g.
   // "key" or "key version". Naming only the noun is a usage error that shows
-  // the noun's help. `examples` go to the help footer.
+  // the noun's help. `examples` go to the help footer. `local`: its commands
+  // are all local ones (the footer says so).
   CLI::App* AddNoun(CLI::App& parent, const std::string& name, const std::string& description,
-                    const std::vector<std::string>& examples);
+                    const std::vector<std::string>& examples, bool local = false);
 
   // A runnable command; its options are added by the caller on the returned
   // app, bound to storage that `run` captures.
   CLI::App* AddCommand(CLI::App& parent, const std::string& name, const std::string& description,
                        const std::vector<std::string>& examples, CommandFn run);
 
+  // A command that runs on this host without calling clavisd (pki, token):
+  // it gets a Session without stubs (Session::Local), and no credential file
+  // is read for it.
+  CLI::App* AddLocalCommand(CLI::App& parent, const std::string& name,
+                            const std::string& description,
+                            const std::vector<std::string>& examples, CommandFn run);
+
   struct Resolved {
     CLI::App* app = nullptr;         // the deepest subcommand given
     const CommandFn* run = nullptr;  // null if `app` is a noun (or the root)
+    bool local = false;              // added with AddLocalCommand
   };
   // After a successful parse.
   Resolved Resolve() const;
@@ -51,7 +60,11 @@ class CommandRegistry {
 
  private:
   CLI::App& root_;
-  std::map<const CLI::App*, CommandFn> commands_;
+  struct Command {
+    CommandFn run;
+    bool local = false;
+  };
+  std::map<const CLI::App*, Command> commands_;
 };
 
 }  // namespace clavis::clavisctl

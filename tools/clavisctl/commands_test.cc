@@ -1,6 +1,7 @@
-// The commands end to end through Run(), against fake KeyAdmin and
-// KeyManagement services in this process (not clavisd): what each command
-// sends, what it prints, paging, and exit codes for server errors.
+// The commands end to end through Run(), against fake KeyAdmin,
+// KeyManagement and AccessControl services in this process (not clavisd):
+// what each command sends, what it prints, paging, exit codes for server
+// errors, and the approval-request hint.
 #include <atomic>
 #include <cstdio>
 #include <fstream>
@@ -13,6 +14,7 @@
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
+#include "clavis/v1/access_control.grpc.pb.h"
 #include "clavis/v1/key_admin.grpc.pb.h"
 #include "clavis/v1/key_management.grpc.pb.h"
 #include "gmock/gmock.h"
@@ -34,7 +36,48 @@ using ::testing::Pair;
 using ::testing::UnorderedElementsAre;
 
 constexpr char kMain[] = "tenants/acme/keys/main";
+// A key with an approvals quorum: guarded calls on it become approval
+// requests.
+constexpr char kGuarded[] = "tenants/acme/keys/guarded";
+constexpr char kApprovalName[] = "tenants/acme/approvals/ar-7";
 constexpr int kKeyCount = 5;
+
+// What clavisd does with a guarded call (kms/service/approval_gate.cc).
+grpc::Status ApprovalRequired(grpc::ServerContext* context, const std::string& key) {
+  context->AddTrailingMetadata("clavis-approval-request", kApprovalName);
+  return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
+                      absl::StrCat("approval required: ", key,
+                                   " needs 2 approvals for ScheduleDestruction; created approval "
+                                   "request ",
+                                   kApprovalName));
+}
+
+// Keeps the last request of each type, for the tests to inspect.
+class Recorder {
+ public:
+  template <typename T>
+  T Last() {
+    std::lock_guard<std::mutex> lock(mu_);
+    T message;
+    EXPECT_TRUE(message.ParseFromString(last_[T::descriptor()->full_name()]));
+    return message;
+  }
+  template <typename T>
+  bool Saw() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return last_.count(T::descriptor()->full_name()) > 0;
+  }
+
+ protected:
+  void Record(const google::protobuf::Message& request) {
+    std::lock_guard<std::mutex> lock(mu_);
+    last_[request.GetDescriptor()->full_name()] = request.SerializeAsString();
+  }
+
+ private:
+  std::mutex mu_;
+  std::map<std::string, std::string> last_;
+};
 
 clavis::v1::Key MainKey() {
   clavis::v1::Key key;
@@ -48,10 +91,16 @@ clavis::v1::Key MainKey() {
   return key;
 }
 
-class FakeAdmin final : public clavis::v1::KeyAdmin::Service {
+class FakeAdmin final : public clavis::v1::KeyAdmin::Service, public Recorder {
  public:
   grpc::Status GetKey(grpc::ServerContext*, const clavis::v1::GetKeyRequest* request,
                       clavis::v1::Key* response) override {
+    if (request->name() == kGuarded) {
+      *response = MainKey();
+      response->set_name(kGuarded);
+      response->set_approvals_required(2);
+      return grpc::Status::OK;
+    }
     if (request->name() != kMain) {
       return grpc::Status(grpc::StatusCode::NOT_FOUND,
                           absl::StrCat("key ", request->name(), " not found"));
@@ -95,10 +144,11 @@ class FakeAdmin final : public clavis::v1::KeyAdmin::Service {
     return grpc::Status::OK;
   }
 
-  grpc::Status ScheduleKeyDestruction(grpc::ServerContext*,
+  grpc::Status ScheduleKeyDestruction(grpc::ServerContext* context,
                                       const clavis::v1::ScheduleDestructionRequest* request,
                                       clavis::v1::Key* response) override {
     Record(*request);
+    if (request->name() == kGuarded) return ApprovalRequired(context, kGuarded);
     *response = MainKey();
     response->set_state(clavis::v1::PENDING_DESTRUCTION);
     return grpc::Status::OK;
@@ -139,23 +189,9 @@ class FakeAdmin final : public clavis::v1::KeyAdmin::Service {
     return grpc::Status::OK;
   }
 
-  template <typename T>
-  T Last() {
-    std::lock_guard<std::mutex> lock(mu_);
-    T message;
-    EXPECT_TRUE(message.ParseFromString(last_[T::descriptor()->full_name()]));
-    return message;
-  }
   int list_calls() const { return list_calls_; }
 
  private:
-  void Record(const google::protobuf::Message& request) {
-    std::lock_guard<std::mutex> lock(mu_);
-    last_[request.GetDescriptor()->full_name()] = request.SerializeAsString();
-  }
-
-  std::mutex mu_;
-  std::map<std::string, std::string> last_;
   std::atomic<int> list_calls_{0};
 };
 
@@ -197,6 +233,132 @@ class FakeData final : public clavis::v1::KeyManagement::Service {
   }
 };
 
+// A stored policy, compact as clavisd normalizes it.
+constexpr char kPolicy[] =
+    R"({"version":"2026-11-01","statements":[{"sid":"key-users","effect":"Allow",)"
+    R"("principals":["tenants/acme/principals/app"],"actions":["Decrypt"],"conditions":{}}]})";
+
+clavis::v1::ApprovalRequest Approval(const std::string& name, int approvals,
+                                     clavis::v1::ApprovalState state) {
+  clavis::v1::ApprovalRequest r;
+  r.set_name(name);
+  r.set_key(kGuarded);
+  r.set_action("ScheduleDestruction");
+  r.set_resource(kGuarded);
+  r.set_requester("tenants/acme/principals/admin");
+  for (int i = 0; i < approvals; ++i) {
+    r.add_approvers(absl::StrCat("tenants/acme/principals/ops", i));
+  }
+  r.set_approvals_required(2);
+  r.set_state(state);
+  r.set_summary("schedule destruction of tenants/acme/keys/guarded");
+  r.mutable_create_time()->set_seconds(1'796'083'200);  // 2026-12-01T00:00:00Z
+  r.mutable_expire_time()->set_seconds(1'796'169'600);  // 2026-12-02T00:00:00Z
+  return r;
+}
+
+class FakeAccess final : public clavis::v1::AccessControl::Service, public Recorder {
+ public:
+  grpc::Status WhoAmI(grpc::ServerContext*, const clavis::v1::WhoAmIRequest*,
+                      clavis::v1::WhoAmIResponse* response) override {
+    response->set_principal("tenants/acme/principals/admin");
+    response->add_groups("tenants/acme/groups/ops");
+    response->add_groups("tenants/acme/groups/oncall");
+    response->set_method("mtls");
+    response->set_peer("ipv4:127.0.0.1:50000");
+    return grpc::Status::OK;
+  }
+
+  grpc::Status GetKeyPolicy(grpc::ServerContext*, const clavis::v1::GetKeyPolicyRequest* request,
+                            clavis::v1::KeyPolicy* response) override {
+    response->set_key(request->key());
+    if (request->key() == kGuarded) {
+      response->set_policy(kPolicy);
+      response->set_approvals_required(2);
+      return grpc::Status::OK;
+    }
+    if (request->key() == kMain) return grpc::Status::OK;  // no policy
+    return grpc::Status(grpc::StatusCode::NOT_FOUND, "key not found");
+  }
+
+  grpc::Status SetKeyPolicy(grpc::ServerContext* context,
+                            const clavis::v1::SetKeyPolicyRequest* request,
+                            clavis::v1::KeyPolicy* response) override {
+    Record(*request);
+    if (request->policy().find("widen") != std::string::npos) {
+      return ApprovalRequired(context, request->key());
+    }
+    response->set_key(request->key());
+    response->set_policy(request->policy());
+    response->set_approvals_required(
+        request->has_approvals_required() ? request->approvals_required() : 2);
+    return grpc::Status::OK;
+  }
+
+  grpc::Status SimulatePolicy(grpc::ServerContext*,
+                              const clavis::v1::SimulatePolicyRequest* request,
+                              clavis::v1::SimulatePolicyResponse* response) override {
+    Record(*request);
+    if (request->action() == "Decrypt") {
+      response->set_allowed(true);
+      response->set_reason("allowed by statement 0 (sid \"key-users\")");
+      response->set_statement_index(0);
+      response->set_sid("key-users");
+    } else {
+      response->set_allowed(false);
+      response->set_reason(absl::StrCat("denied: no statement allows ", request->action()));
+      response->set_statement_index(-1);
+    }
+    return grpc::Status::OK;
+  }
+
+  grpc::Status ListApprovalRequests(grpc::ServerContext*,
+                                    const clavis::v1::ListApprovalRequestsRequest* request,
+                                    clavis::v1::ListApprovalRequestsResponse* response) override {
+    Record(*request);
+    if (request->key() != kGuarded) return grpc::Status::OK;
+    *response->add_requests() = Approval(kApprovalName, 1, clavis::v1::APPROVAL_PENDING);
+    if (request->include_finished()) {
+      *response->add_requests() =
+          Approval("tenants/acme/approvals/ar-1", 2, clavis::v1::APPROVAL_EXECUTED);
+    }
+    return grpc::Status::OK;
+  }
+
+  grpc::Status GetApprovalRequest(grpc::ServerContext*,
+                                  const clavis::v1::GetApprovalRequestRequest* request,
+                                  clavis::v1::ApprovalRequest* response) override {
+    if (request->name() != kApprovalName) {
+      return grpc::Status(grpc::StatusCode::NOT_FOUND, "no such approval request");
+    }
+    *response = Approval(kApprovalName, 1, clavis::v1::APPROVAL_PENDING);
+    return grpc::Status::OK;
+  }
+
+  // ar-pending: the first of two approvals; ar-final: the second, and the
+  // action runs; ar-fails: the second, and the action fails; ar-own: the
+  // requester's own.
+  grpc::Status ApproveRequest(grpc::ServerContext*,
+                              const clavis::v1::ApproveRequestRequest* request,
+                              clavis::v1::ApprovalRequest* response) override {
+    Record(*request);
+    const std::string& name = request->name();
+    if (name == "tenants/acme/approvals/ar-pending") {
+      *response = Approval(name, 1, clavis::v1::APPROVAL_PENDING);
+    } else if (name == "tenants/acme/approvals/ar-final") {
+      *response = Approval(name, 2, clavis::v1::APPROVAL_EXECUTED);
+    } else if (name == "tenants/acme/approvals/ar-fails") {
+      *response = Approval(name, 2, clavis::v1::APPROVAL_EXECUTED);
+      response->set_result_code(static_cast<int>(grpc::StatusCode::FAILED_PRECONDITION));
+      response->set_result_message("key is DESTROYED");
+    } else {
+      return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
+                          "the requester cannot approve their own request");
+    }
+    return grpc::Status::OK;
+  }
+};
+
 class CommandsTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -205,11 +367,15 @@ class CommandsTest : public ::testing::Test {
     builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
     builder.RegisterService(&admin_);
     builder.RegisterService(&data_);
+    builder.RegisterService(&access_);
     server_ = builder.BuildAndStart();
     ASSERT_NE(server_, nullptr);
     endpoint_ = absl::StrCat("127.0.0.1:", port);
   }
-  void TearDown() override { server_->Shutdown(); }
+  void TearDown() override {
+    server_->Shutdown();
+    for (const std::string& file : temp_files_) std::remove(file.c_str());
+  }
 
   struct Result {
     int code;
@@ -232,8 +398,18 @@ class CommandsTest : public ::testing::Test {
     return {code, out.str(), err.str()};
   }
 
+  // A file in the test's temp dir holding `content`; removed in TearDown.
+  std::string TempFile(const std::string& name, const std::string& content) {
+    const std::string path = absl::StrCat(::testing::TempDir(), "/clavisctl_", name);
+    std::ofstream(path, std::ios::binary) << content;
+    temp_files_.push_back(path);
+    return path;
+  }
+
   FakeAdmin admin_;
   FakeData data_;
+  FakeAccess access_;
+  std::vector<std::string> temp_files_;
   std::unique_ptr<grpc::Server> server_;
   std::string endpoint_;
 };
@@ -416,6 +592,352 @@ TEST_F(CommandsTest, DecryptReadsBlobFilesAndStdin) {
   EXPECT_EQ(r.out, "hello");
   std::remove(text_file.c_str());
   std::remove(raw_file.c_str());
+}
+
+// ---- access control: key create options, policy, approval, whoami ----
+
+TEST_F(CommandsTest, KeyCreateSendsAdministratorsUsersAndQuorum) {
+  const Result r = Cli({"key", "create", "tenants/acme/keys/crm", "--admin",
+                        "tenants/acme/groups/key-admins", "--admin", "tenants/acme/principals/ops2",
+                        "--user", "tenants/acme/principals/billing-app", "--approvals", "2"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  const auto request = admin_.Last<clavis::v1::CreateKeyRequest>();
+  EXPECT_THAT(request.key_administrators(),
+              ElementsAre("tenants/acme/groups/key-admins", "tenants/acme/principals/ops2"));
+  EXPECT_THAT(request.key_users(), ElementsAre("tenants/acme/principals/billing-app"));
+  EXPECT_EQ(request.approvals_required(), 2u);
+  EXPECT_THAT(request.policy(), IsEmpty());
+}
+
+TEST_F(CommandsTest, KeyCreateDefaultsLeaveThePolicyToTheServer) {
+  const Result r = Cli({"key", "create", "tenants/acme/keys/crm"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  const auto request = admin_.Last<clavis::v1::CreateKeyRequest>();
+  EXPECT_THAT(request.key_administrators(), IsEmpty()) << "the server defaults to the caller";
+  EXPECT_THAT(request.key_users(), IsEmpty());
+  EXPECT_THAT(request.policy(), IsEmpty());
+  EXPECT_EQ(request.approvals_required(), 0u);
+}
+
+TEST_F(CommandsTest, KeyCreateSendsAPolicyFileFromAFileOrStdin) {
+  const std::string file = TempFile("create_policy.json", kPolicy);
+  Result r = Cli({"key", "create", "tenants/acme/keys/crm", "--policy-file", file});
+  ASSERT_EQ(r.code, 0) << r.err;
+  auto request = admin_.Last<clavis::v1::CreateKeyRequest>();
+  EXPECT_EQ(request.policy(), kPolicy);
+  EXPECT_THAT(request.key_administrators(), IsEmpty());
+
+  r = Cli({"key", "create", "tenants/acme/keys/hr", "--policy-file", "-"}, kPolicy);
+  ASSERT_EQ(r.code, 0) << r.err;
+  request = admin_.Last<clavis::v1::CreateKeyRequest>();
+  EXPECT_EQ(request.key_id(), "hr");
+  EXPECT_EQ(request.policy(), kPolicy);
+}
+
+TEST_F(CommandsTest, KeyCreateAccessUsageErrors) {
+  const std::string file = TempFile("create_policy2.json", kPolicy);
+  const std::string empty = TempFile("create_empty.json", " \n");
+  for (const std::vector<std::string>& args : std::vector<std::vector<std::string>>{
+           {"--policy-file", file, "--admin", "tenants/acme/principals/a"},
+           {"--user", "tenants/acme/principals/a", "--policy-file", file},
+           {"--approvals", "11"},
+           {"--approvals", "-1"},
+           {"--policy-file", "/nonexistent/clavisctl-policy.json"},
+           {"--policy-file", empty},
+       }) {
+    std::vector<std::string> argv = {"key", "create", "tenants/acme/keys/usage"};
+    argv.insert(argv.end(), args.begin(), args.end());
+    const Result r = Cli(argv);
+    EXPECT_EQ(r.code, kExitUsage) << args[0] << " " << args[1] << "\n" << r.err;
+    EXPECT_THAT(r.err, HasSubstr("clavisctl: ")) << args[0];
+    EXPECT_THAT(r.out, IsEmpty());
+  }
+  EXPECT_FALSE(admin_.Saw<clavis::v1::CreateKeyRequest>()) << "nothing reached the server";
+  const Result r = Cli({"key", "create", "tenants/acme/keys/usage", "--policy-file", file,
+                        "--admin", "tenants/acme/principals/a"});
+  EXPECT_THAT(r.err, HasSubstr("excludes"));
+}
+
+TEST_F(CommandsTest, KeyGetShowsTheApprovalsQuorumOnlyWhenSet) {
+  Result r = Cli({"key", "get", kGuarded});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("approvals required  2\n"));
+  r = Cli({"key", "get", kMain});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_THAT(r.out, Not(HasSubstr("approvals")));
+  r = Cli({"key", "get", kGuarded, "--json"});
+  EXPECT_THAT(r.out, HasSubstr("\"approvalsRequired\": 2"));
+}
+
+TEST_F(CommandsTest, PolicyGetPrintsTheIndentedDocumentAndTheQuorum) {
+  Result r = Cli({"policy", "get", kGuarded});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.out, R"({
+  "version": "2026-11-01",
+  "statements": [
+    {
+      "sid": "key-users",
+      "effect": "Allow",
+      "principals": [
+        "tenants/acme/principals/app"
+      ],
+      "actions": [
+        "Decrypt"
+      ],
+      "conditions": {}
+    }
+  ]
+}
+)");
+  EXPECT_THAT(r.err, HasSubstr("approvals required: 2"));
+
+  r = Cli({"policy", "get", kGuarded, "--json"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.out.front(), '{');
+  EXPECT_THAT(r.out, HasSubstr("\"approvalsRequired\": 2"));
+  EXPECT_THAT(r.out, HasSubstr("\"key\": \"tenants/acme/keys/guarded\""));
+  EXPECT_THAT(r.err, IsEmpty());
+
+  r = Cli({"policy", "get", kMain});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_THAT(r.out, IsEmpty());
+  EXPECT_THAT(r.err, HasSubstr("has no policy"));
+  EXPECT_THAT(r.err, HasSubstr("approvals required: none"));
+
+  r = Cli({"policy", "get", "tenants/acme/keys/nope"});
+  EXPECT_EQ(r.code, kExitNotFound);
+}
+
+TEST_F(CommandsTest, PolicySetSendsTheFileAndTheQuorumOnlyWhenGiven) {
+  const std::string file = TempFile("set_policy.json", kPolicy);
+  Result r = Cli({"policy", "set", kGuarded, "--file", file});
+  ASSERT_EQ(r.code, 0) << r.err;
+  auto request = access_.Last<clavis::v1::SetKeyPolicyRequest>();
+  EXPECT_EQ(request.key(), kGuarded);
+  EXPECT_EQ(request.policy(), kPolicy);
+  EXPECT_FALSE(request.has_approvals_required()) << "unset keeps the key's quorum";
+  EXPECT_EQ(r.out,
+            "set the policy of tenants/acme/keys/guarded; approvals required: 2 "
+            "(tenants/acme/keys/guarded: destructive and access-widening changes need "
+            "this many approvers)\n");
+
+  r = Cli({"policy", "set", kGuarded, "--file", "-", "--approvals", "0"}, kPolicy);
+  ASSERT_EQ(r.code, 0) << r.err;
+  request = access_.Last<clavis::v1::SetKeyPolicyRequest>();
+  EXPECT_EQ(request.policy(), kPolicy);
+  ASSERT_TRUE(request.has_approvals_required());
+  EXPECT_EQ(request.approvals_required(), 0u);
+
+  r = Cli({"policy", "set", kGuarded, "--file", file, "--json"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("\"approvalsRequired\": 2"));
+}
+
+TEST_F(CommandsTest, PolicySetUsageErrors) {
+  const std::string empty = TempFile("set_empty.json", "");
+  for (const std::vector<std::string>& args : std::vector<std::vector<std::string>>{
+           {"policy", "set", kGuarded},  // --file missing
+           {"policy", "set", kGuarded, "--file", empty},
+           {"policy", "set", kGuarded, "--file", "/nonexistent/clavisctl-policy.json"},
+           {"policy", "set", kGuarded, "--file", "-", "--approvals", "11"},
+       }) {
+    const Result r = Cli(args);
+    EXPECT_EQ(r.code, kExitUsage) << args.back() << "\n" << r.err;
+  }
+  EXPECT_FALSE(access_.Saw<clavis::v1::SetKeyPolicyRequest>());
+}
+
+TEST_F(CommandsTest, PolicySetNeedingApprovalNamesTheRequest) {
+  const Result r = Cli({"policy", "set", kGuarded, "--file", "-"}, R"({"widen": true})");
+  EXPECT_EQ(r.code, kExitFailedPrecondition);
+  EXPECT_THAT(r.out, IsEmpty());
+  EXPECT_THAT(r.err, HasSubstr("clavisctl: approval required: tenants/acme/keys/guarded needs 2"));
+  EXPECT_THAT(r.err, HasSubstr("clavisctl: approval request tenants/acme/approvals/ar-7: needs 2 "
+                               "approvals; run `clavisctl approval approve "
+                               "tenants/acme/approvals/ar-7` as another approver"));
+}
+
+TEST_F(CommandsTest, ScheduleDestroyNeedingApprovalNamesTheRequest) {
+  const Result r = Cli({"key", "schedule-destroy", kGuarded});
+  EXPECT_EQ(r.code, kExitFailedPrecondition);
+  EXPECT_THAT(r.err, HasSubstr("approval request tenants/acme/approvals/ar-7: needs 2 approvals"));
+  EXPECT_THAT(r.err, HasSubstr("clavisctl approval approve tenants/acme/approvals/ar-7"));
+
+  // Other FAILED_PRECONDITIONs get no such hint.
+  const Result other = Cli({"key", "disable", kMain});
+  EXPECT_EQ(other.code, kExitFailedPrecondition);
+  EXPECT_EQ(other.err, "clavisctl: key is PENDING_DESTRUCTION\n");
+}
+
+TEST_F(CommandsTest, PolicySimulateSendsTheQuestionAndExitsZeroForAllow) {
+  const std::string draft = TempFile("draft.json", kPolicy);
+  const Result r = Cli({"policy",
+                        "simulate",
+                        kGuarded,
+                        "--principal",
+                        "tenants/acme/principals/app",
+                        "--group",
+                        "tenants/acme/groups/a",
+                        "--group",
+                        "tenants/acme/groups/b",
+                        "--action",
+                        "Decrypt",
+                        "--segment",
+                        "acme/billing/1",
+                        "--resource",
+                        "tenants/acme/keys/guarded/segments/x",
+                        "--context",
+                        "table=invoices",
+                        "--context",
+                        "region=eu",
+                        "--time",
+                        "2026-12-01T00:00:00Z",
+                        "--draft-file",
+                        draft});
+  ASSERT_EQ(r.code, 0) << r.err;
+  const auto request = access_.Last<clavis::v1::SimulatePolicyRequest>();
+  EXPECT_EQ(request.key(), kGuarded);
+  EXPECT_EQ(request.principal(), "tenants/acme/principals/app");
+  EXPECT_THAT(request.groups(), ElementsAre("tenants/acme/groups/a", "tenants/acme/groups/b"));
+  EXPECT_EQ(request.action(), "Decrypt");
+  EXPECT_EQ(request.segment(), "acme/billing/1");
+  EXPECT_EQ(request.resource(), "tenants/acme/keys/guarded/segments/x");
+  EXPECT_THAT(request.encryption_context(),
+              UnorderedElementsAre(Pair("table", "invoices"), Pair("region", "eu")));
+  EXPECT_EQ(request.time().seconds(), 1'796'083'200);
+  EXPECT_EQ(request.draft_policy(), kPolicy);
+  EXPECT_EQ(r.out,
+            "ALLOW\n"
+            "reason     allowed by statement 0 (sid \"key-users\")\n"
+            "statement  0 (sid \"key-users\")\n");
+}
+
+TEST_F(CommandsTest, PolicySimulateDenyIsAnAnswerNotAFailure) {
+  Result r = Cli({"policy", "simulate", kGuarded, "--principal", "tenants/acme/principals/app",
+                  "--action", "Rotate"});
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.out,
+            "DENY\n"
+            "reason     denied: no statement allows Rotate\n"
+            "statement  none (default deny)\n");
+  const auto request = access_.Last<clavis::v1::SimulatePolicyRequest>();
+  EXPECT_FALSE(request.has_time()) << "default: the server's now";
+  EXPECT_THAT(request.draft_policy(), IsEmpty());
+  EXPECT_THAT(request.resource(), IsEmpty());
+
+  r = Cli({"--json", "policy", "simulate", kGuarded, "--principal", "tenants/acme/principals/app",
+           "--action", "Rotate"});
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("\"allowed\": false"));
+  EXPECT_THAT(r.out, HasSubstr("\"statementIndex\": -1"));
+}
+
+TEST_F(CommandsTest, PolicySimulateUsageErrors) {
+  const std::string p = "tenants/acme/principals/app";
+  for (const std::vector<std::string>& args : std::vector<std::vector<std::string>>{
+           {"--principal", p},       // --action missing
+           {"--action", "Decrypt"},  // --principal missing
+           {"--principal", p, "--action", "Decrypt", "--context", "novalue"},
+           {"--principal", p, "--action", "Decrypt", "--context", "k=1", "--context", "k=2"},
+           {"--principal", p, "--action", "Decrypt", "--time", "yesterday"},
+           {"--principal", p, "--action", "Decrypt", "--draft-file", "/nonexistent/draft.json"},
+       }) {
+    std::vector<std::string> argv = {"policy", "simulate", kGuarded};
+    argv.insert(argv.end(), args.begin(), args.end());
+    const Result r = Cli(argv);
+    EXPECT_EQ(r.code, kExitUsage) << args.back() << "\n" << r.err;
+    EXPECT_THAT(r.out, IsEmpty());
+  }
+  const Result r = Cli({"policy", "simulate", kGuarded, "--principal", p});
+  EXPECT_THAT(r.err, HasSubstr("--action is required"));
+  EXPECT_FALSE(access_.Saw<clavis::v1::SimulatePolicyRequest>());
+}
+
+TEST_F(CommandsTest, ApprovalListShowsPendingRequestsAndAllWithAll) {
+  Result r = Cli({"approval", "list", kGuarded});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_FALSE(access_.Last<clavis::v1::ListApprovalRequestsRequest>().include_finished());
+  EXPECT_EQ(r.out,
+            "NAME                         ACTION               RESOURCE                   "
+            "REQUESTER                      APPROVALS  STATE    EXPIRES\n"
+            "tenants/acme/approvals/ar-7  ScheduleDestruction  tenants/acme/keys/guarded  "
+            "tenants/acme/principals/admin  1/2        PENDING  2026-12-02T00:00:00Z\n");
+
+  r = Cli({"approval", "list", kGuarded, "--all"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_TRUE(access_.Last<clavis::v1::ListApprovalRequestsRequest>().include_finished());
+  EXPECT_THAT(r.out, HasSubstr("2/2        EXECUTED"));
+
+  r = Cli({"approval", "list", kGuarded, "--all", "--json"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.out.front(), '{');
+  EXPECT_EQ(r.out.find("\"requests\""), r.out.rfind("\"requests\""));
+  EXPECT_THAT(r.out, HasSubstr("\"state\": \"APPROVAL_EXECUTED\""));
+
+  r = Cli({"approval", "list", kMain});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_THAT(r.out, IsEmpty());
+  EXPECT_THAT(r.err, HasSubstr("no pending approval requests for tenants/acme/keys/main"));
+}
+
+TEST_F(CommandsTest, ApprovalGetShowsTheRequest) {
+  Result r = Cli({"approval", "get", kApprovalName});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("name       tenants/acme/approvals/ar-7\n"));
+  EXPECT_THAT(r.out, HasSubstr("summary    schedule destruction of tenants/acme/keys/guarded\n"));
+  EXPECT_THAT(r.out, HasSubstr("approvals  1/2\n"));
+  EXPECT_THAT(r.out, HasSubstr("approvers  tenants/acme/principals/ops0\n"));
+  EXPECT_THAT(r.out, HasSubstr("state      PENDING\n"));
+  EXPECT_THAT(r.out, HasSubstr("expires    2026-12-02T00:00:00Z\n"));
+  EXPECT_THAT(r.out, Not(HasSubstr("result")));
+
+  r = Cli({"approval", "get", kApprovalName, "--json"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("\"approvalsRequired\": 2"));
+
+  r = Cli({"approval", "get", "tenants/acme/approvals/ar-0"});
+  EXPECT_EQ(r.code, kExitNotFound);
+  EXPECT_EQ(r.err, "clavisctl: no such approval request\n");
+}
+
+TEST_F(CommandsTest, ApprovalApproveReportsProgressAndTheOutcome) {
+  Result r = Cli({"approval", "approve", "tenants/acme/approvals/ar-pending"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(access_.Last<clavis::v1::ApproveRequestRequest>().name(),
+            "tenants/acme/approvals/ar-pending");
+  EXPECT_THAT(r.out, HasSubstr("state      PENDING"));
+  EXPECT_THAT(r.err, HasSubstr("1 more approval needed before the ScheduleDestruction runs"));
+
+  r = Cli({"approval", "approve", "tenants/acme/approvals/ar-final"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("state      EXECUTED"));
+  EXPECT_THAT(r.out, HasSubstr("result     OK\n"));
+  EXPECT_THAT(r.err, HasSubstr("the ScheduleDestruction ran"));
+
+  // The approval counted, but the released action failed: its exit code.
+  r = Cli({"approval", "approve", "tenants/acme/approvals/ar-fails"});
+  EXPECT_EQ(r.code, kExitFailedPrecondition);
+  EXPECT_THAT(r.out, HasSubstr("result     FAILED_PRECONDITION: key is DESTROYED"));
+  EXPECT_THAT(r.err, HasSubstr("the ScheduleDestruction ran but failed: key is DESTROYED"));
+
+  r = Cli({"approval", "approve", "tenants/acme/approvals/ar-own", "--json"});
+  EXPECT_EQ(r.code, kExitFailedPrecondition);
+  EXPECT_THAT(r.out, IsEmpty());
+  EXPECT_THAT(r.err, HasSubstr("cannot approve their own request"));
+}
+
+TEST_F(CommandsTest, WhoAmI) {
+  Result r = Cli({"whoami"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.out,
+            "principal  tenants/acme/principals/admin\n"
+            "groups     tenants/acme/groups/ops, tenants/acme/groups/oncall\n"
+            "method     mtls\n"
+            "peer       ipv4:127.0.0.1:50000\n");
+  r = Cli({"whoami", "--json"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("\"principal\": \"tenants/acme/principals/admin\""));
+  EXPECT_THAT(r.out, HasSubstr("\"method\": \"mtls\""));
 }
 
 }  // namespace

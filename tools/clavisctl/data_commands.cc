@@ -19,26 +19,6 @@ namespace {
 
 using clavis::v1::KeyManagement;
 
-absl::Status ParseContext(const std::vector<std::string>& entries,
-                          google::protobuf::Map<std::string, std::string>* context) {
-  absl::StatusOr<std::map<std::string, std::string>> parsed =
-      AsUsage(ParseKeyValues(entries, "--context"));
-  if (!parsed.ok()) return parsed.status();
-  context->insert(parsed->begin(), parsed->end());
-  return absl::OkStatus();
-}
-
-// Reads `path`, or stdin for "" and "-". Errors are usage errors: the
-// argument names a file that cannot be read.
-absl::StatusOr<std::string> ReadInput(Session& session, const std::string& path,
-                                      absl::string_view what) {
-  if (!path.empty() && path != "-") return AsUsage(ReadFile(path));
-  if (session.in_is_terminal()) {
-    session.err() << "clavisctl: reading " << what << " from stdin (end with Ctrl-D)\n";
-  }
-  return AsUsage(ReadStream(session.in(), absl::StrCat(what, " on stdin")));
-}
-
 // Prints `message` as JSON and wipes the JSON text, which holds the
 // plaintext in base64.
 absl::Status PrintSecretJson(Session& session, const google::protobuf::Message& message) {

@@ -39,11 +39,21 @@ absl::Status UsageError(absl::string_view message);
 absl::Status AsUsageError(const absl::Status& status);
 bool IsUsageError(const absl::Status& status);
 
+// A call that clavisd turned into an M-of-N approval request (docs/ACCESS.md,
+// "Approvals") fails with FAILED_PRECONDITION and names the request in the
+// trailing metadata "clavis-approval-request". Session::Call records that
+// name on the status, and FormatError adds a hint on how to approve it.
+inline constexpr char kApprovalRequestMetadata[] = "clavis-approval-request";
+absl::Status WithApprovalRequest(const absl::Status& status, absl::string_view request_name);
+// The approval request recorded by WithApprovalRequest, or "" if none.
+std::string ApprovalRequestOf(const absl::Status& status);
+
 ExitCode ExitCodeForStatus(const absl::Status& status);
 
 // What clavisctl prints on stderr for a failed command: "clavisctl: <message>"
 // plus, where it helps, a hint line (UNAVAILABLE: is clavisd running on
-// <endpoint>?). The message is the server's (or ours) and never holds key
+// <endpoint>?; an approval request: how many approvals it needs and the
+// command that gives one). The message is the server's (or ours) and never holds key
 // material: no command puts plaintext into a status.
 // REQUIRES: !status.ok().
 std::string FormatError(const absl::Status& status, absl::string_view endpoint);

@@ -1,10 +1,119 @@
 #include "tools/clavisctl/global_options.h"
 
+#include <utility>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "kms/auth/service_token.h"
 #include "tools/clavisctl/args.h"
+#include "tools/clavisctl/channel.h"
 #include "tools/clavisctl/cli_checks.h"
 #include "tools/clavisctl/exit_codes.h"
+#include "tools/clavisctl/input.h"
+#include "tools/clavisctl/wipe.h"
 
 namespace clavis::clavisctl {
+namespace {
+
+// Reads a PEM file given with `option` and checks that it holds a block
+// whose label ends with `label_suffix` ("CERTIFICATE", "PRIVATE KEY"), so a
+// swapped --cert/--key is a clear usage error rather than a failed handshake.
+absl::StatusOr<std::string> ReadPem(const std::string& path, absl::string_view option,
+                                    absl::string_view label_suffix) {
+  absl::StatusOr<std::string> contents = ReadFile(path);
+  if (!contents.ok()) {
+    return UsageError(absl::StrCat(option, ": ", contents.status().message()));
+  }
+  if (!absl::StrContains(*contents, absl::StrCat(label_suffix, "-----"))) {
+    WipeString(&*contents);
+    return UsageError(absl::StrCat(option, " ", absl::CHexEscape(path), " is not a PEM ",
+                                   absl::AsciiStrToLower(label_suffix), " file"));
+  }
+  return contents;
+}
+
+// The token file holds one token (surrounding whitespace, e.g. the newline
+// `clavisctl token issue --out` writes, is ignored).
+absl::StatusOr<std::string> ReadToken(const std::string& path) {
+  absl::StatusOr<std::string> contents = ReadFile(path);
+  if (!contents.ok()) {
+    return UsageError(absl::StrCat("--token-file: ", contents.status().message()));
+  }
+  std::string token(absl::StripAsciiWhitespace(*contents));
+  WipeString(&*contents);
+  const std::string where = absl::StrCat("--token-file ", absl::CHexEscape(path));
+  absl::Status problem;
+  if (!absl::StartsWith(token, kms::auth::kTokenPrefix)) {
+    // Also what keeps an issuer seed file given here by mistake from being
+    // sent to the server.
+    problem = UsageError(absl::StrCat(where, " does not hold a Clavis service token (",
+                                      kms::auth::kTokenPrefix, "...)"));
+  } else if (token.size() > kms::auth::kMaxTokenBytes) {
+    problem = UsageError(
+        absl::StrCat(where, " holds a token longer than ", kms::auth::kMaxTokenBytes, " bytes"));
+  } else {
+    for (char c : token) {
+      // Metadata values must be printable ASCII; a token has no spaces.
+      if (c <= ' ' || c > '~') {
+        problem = UsageError(absl::StrCat(where,
+                                          " holds more than one line or a character that "
+                                          "cannot be in a token"));
+        break;
+      }
+    }
+  }
+  if (!problem.ok()) {
+    WipeString(&token);
+    return problem;
+  }
+  return token;
+}
+
+absl::StatusOr<Credentials> ReadCredentials(const GlobalOptions& options,
+                                            const std::string& endpoint) {
+  if (options.client_cert_file.empty() != options.client_key_file.empty()) {
+    return UsageError("--cert and --key go together: give both or neither");
+  }
+  if (!options.client_cert_file.empty() && options.ca_cert_file.empty()) {
+    return UsageError(
+        "--cert and --key need --ca-cert: a client certificate is only sent over TLS");
+  }
+  if (!options.token_file.empty() && options.ca_cert_file.empty() &&
+      !IsLoopbackEndpoint(endpoint)) {
+    return UsageError(absl::StrCat("refusing to send a service token in clear to ", endpoint,
+                                   ", which is not a loopback address; give --ca-cert to use TLS"));
+  }
+  Credentials credentials;
+  if (!options.ca_cert_file.empty()) {
+    absl::StatusOr<std::string> pem = ReadPem(options.ca_cert_file, "--ca-cert", "CERTIFICATE");
+    if (!pem.ok()) return pem.status();
+    credentials.root_certificates_pem = *std::move(pem);
+  }
+  if (!options.client_cert_file.empty()) {
+    absl::StatusOr<std::string> pem = ReadPem(options.client_cert_file, "--cert", "CERTIFICATE");
+    if (!pem.ok()) return pem.status();
+    credentials.client_certificate_pem = *std::move(pem);
+  }
+  if (!options.token_file.empty()) {
+    absl::StatusOr<std::string> token = ReadToken(options.token_file);
+    if (!token.ok()) return token.status();
+    credentials.token = *std::move(token);
+  }
+  // The key last, so that no later failure drops it unwiped.
+  if (!options.client_key_file.empty()) {
+    absl::StatusOr<std::string> key = ReadPem(options.client_key_file, "--key", "PRIVATE KEY");
+    if (!key.ok()) {
+      WipeString(&credentials.token);
+      return key.status();
+    }
+    credentials.client_key_pem = *std::move(key);
+  }
+  return credentials;
+}
+
+}  // namespace
 
 void AddGlobalOptions(CLI::App& root, const std::string& default_endpoint, GlobalOptions* options) {
   root.fallthrough();
@@ -24,6 +133,26 @@ void AddGlobalOptions(CLI::App& root, const std::string& default_endpoint, Globa
   root.add_flag("-v,--verbose", options->verbose,
                 "Log each RPC (request type, outcome, latency) to stderr")
       ->group("Global options");
+  root.add_option("--ca-cert", options->ca_cert_file,
+                  "Use TLS and trust this CA certificate (PEM) for clavisd's certificate")
+      ->type_name("FILE")
+      ->envname(kCaCertEnvVar)
+      ->group("Credentials");
+  root.add_option("--cert", options->client_cert_file,
+                  "Client certificate (PEM) for mutual TLS; needs --key and --ca-cert")
+      ->type_name("FILE")
+      ->envname(kClientCertEnvVar)
+      ->group("Credentials");
+  root.add_option("--key", options->client_key_file, "Private key (PEM) of --cert")
+      ->type_name("FILE")
+      ->envname(kClientKeyEnvVar)
+      ->group("Credentials");
+  root.add_option("--token-file", options->token_file,
+                  "Send the service token in FILE (clavisctl token issue) as a bearer credential; "
+                  "needs --ca-cert unless the endpoint is loopback")
+      ->type_name("FILE")
+      ->envname(kTokenFileEnvVar)
+      ->group("Credentials");
 }
 
 absl::StatusOr<SessionSettings> ToSessionSettings(const GlobalOptions& options) {
@@ -34,6 +163,9 @@ absl::StatusOr<SessionSettings> ToSessionSettings(const GlobalOptions& options) 
   if (!timeout.ok()) return AsUsageError(timeout.status());
   settings.timeout = *timeout;
   settings.json = options.json;
+  absl::StatusOr<Credentials> credentials = ReadCredentials(options, settings.endpoint);
+  if (!credentials.ok()) return credentials.status();
+  settings.credentials = *std::move(credentials);
   return settings;
 }
 

@@ -18,7 +18,16 @@ struct CreateKeyArgs {
   std::vector<std::string> labels;  // "k=v"
   std::string rotation_period;      // empty: no schedule
   bool require_explicit_segments = false;
+  // Access control (docs/ACCESS.md): either a whole policy document, or the
+  // default policy built by clavisd from the administrators (default: the
+  // caller) and users. Not both.
+  std::vector<std::string> administrators;  // principals or groups
+  std::vector<std::string> users;
+  std::string policy_file;  // "-": stdin
+  int approvals = 0;        // M of M-of-N, 0..kMaxApprovals; 0 or 1: none
 };
+// --policy-file together with --admin or --user is a usage error (CLI11
+// refuses it while parsing; CreateKey checks again for direct callers).
 absl::Status CreateKey(Session& session, const CreateKeyArgs& args);
 
 struct ListKeysArgs {

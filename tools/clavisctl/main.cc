@@ -17,10 +17,20 @@
 //   datakey <tenants/T/keys/K> --segment S [--context k=v]...
 //   encrypt <tenants/T/keys/K> --segment S [--context k=v]... [--plaintext-file F]
 //   decrypt [--context k=v]... (--blob-base64 B | --blob-file F) [--key K] [--base64]
+//   pki init-ca --out DIR [--common-name CN] [--validity-days N] [--force]
+//   pki issue-server --ca DIR --out PREFIX [--dns NAME]... [--ip ADDR]... [...]
+//   pki issue-client --ca DIR --principal P [--group G]... --out PREFIX [...]
+//   token keygen --out PREFIX --key-id ID [--force]
+//   token issue --issuer-seed FILE --key-id ID --principal P [--group G]...
+//               --audience AUD [--ttl 1h] [--token-id ID] [--out FILE] [--force]
+// (pki and token run locally and call no server.)
 //
 // Global options (before or after the command words):
 //   --endpoint HOST:PORT  (default $CLAVIS_ENDPOINT, else 127.0.0.1:7370)
 //   --timeout 10s         (deadline of each RPC)   --json   -v/--verbose
+//   --ca-cert FILE        TLS ($CLAVIS_CA_CERT)
+//   --cert FILE --key FILE  mTLS client certificate ($CLAVIS_CLIENT_CERT/_KEY)
+//   --token-file FILE     bearer service token ($CLAVIS_TOKEN_FILE)
 //
 // Exit codes (exit_codes.h; scripts rely on them, never renumber):
 //   0 ok; 1 other error; 2 usage error; 3 NOT_FOUND; 4 FAILED_PRECONDITION;

@@ -4,6 +4,7 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tools/clavisctl/access_format.h"
 #include "tools/clavisctl/json_output.h"
 #include "tools/clavisctl/resource_format.h"
 #include "tools/clavisctl/table.h"
@@ -134,6 +135,89 @@ TEST(ToJsonTest, CamelCaseWithDefaultsAndNewline) {
   EXPECT_THAT(json, HasSubstr("\"rotationPeriod\": \"7776000s\""));
   EXPECT_THAT(json, HasSubstr("\"requireExplicitSegments\": false"));
   EXPECT_EQ(json.back(), '\n');
+}
+
+TEST(IndentJsonTest, IndentsKeepingOrderAndStrings) {
+  EXPECT_EQ(IndentJson(R"({"b":1,"a":[true,null,"x, {y}: \"z\""],"e":{},"f":[ ]})"),
+            "{\n"
+            "  \"b\": 1,\n"
+            "  \"a\": [\n"
+            "    true,\n"
+            "    null,\n"
+            "    \"x, {y}: \\\"z\\\"\"\n"
+            "  ],\n"
+            "  \"e\": {},\n"
+            "  \"f\": []\n"
+            "}\n");
+}
+
+TEST(IndentJsonTest, ReindentsAlreadyIndentedText) {
+  EXPECT_EQ(IndentJson("{\n    \"a\" :  [ 1 ,2 ]\n}\n"), "{\n  \"a\": [\n    1,\n    2\n  ]\n}\n");
+}
+
+TEST(IndentJsonTest, EscapesControlCharactersInStrings) {
+  EXPECT_EQ(IndentJson(std::string("[\"a\x1b[2Jb\"]")), "[\n  \"a\\u001b[2Jb\"\n]\n");
+}
+
+TEST(IndentJsonTest, MalformedTextComesBackTerminalSafe) {
+  EXPECT_EQ(IndentJson("{\"a\": [1}"), "{\"a\": [1}\n");
+  EXPECT_EQ(IndentJson("{\"open"), "{\"open\n");
+  EXPECT_EQ(IndentJson("not json\x1b"), "not json\\x1b\n");
+  EXPECT_EQ(IndentJson(""), "\n");
+}
+
+clavis::v1::ApprovalRequest SampleApproval() {
+  clavis::v1::ApprovalRequest r;
+  r.set_name("tenants/acme/approvals/ar-1");
+  r.set_key("tenants/acme/keys/crm");
+  r.set_action("SetPolicy");
+  r.set_resource("tenants/acme/keys/crm");
+  r.set_requester("tenants/acme/principals/admin");
+  r.add_approvers("tenants/acme/principals/ops2");
+  r.add_approvers("tenants/acme/principals/ops3");
+  r.set_approvals_required(2);
+  r.set_state(clavis::v1::APPROVAL_EXECUTED);
+  r.mutable_expire_time()->set_seconds(1'796'083'200);
+  r.set_result_code(9);
+  r.set_result_message("key is DESTROYED");
+  return r;
+}
+
+TEST(AccessFormatTest, ApprovalRequest) {
+  const std::string out = FormatApprovalRequest(SampleApproval());
+  EXPECT_THAT(out, HasSubstr("approvals  2/2\n"));
+  EXPECT_THAT(out,
+              HasSubstr("approvers  tenants/acme/principals/ops2, tenants/acme/principals/ops3\n"));
+  EXPECT_THAT(out, HasSubstr("state      EXECUTED\n"));
+  EXPECT_THAT(out, HasSubstr("created    -\n"));
+  EXPECT_THAT(out, HasSubstr("expires    2026-12-01T00:00:00Z\n"));
+  EXPECT_THAT(out, HasSubstr("result     FAILED_PRECONDITION: key is DESTROYED\n"));
+}
+
+TEST(AccessFormatTest, ApprovalStates) {
+  EXPECT_EQ(FormatApprovalState(clavis::v1::APPROVAL_PENDING), "PENDING");
+  EXPECT_EQ(FormatApprovalState(clavis::v1::APPROVAL_EXPIRED), "EXPIRED");
+  EXPECT_EQ(FormatApprovalState(static_cast<clavis::v1::ApprovalState>(42)), "STATE_42");
+}
+
+TEST(AccessFormatTest, SimulationAndWhoAmI) {
+  clavis::v1::SimulatePolicyResponse deny;
+  deny.set_reason("denied by statement 3");
+  deny.set_statement_index(3);
+  EXPECT_EQ(FormatSimulation(deny), "DENY\nreason     denied by statement 3\nstatement  3\n");
+  clavis::v1::WhoAmIResponse me;
+  me.set_principal("insecure-dev:anonymous");
+  me.set_method("insecure-dev");
+  EXPECT_EQ(FormatWhoAmI(me),
+            "principal  insecure-dev:anonymous\ngroups     -\nmethod     insecure-dev\n"
+            "peer       -\n");
+}
+
+TEST(ResourceFormatTest, KeyShowsApprovalsOnlyWhenSet) {
+  clavis::v1::Key key = SampleKey();
+  EXPECT_THAT(FormatKey(key), Not(HasSubstr("approvals")));
+  key.set_approvals_required(3);
+  EXPECT_THAT(FormatKey(key), HasSubstr("approvals required  3\n"));
 }
 
 }  // namespace

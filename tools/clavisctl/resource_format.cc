@@ -58,6 +58,10 @@ std::string FormatKey(const clavis::v1::Key& key) {
       {"next rotation", FormatTimestamp(key.next_rotation_time())},
       {"explicit segments", key.require_explicit_segments() ? "required" : "not required"},
   };
+  if (key.approvals_required() > 0) {
+    // 1 means the same as 0 (no approval), but show what the key says.
+    fields.push_back({"approvals required", absl::StrCat(key.approvals_required())});
+  }
   if (IsSet(key.destroy_time())) {
     fields.push_back({"destroy time", FormatTimestamp(key.destroy_time())});
   }

@@ -26,7 +26,8 @@ std::string FormatState(clavis::v1::KeyState state);
 
 // A field table (name, state, origin, ..., labels) followed by one row per
 // version: VERSION, STATE, CREATED, KEY CHECK VALUE (and DESTROY TIME when
-// any version is pending destruction). The primary version is marked.
+// any version is pending destruction). The primary version is marked. The
+// approvals quorum is shown only when the key has one (non-zero).
 std::string FormatKey(const clavis::v1::Key& key);
 // One row per key: NAME, STATE, PRIMARY, ROTATION, CREATED.
 std::string FormatKeyList(const google::protobuf::RepeatedPtrField<clavis::v1::Key>& keys);

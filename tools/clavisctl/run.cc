@@ -9,13 +9,19 @@
 #include "absl/strings/str_cat.h"
 #include "spdlog/sinks/stdout_color_sinks.h"
 #include "spdlog/spdlog.h"
+#include "tools/clavisctl/approval_commands.h"
+#include "tools/clavisctl/audit_commands.h"
 #include "tools/clavisctl/channel.h"
 #include "tools/clavisctl/command_registry.h"
 #include "tools/clavisctl/data_commands.h"
 #include "tools/clavisctl/exit_codes.h"
 #include "tools/clavisctl/global_options.h"
 #include "tools/clavisctl/key_commands.h"
+#include "tools/clavisctl/pki_commands.h"
+#include "tools/clavisctl/policy_commands.h"
 #include "tools/clavisctl/segment_commands.h"
+#include "tools/clavisctl/token_commands.h"
+#include "tools/clavisctl/whoami_command.h"
 
 namespace clavis::clavisctl {
 namespace {
@@ -26,13 +32,28 @@ constexpr char kRootFooter[] =
     "  clavisctl key list tenants/acme --all --json\n"
     "  clavisctl --endpoint 127.0.0.1:7370 segment revoke "
     "tenants/acme/keys/main/segments/acme/orders/2026-11\n"
+    "  clavisctl --endpoint kms.internal:7370 --ca-cert pki/ca.crt --cert pki/admin.crt "
+    "--key pki/admin.key key get tenants/acme/keys/main\n"
+    "  clavisctl key create tenants/acme/keys/crm --user tenants/acme/principals/billing-app "
+    "--approvals 2\n"
+    "  clavisctl policy simulate tenants/acme/keys/crm --principal "
+    "tenants/acme/principals/billing-app --action Decrypt\n"
+    "  clavisctl approval approve tenants/acme/approvals/ar-5f2c9d\n"
+    "  clavisctl pki init-ca --out pki\n"
+    "  clavisctl audit verify --dir data/audit --public-key-file data/audit-signing.pub\n"
+    "\n"
+    "Credentials: without --ca-cert the connection is plaintext (meant for loopback);\n"
+    "with it, TLS, plus a client certificate (--cert/--key) or a service token\n"
+    "(--token-file). The options can also come from $CLAVIS_CA_CERT,\n"
+    "$CLAVIS_CLIENT_CERT, $CLAVIS_CLIENT_KEY and $CLAVIS_TOKEN_FILE.\n"
     "\n"
     "Exit codes:\n"
     "  0 ok                    5 invalid argument (server)\n"
     "  1 other error           6 permission denied / unauthenticated\n"
     "  2 usage error           7 clavisd unavailable / deadline exceeded\n"
     "  3 not found             8 already exists\n"
-    "  4 failed precondition (the resource's state does not allow it)\n"
+    "  4 failed precondition (the resource's state does not allow it, or the change\n"
+    "    needs M-of-N approval: the approval request is named)\n"
     "\n"
     "Every command has --help. See docs/clavisctl.md.";
 
@@ -45,26 +66,47 @@ void ConfigureLogging(bool verbose) {
   spdlog::set_default_logger(std::move(logger));
 }
 
+// Runs `session`'s command and turns the outcome into the exit code.
+int Finish(const CommandRegistry::Resolved& command, Session& session, const Io& io, bool tls) {
+  absl::Status status = (*command.run)(session);
+  io.out->flush();
+  if (status.ok() && !*io.out) status = absl::UnknownError("cannot write to standard output");
+  if (!status.ok()) {
+    const std::string& endpoint = session.settings().endpoint;
+    *io.err << FormatError(status, endpoint);
+    if (tls && status.code() == absl::StatusCode::kUnavailable) {
+      // A failed handshake is UNAVAILABLE too.
+      *io.err << "clavisctl: or the TLS handshake failed: does clavisd's certificate chain to "
+                 "--ca-cert and name "
+              << endpoint << " (a --dns or --ip of pki issue-server)?\n";
+    }
+  }
+  return ExitCodeForStatus(status);
+}
+
 int RunParsed(const CommandRegistry::Resolved& command, const GlobalOptions& globals,
               const Io& io) {
   ConfigureLogging(globals.verbose);
+  if (command.local) {
+    // pki, token and audit commands: no channel, no credentials.
+    SessionSettings settings;
+    settings.json = globals.json;
+    std::unique_ptr<Session> session = Session::Local(std::move(settings), io);
+    return Finish(command, *session, io, /*tls=*/false);
+  }
   absl::StatusOr<SessionSettings> settings = ToSessionSettings(globals);
   if (!settings.ok()) {
     *io.err << FormatError(settings.status(), globals.endpoint);
     return ExitCodeForStatus(settings.status());
   }
-  if (!IsLoopbackEndpoint(settings->endpoint)) {
+  const bool tls = settings->credentials.tls();
+  if (!tls && !IsLoopbackEndpoint(settings->endpoint)) {
     *io.err << "clavisctl: warning: " << settings->endpoint
-            << " is not a loopback address and the connection is not encrypted yet (no TLS); "
+            << " is not a loopback address and the connection is not encrypted (no --ca-cert); "
                "data keys and decrypted data would cross the network in clear\n";
   }
-  const std::string endpoint = settings->endpoint;
   std::unique_ptr<Session> session = Session::Connect(*std::move(settings), io);
-  absl::Status status = (*command.run)(*session);
-  io.out->flush();
-  if (status.ok() && !*io.out) status = absl::UnknownError("cannot write to standard output");
-  if (!status.ok()) *io.err << FormatError(status, endpoint);
-  return ExitCodeForStatus(status);
+  return Finish(command, *session, io, tls);
 }
 
 }  // namespace
@@ -87,6 +129,12 @@ int Run(int argc, const char* const* argv, const Io& io, const char* endpoint_en
     RegisterKeyCommands(registry);
     RegisterSegmentCommands(registry);
     RegisterDataCommands(registry);
+    RegisterPolicyCommands(registry);
+    RegisterApprovalCommands(registry);
+    RegisterWhoAmICommand(registry);
+    RegisterPkiCommands(registry);
+    RegisterTokenCommands(registry);
+    RegisterAuditCommands(registry);
 
     try {
       app.parse(argc, argv);

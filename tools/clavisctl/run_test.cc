@@ -85,6 +85,20 @@ TEST(RunTest, EveryCommandHasHelpWithAnExample) {
            {"datakey"},
            {"encrypt"},
            {"decrypt"},
+           {"policy"},
+           {"policy", "get"},
+           {"policy", "set"},
+           {"policy", "simulate"},
+           {"approval"},
+           {"approval", "list"},
+           {"approval", "get"},
+           {"approval", "approve"},
+           {"whoami"},
+           {"audit"},
+           {"audit", "verify"},
+           {"audit", "tail"},
+           {"audit", "query"},
+           {"audit", "export"},
        }) {
     std::string joined;
     for (const std::string& w : words) joined += w + " ";
@@ -132,6 +146,21 @@ TEST(RunTest, UsageErrorsExitTwo) {
            {"decrypt", "--blob-file", "/nonexistent/clavisctl-test"},
            {"encrypt", "tenants/t/keys/k", "--segment", "s", "--plaintext-file",
             "/nonexistent/clavisctl-test"},
+           {"key", "create", "tenants/t/keys/k", "--policy-file", "p.json", "--admin",
+            "tenants/t/principals/a"},
+           {"key", "create", "tenants/t/keys/k", "--approvals", "11"},
+           {"policy"},
+           {"policy", "get"},
+           {"policy", "set", "tenants/t/keys/k"},  // --file missing
+           {"policy", "simulate", "tenants/t/keys/k", "--principal", "tenants/t/principals/a"},
+           {"policy", "simulate", "tenants/t/keys/k", "--action", "Decrypt"},
+           {"approval", "list"},
+           {"approval", "approve"},
+           {"approval", "get", "a", "b"},
+           {"whoami", "extra"},
+           {"audit", "verify", "--public-key", "AAAA"},  // --dir missing
+           {"audit", "tail", "--dir", "d", "-n", "0"},
+           {"audit", "query", "--dir", "d", "--until", "soon"},
        }) {
     std::string joined;
     for (const std::string& a : args) joined += a + " ";

@@ -1,4 +1,4 @@
-// What a command runs against: the stubs of the two services, the per-RPC
+// What a command runs against: the stubs of the three services, the per-RPC
 // deadline, the output mode (--json or tables) and the streams. Commands take
 // a Session& so a test can build one around fake stubs and string streams.
 #ifndef CLAVIS_TOOLS_CLAVISCTL_SESSION_H_
@@ -14,20 +14,36 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "clavis/v1/access_control.grpc.pb.h"
 #include "clavis/v1/key_admin.grpc.pb.h"
 #include "clavis/v1/key_management.grpc.pb.h"
 #include "google/protobuf/message.h"
 #include "grpcpp/client_context.h"
 #include "grpcpp/support/status.h"
 #include "spdlog/spdlog.h"
+#include "tools/clavisctl/exit_codes.h"
 
 namespace clavis::clavisctl {
+
+// How clavisctl proves who it is to clavisd, and which server it trusts:
+// the contents of the --ca-cert, --cert, --key and --token-file files.
+// Secrets (the key, the token) are wiped when the Session is done with them
+// and never logged.
+struct Credentials {
+  std::string root_certificates_pem;   // non-empty: TLS
+  std::string client_certificate_pem;  // mTLS, with client_key_pem
+  std::string client_key_pem;
+  std::string token;  // a service token, sent as "authorization: Bearer <token>"
+
+  bool tls() const { return !root_certificates_pem.empty(); }
+};
 
 // The global options after parsing.
 struct SessionSettings {
   std::string endpoint;
   absl::Duration timeout = absl::Seconds(10);  // deadline of each RPC
   bool json = false;
+  Credentials credentials;
 };
 
 // The process's standard streams, or string streams in tests.
@@ -46,14 +62,31 @@ absl::Status FromGrpcStatus(const grpc::Status& status);
 
 class Session {
  public:
+  // Any stub may be null when the commands run on the session do not use it.
+  Session(SessionSettings settings, std::unique_ptr<clavis::v1::KeyAdmin::StubInterface> admin,
+          std::unique_ptr<clavis::v1::KeyManagement::StubInterface> data,
+          std::unique_ptr<clavis::v1::AccessControl::StubInterface> access, Io io);
+  // Without an AccessControl stub: access() must not be called.
   Session(SessionSettings settings, std::unique_ptr<clavis::v1::KeyAdmin::StubInterface> admin,
           std::unique_ptr<clavis::v1::KeyManagement::StubInterface> data, Io io);
+  ~Session();
+  Session(const Session&) = delete;
+  Session& operator=(const Session&) = delete;
 
-  // A session on a real channel to settings.endpoint (channel.h).
+  // A session on a real channel to settings.endpoint (channel.h), with TLS
+  // and credentials as settings.credentials say. The private key is wiped
+  // once the channel exists; a token is kept only where the Session itself
+  // sends it (plaintext loopback).
   static std::unique_ptr<Session> Connect(SessionSettings settings, Io io);
+
+  // A session without a server, for the commands that run locally (pki,
+  // token, audit): only the output mode and the streams. admin(), data()
+  // and access() must not be called on it.
+  static std::unique_ptr<Session> Local(SessionSettings settings, Io io);
 
   clavis::v1::KeyAdmin::StubInterface& admin() { return *admin_; }
   clavis::v1::KeyManagement::StubInterface& data() { return *data_; }
+  clavis::v1::AccessControl::StubInterface& access() { return *access_; }
   const SessionSettings& settings() const { return settings_; }
   bool json() const { return settings_.json; }
   std::istream& in() { return *io_.in; }
@@ -65,7 +98,8 @@ class Session {
   //   Call(s.admin(), &KeyAdmin::StubInterface::GetKey, request)
   // Only the request's type name, the outcome and the latency are logged
   // (at debug level, --verbose), never a field: requests carry plaintext and
-  // encryption contexts.
+  // encryption contexts. A failure that clavisd turned into an approval
+  // request carries the request's name (ApprovalRequestOf in exit_codes.h).
   template <typename Stub, typename Request, typename Response>
   absl::StatusOr<Response> Call(Stub& stub,
                                 grpc::Status (Stub::*method)(grpc::ClientContext*, const Request&,
@@ -79,7 +113,7 @@ class Session {
     spdlog::debug("{}: {} after {}", Request::descriptor()->name(),
                   absl::StatusCodeToString(static_cast<absl::StatusCode>(status.error_code())),
                   absl::FormatDuration(absl::Now() - start));
-    if (!status.ok()) return FromGrpcStatus(status);
+    if (!status.ok()) return WithApprovalRequest(FromGrpcStatus(status), ApprovalRequest(context));
     return response;
   }
 
@@ -87,12 +121,16 @@ class Session {
   absl::Status Print(const google::protobuf::Message& message, absl::string_view human);
 
  private:
-  // The deadline today; per-call credentials later.
+  // The deadline, and the token header on a plaintext channel (on TLS the
+  // channel's call credentials send it).
   void PrepareContext(grpc::ClientContext* context) const;
+  // The trailing metadata kApprovalRequestMetadata of a finished call, or "".
+  static std::string ApprovalRequest(const grpc::ClientContext& context);
 
   SessionSettings settings_;
   std::unique_ptr<clavis::v1::KeyAdmin::StubInterface> admin_;
   std::unique_ptr<clavis::v1::KeyManagement::StubInterface> data_;
+  std::unique_ptr<clavis::v1::AccessControl::StubInterface> access_;
   Io io_;
 };
 

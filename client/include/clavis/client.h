@@ -25,6 +25,7 @@
 #ifndef CLAVIS_CLIENT_INCLUDE_CLAVIS_CLIENT_H_
 #define CLAVIS_CLIENT_INCLUDE_CLAVIS_CLIENT_H_
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -40,9 +41,25 @@
 namespace clavis {
 
 struct ClientOptions {
-  // "host:port" of clavisd. For now only loopback hosts (127.0.0.0/8, ::1,
-  // localhost) are accepted, because the connection is not yet encrypted.
+  // "host:port" of clavisd. Without TLS (tls_ca_pem empty) only loopback
+  // hosts (127.0.0.0/8, ::1, localhost) are accepted, because data keys
+  // would otherwise cross the network in the clear.
   std::string endpoint;
+
+  // ---- Transport security and credentials (docs/ACCESS.md) ----
+  // PEM CA certificate(s) that signed clavisd's certificate: connect with TLS.
+  std::string tls_ca_pem;
+  // mTLS: this application's client certificate (PEM chain) and private key
+  // (PEM). The key is copied into gRPC; wipe your copy after Connect.
+  std::string tls_client_cert_pem;
+  std::string tls_client_key_pem;
+  // The name to verify in clavisd's certificate when it differs from the
+  // endpoint's host (e.g. dialling an IP address).
+  std::string tls_server_name;
+  // A service token, sent as `authorization: Bearer <token>` with every
+  // call; called before each attempt, so it can return a refreshed token.
+  // Requires TLS unless the endpoint is loopback.
+  std::function<std::string()> token_source;
   // Deadline of each attempt of a call.
   absl::Duration call_timeout = absl::Seconds(10);
   // Attempts per call, the first included (1 = never retry); 1..10.

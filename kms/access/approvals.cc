@@ -1,0 +1,201 @@
+#include "kms/access/approvals.h"
+
+#include <algorithm>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "crypto/encoding.h"
+#include "crypto/random.h"
+
+namespace clavis::kms::access {
+namespace {
+
+constexpr int kMaxCasAttempts = 16;
+constexpr size_t kMaxApprovalsListed = 1000;
+
+int64_t Micros(absl::Time t) { return absl::ToUnixMicros(t); }
+
+std::string Prefix(const std::string& tenant) {
+  return absl::StrCat("a", std::string(1, '\0'), tenant, std::string(1, '\0'));
+}
+
+bool ValidId(absl::string_view id) {
+  if (id.size() < 4 || id.size() > 64 || !absl::StartsWith(id, "ar-")) return false;
+  return std::all_of(id.begin() + 3, id.end(),
+                     [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
+}
+
+absl::StatusOr<internal::ApprovalRecord> ParseRecord(const ApprovalName& name,
+                                                     const std::optional<std::string>& raw) {
+  if (!raw.has_value()) {
+    return absl::NotFoundError(absl::StrCat("approval request ", name.ToString(), " not found"));
+  }
+  internal::ApprovalRecord r;
+  if (!r.ParseFromString(*raw) || r.format_version() != 1) {
+    return absl::DataLossError(
+        absl::StrCat("stored approval request ", name.ToString(), " is damaged"));
+  }
+  return r;
+}
+
+}  // namespace
+
+std::string ApprovalName::ToString() const {
+  return absl::StrCat("tenants/", tenant, "/approvals/", id);
+}
+
+absl::StatusOr<ApprovalName> ParseApprovalName(absl::string_view name) {
+  std::vector<absl::string_view> parts = absl::StrSplit(name, '/');
+  if (parts.size() != 4 || parts[0] != "tenants" || parts[2] != "approvals" ||
+      !ValidateTenantId(parts[1]).ok() || !ValidId(parts[3])) {
+    return absl::InvalidArgumentError(
+        "an approval request name looks like tenants/{tenant}/approvals/ar-{hex}");
+  }
+  return ApprovalName{std::string(parts[1]), std::string(parts[3])};
+}
+
+ApprovalBook::ApprovalBook(Store* store, const Clock* clock, absl::Duration ttl)
+    : store_(store), clock_(clock), ttl_(ttl) {}
+
+std::string ApprovalBook::StoreKey(const std::string& tenant, const std::string& id) {
+  return Prefix(tenant) + id;
+}
+
+absl::StatusOr<internal::ApprovalRecord> ApprovalBook::Create(const NewApproval& request) {
+  internal::ApprovalRecord r;
+  r.set_format_version(1);
+  r.set_tenant(request.key.tenant);
+  r.set_id("ar-" + crypto::HexEncode(crypto::RandomBytes(12)));
+  r.set_key_id(request.key.key_id);
+  r.set_action(request.action);
+  r.set_resource(request.resource);
+  r.set_requester(request.requester);
+  r.set_approvals_required(request.approvals_required);
+  r.set_state(kApprovalPending);
+  const absl::Time now = clock_->Now();
+  r.set_create_time_us(Micros(now));
+  r.set_expire_time_us(Micros(now + ttl_));
+  r.set_payload_type(request.payload_type);
+  r.set_payload(request.payload);
+  r.set_summary(request.summary);
+  WriteBatch batch;
+  const std::string key = StoreKey(r.tenant(), r.id());
+  batch.Expect(key, std::nullopt).Put(key, r.SerializeAsString());
+  if (auto s = store_->Commit(batch); !s.ok()) return s;
+  return r;
+}
+
+absl::StatusOr<internal::ApprovalRecord> ApprovalBook::Get(const ApprovalName& name) {
+  auto raw = store_->Get(StoreKey(name.tenant, name.id));
+  if (!raw.ok()) return raw.status();
+  auto parsed = ParseRecord(name, *raw);
+  if (!parsed.ok()) return parsed.status();
+  internal::ApprovalRecord r = *std::move(parsed);
+  if (r.state() == kApprovalPending && clock_->Now() >= absl::FromUnixMicros(r.expire_time_us())) {
+    r.set_state(kApprovalExpired);  // as seen; Approve persists it
+  }
+  return r;
+}
+
+absl::StatusOr<internal::ApprovalRecord> ApprovalBook::Update(
+    const ApprovalName& name,
+    const std::function<absl::Status(internal::ApprovalRecord*)>& mutate) {
+  const std::string key = StoreKey(name.tenant, name.id);
+  for (int attempt = 0; attempt < kMaxCasAttempts; ++attempt) {
+    auto raw = store_->Get(key);
+    if (!raw.ok()) return raw.status();
+    auto parsed = ParseRecord(name, *raw);
+    if (!parsed.ok()) return parsed.status();
+    internal::ApprovalRecord r = *std::move(parsed);
+    absl::Status verdict = mutate(&r);
+    if (!verdict.ok() && !absl::IsDeadlineExceeded(verdict)) return verdict;
+    WriteBatch batch;
+    batch.Expect(key, **raw).Put(key, r.SerializeAsString());
+    absl::Status committed = store_->Commit(batch);
+    if (absl::IsAborted(committed)) continue;  // raced with another approval
+    if (!committed.ok()) return committed;
+    if (absl::IsDeadlineExceeded(verdict)) {
+      // Persisted the expiry; report it as the precondition it is.
+      return absl::FailedPreconditionError(verdict.message());
+    }
+    return r;
+  }
+  return absl::AbortedError("approval request is being changed concurrently; try again");
+}
+
+absl::StatusOr<ApprovalBook::Approved> ApprovalBook::Approve(const ApprovalName& name,
+                                                             const std::string& approver) {
+  bool run_now = false;
+  auto updated = Update(name, [&](internal::ApprovalRecord* r) -> absl::Status {
+    run_now = false;
+    if (r->state() == kApprovalExpired) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("approval request ", name.ToString(), " has expired"));
+    }
+    if (r->state() != kApprovalPending || r->executing()) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("approval request ", name.ToString(), " is no longer pending"));
+    }
+    const absl::Time expires = absl::FromUnixMicros(r->expire_time_us());
+    if (clock_->Now() >= expires) {
+      r->set_state(kApprovalExpired);
+      return absl::DeadlineExceededError(absl::StrCat("approval request ", name.ToString(),
+                                                      " expired at ", absl::FormatTime(expires)));
+    }
+    if (approver == r->requester()) {
+      return absl::FailedPreconditionError(
+          "the requester cannot approve their own request; another approver must");
+    }
+    const auto& list = r->approvers();
+    if (std::find(list.begin(), list.end(), approver) != list.end()) {
+      return absl::FailedPreconditionError(
+          absl::StrCat(approver, " has already approved ", name.ToString(),
+                       "; approvals must come from distinct principals"));
+    }
+    r->add_approvers(approver);
+    if (static_cast<uint32_t>(r->approvers_size()) >= r->approvals_required()) {
+      r->set_executing(true);
+      run_now = true;
+    }
+    return absl::OkStatus();
+  });
+  if (!updated.ok()) return updated.status();
+  return Approved{*std::move(updated), run_now};
+}
+
+absl::Status ApprovalBook::Complete(const ApprovalName& name, const absl::Status& result) {
+  auto updated = Update(name, [&](internal::ApprovalRecord* r) -> absl::Status {
+    r->set_state(kApprovalExecuted);
+    r->set_executing(false);
+    r->set_result_code(static_cast<int>(result.code()));
+    r->set_result_message(std::string(result.message()));
+    r->clear_payload();  // the action ran; nothing to keep
+    return absl::OkStatus();
+  });
+  return updated.status();
+}
+
+absl::StatusOr<std::vector<internal::ApprovalRecord>> ApprovalBook::List(const KeyName& key,
+                                                                         bool include_finished) {
+  auto entries = store_->Scan(Prefix(key.tenant), "", 0);
+  if (!entries.ok()) return entries.status();
+  std::vector<internal::ApprovalRecord> out;
+  const absl::Time now = clock_->Now();
+  for (const KeyValue& kv : *entries) {
+    internal::ApprovalRecord r;
+    if (!r.ParseFromString(kv.value) || r.key_id() != key.key_id) continue;
+    if (r.state() == kApprovalPending && now >= absl::FromUnixMicros(r.expire_time_us())) {
+      r.set_state(kApprovalExpired);
+    }
+    if (!include_finished && r.state() != kApprovalPending) continue;
+    r.clear_payload();
+    out.push_back(std::move(r));
+    if (out.size() >= kMaxApprovalsListed) break;
+  }
+  std::sort(out.begin(), out.end(),
+            [](const auto& a, const auto& b) { return a.create_time_us() < b.create_time_us(); });
+  return out;
+}
+
+}  // namespace clavis::kms::access

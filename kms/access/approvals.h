@@ -1,0 +1,89 @@
+// ApprovalBook: M-of-N approval of destructive or access-widening actions
+// (docs/ACCESS.md, "Approvals").
+//
+// An action that needs approval is not run; it becomes a pending request
+// holding the original request. It runs once `approvals_required` distinct
+// principals, other than the requester, approved it before it expired. Who
+// may approve is the key policy's business (action ApproveRequest), checked
+// by the caller before Approve; this class enforces the counting rules
+// atomically in the Store (compare-and-set), so concurrent approvals never
+// run an action twice.
+//
+// Thread safety: all methods may be called concurrently.
+#ifndef CLAVIS_KMS_ACCESS_APPROVALS_H_
+#define CLAVIS_KMS_ACCESS_APPROVALS_H_
+
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "kms/access/approvals.pb.h"
+#include "kms/keys/clock.h"
+#include "kms/keys/names.h"
+#include "kms/storage/store.h"
+
+namespace clavis::kms::access {
+
+inline constexpr int kApprovalPending = 1;   // clavis.v1.APPROVAL_PENDING
+inline constexpr int kApprovalExecuted = 2;  // clavis.v1.APPROVAL_EXECUTED
+inline constexpr int kApprovalExpired = 3;   // clavis.v1.APPROVAL_EXPIRED
+
+struct NewApproval {
+  KeyName key;
+  std::string action;
+  std::string resource;
+  std::string requester;
+  uint32_t approvals_required = 2;
+  std::string payload_type;
+  std::string payload;
+  std::string summary;
+};
+
+struct ApprovalName {
+  std::string tenant;
+  std::string id;
+  std::string ToString() const;  // tenants/{t}/approvals/{id}
+};
+absl::StatusOr<ApprovalName> ParseApprovalName(absl::string_view name);
+
+class ApprovalBook {
+ public:
+  ApprovalBook(Store* store, const Clock* clock, absl::Duration ttl = absl::Hours(24));
+
+  absl::StatusOr<internal::ApprovalRecord> Create(const NewApproval& request);
+
+  struct Approved {
+    internal::ApprovalRecord record;
+    // True for exactly one caller: the approval that reached the quorum.
+    // That caller runs the action and then calls Complete.
+    bool run_now = false;
+  };
+  // FailedPrecondition: the requester approving their own request, a second
+  // approval by the same principal, a request that is no longer pending or
+  // has expired (it is then marked expired). NotFound for an unknown id.
+  absl::StatusOr<Approved> Approve(const ApprovalName& name, const std::string& approver);
+
+  // Records the outcome of the action run after the quorum.
+  absl::Status Complete(const ApprovalName& name, const absl::Status& result);
+
+  absl::StatusOr<internal::ApprovalRecord> Get(const ApprovalName& name);
+  // Requests of `key` (newest last), expired ones marked as such.
+  absl::StatusOr<std::vector<internal::ApprovalRecord>> List(const KeyName& key,
+                                                             bool include_finished);
+
+ private:
+  static std::string StoreKey(const std::string& tenant, const std::string& id);
+  absl::StatusOr<internal::ApprovalRecord> Update(
+      const ApprovalName& name,
+      const std::function<absl::Status(internal::ApprovalRecord*)>& mutate);
+
+  Store* const store_;
+  const Clock* const clock_;
+  const absl::Duration ttl_;
+};
+
+}  // namespace clavis::kms::access
+
+#endif  // CLAVIS_KMS_ACCESS_APPROVALS_H_

@@ -1,0 +1,109 @@
+#include "kms/service/approval_gate.h"
+
+#include "absl/strings/str_cat.h"
+#include "clavis/v1/access_control.pb.h"
+#include "clavis/v1/key_admin.pb.h"
+#include "kms/access/authorizer.h"
+#include "kms/policy/policy_parser.h"
+#include "kms/service/proto_convert.h"
+
+namespace clavis::kms {
+
+ApprovalGate::ApprovalGate(KeyLifecycle* lifecycle, access::ApprovalBook* book)
+    : lifecycle_(lifecycle), book_(book) {}
+
+absl::Status ApprovalGate::Check(GuardedCall& call, grpc::ServerContext* context,
+                                 const KeyName& key, policy::Action action,
+                                 const std::string& resource,
+                                 const google::protobuf::Message& payload) {
+  auto current = lifecycle_->GetKey(key);
+  if (!current.ok()) return absl::OkStatus();  // let the call give its own NOT_FOUND
+  if (current->approvals_required() < 2) return absl::OkStatus();
+  return RequestApproval(call, context, key, action, resource, payload,
+                         current->approvals_required(),
+                         absl::StrCat(policy::ActionName(action), " on ", resource));
+}
+
+absl::Status ApprovalGate::RequestApproval(GuardedCall& call, grpc::ServerContext* context,
+                                           const KeyName& key, policy::Action action,
+                                           const std::string& resource,
+                                           const google::protobuf::Message& payload,
+                                           uint32_t required, const std::string& summary) {
+  access::NewApproval request;
+  request.key = key;
+  request.action = std::string(policy::ActionName(action));
+  request.resource = resource;
+  request.requester = call.identity().principal;
+  request.approvals_required = required;
+  request.payload_type = payload.GetDescriptor()->full_name();
+  request.payload = payload.SerializeAsString();
+  request.summary = summary;
+  auto created = book_->Create(request);
+  if (!created.ok()) return created.status();
+  const std::string name = access::ApprovalName{created->tenant(), created->id()}.ToString();
+  context->AddTrailingMetadata(kApprovalRequestMetadata, name);
+  return absl::FailedPreconditionError(absl::StrCat(
+      "approval required: ", key.ToString(), " needs ", required, " approvals for ", request.action,
+      "; created approval request ", name, ". It runs once ", required,
+      " principals other than you, allowed ApproveRequest on the key, approve it "
+      "(clavisctl approval approve ",
+      name, ") before it expires at ",
+      absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", absl::FromUnixMicros(created->expire_time_us()),
+                       absl::UTCTimeZone())));
+}
+
+absl::Status ApprovalGate::Execute(const internal::ApprovalRecord& record) {
+  const std::string& type = record.payload_type();
+  if (type == clavis::v1::ScheduleDestructionRequest::descriptor()->full_name()) {
+    clavis::v1::ScheduleDestructionRequest r;
+    if (!r.ParseFromString(record.payload())) return absl::DataLossError("damaged request");
+    auto name = ParseKeyName(r.name());
+    auto window = ToDuration(r.pending_window(), "pending_window");
+    if (!name.ok()) return name.status();
+    if (!window.ok()) return window.status();
+    return lifecycle_->ScheduleKeyDestruction(*name, OptionalWindow(*window)).status();
+  }
+  if (type == clavis::v1::ScheduleVersionDestructionRequest::descriptor()->full_name()) {
+    clavis::v1::ScheduleVersionDestructionRequest r;
+    if (!r.ParseFromString(record.payload())) return absl::DataLossError("damaged request");
+    auto name = ParseKeyVersionName(r.name());
+    auto window = ToDuration(r.pending_window(), "pending_window");
+    if (!name.ok()) return name.status();
+    if (!window.ok()) return window.status();
+    return lifecycle_->ScheduleKeyVersionDestruction(*name, OptionalWindow(*window)).status();
+  }
+  if (type == clavis::v1::ScheduleSegmentDestructionRequest::descriptor()->full_name()) {
+    clavis::v1::ScheduleSegmentDestructionRequest r;
+    if (!r.ParseFromString(record.payload())) return absl::DataLossError("damaged request");
+    auto name = ParseSegmentName(r.name());
+    auto window = ToDuration(r.pending_window(), "pending_window");
+    if (!name.ok()) return name.status();
+    if (!window.ok()) return window.status();
+    return lifecycle_->ScheduleSegmentDestruction(*name, OptionalWindow(*window)).status();
+  }
+  if (type == clavis::v1::SetKeyPolicyRequest::descriptor()->full_name()) {
+    clavis::v1::SetKeyPolicyRequest r;
+    if (!r.ParseFromString(record.payload())) return absl::DataLossError("damaged request");
+    auto name = ParseKeyName(r.key());
+    if (!name.ok()) return name.status();
+    std::optional<uint32_t> quorum;
+    if (r.has_approvals_required()) quorum = r.approvals_required();
+    return ApplyKeyPolicy(lifecycle_, *name, r.policy(), quorum).status();
+  }
+  return absl::InternalError(absl::StrCat("approval request holds an unknown call type ", type));
+}
+
+absl::StatusOr<clavis::v1::Key> ApplyKeyPolicy(KeyLifecycle* lifecycle, const KeyName& key,
+                                               const std::string& policy_json,
+                                               std::optional<uint32_t> approvals_required) {
+  auto parsed = access::ParseKeyPolicy(policy_json, key);
+  if (!parsed.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("policy: ", parsed.status().message()));
+  }
+  KeyAccessUpdate update;
+  update.policy_json = policy::PolicyToJson(*parsed);
+  update.approvals_required = approvals_required;
+  return lifecycle->UpdateKeyAccess(key, update);
+}
+
+}  // namespace clavis::kms

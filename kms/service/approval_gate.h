@@ -1,0 +1,67 @@
+// ApprovalGate: M-of-N approval of destructive and access-widening
+// administrative calls (docs/ACCESS.md, "Approvals").
+//
+// When a key requires approvals (Key.approvals_required >= 2), a guarded
+// call (scheduling destruction of the key, a version or a segment; a policy
+// change that widens access or lowers the quorum) does not run: Check stores
+// the original request in an approval request and fails the call with
+// FAILED_PRECONDITION naming it (also in trailing metadata
+// "clavis-approval-request"). AccessControlService.ApproveRequest collects
+// approvals and, at the quorum, calls Execute, which runs the stored request
+// against the key domain exactly once.
+#ifndef CLAVIS_KMS_SERVICE_APPROVAL_GATE_H_
+#define CLAVIS_KMS_SERVICE_APPROVAL_GATE_H_
+
+#include <optional>
+#include <string>
+
+#include "absl/status/status.h"
+#include "google/protobuf/message.h"
+#include "grpcpp/server_context.h"
+#include "kms/access/approvals.h"
+#include "kms/keys/key_lifecycle.h"
+#include "kms/policy/action.h"
+#include "kms/service/guarded_call.h"
+
+namespace clavis::kms {
+
+inline constexpr char kApprovalRequestMetadata[] = "clavis-approval-request";
+
+class ApprovalGate {
+ public:
+  // REQUIRES: both outlive the gate.
+  ApprovalGate(KeyLifecycle* lifecycle, access::ApprovalBook* book);
+
+  // OK: the call may run now. FailedPrecondition: an approval request was
+  // created instead (or the key could not be read).
+  absl::Status Check(GuardedCall& call, grpc::ServerContext* context, const KeyName& key,
+                     policy::Action action, const std::string& resource,
+                     const google::protobuf::Message& payload);
+
+  // Creates an approval request for `payload` needing `required` approvals
+  // and returns the FAILED_PRECONDITION that tells the caller so.
+  absl::Status RequestApproval(GuardedCall& call, grpc::ServerContext* context, const KeyName& key,
+                               policy::Action action, const std::string& resource,
+                               const google::protobuf::Message& payload, uint32_t required,
+                               const std::string& summary);
+
+  // Runs an approved request's stored call.
+  absl::Status Execute(const internal::ApprovalRecord& record);
+
+  access::ApprovalBook* book() const { return book_; }
+
+ private:
+  KeyLifecycle* const lifecycle_;
+  access::ApprovalBook* const book_;
+};
+
+// Validates `policy_json` as the policy of `key` and stores it (normalized)
+// with the optional new quorum. Shared by SetKeyPolicy and approved
+// SetKeyPolicy requests.
+absl::StatusOr<clavis::v1::Key> ApplyKeyPolicy(KeyLifecycle* lifecycle, const KeyName& key,
+                                               const std::string& policy_json,
+                                               std::optional<uint32_t> approvals_required);
+
+}  // namespace clavis::kms
+
+#endif  // CLAVIS_KMS_SERVICE_APPROVAL_GATE_H_
