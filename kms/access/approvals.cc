@@ -79,6 +79,7 @@ absl::StatusOr<internal::ApprovalRecord> ApprovalBook::Create(const NewApproval&
   r.set_payload_type(request.payload_type);
   r.set_payload(request.payload);
   r.set_summary(request.summary);
+  r.set_key_fingerprint(request.key_fingerprint);
   WriteBatch batch;
   const std::string key = StoreKey(r.tenant(), r.id());
   batch.Expect(key, std::nullopt).Put(key, r.SerializeAsString());

@@ -39,6 +39,7 @@ struct NewApproval {
   std::string payload_type;
   std::string payload;
   std::string summary;
+  std::string key_fingerprint;
 };
 
 struct ApprovalName {

@@ -78,9 +78,15 @@ absl::StatusOr<auth::Identity> Authenticator::Authenticate(const PresentedCreden
     return identity;
   }
   // Only a refused credential counts; a server-side problem (an unreadable
-  // revocation list: Unavailable) must not lock everyone out.
+  // revocation list: Unavailable) must not lock everyone out. The claimed
+  // principal only counts for tokens its issuer really signed (expired,
+  // revoked, wrong audience): anyone can forge a token naming a victim, and
+  // that must not lock the victim out.
   if (!absl::IsUnauthenticated(identity.status())) return identity;
-  for (const std::string& subject : {std::string("peer:") + host, claimed}) {
+  const bool signed_by_issuer = !claimed.empty() && options_.tokens != nullptr &&
+                                options_.tokens->SignatureValid(*credentials.bearer_token);
+  for (const std::string& subject :
+       {std::string("peer:") + host, signed_by_issuer ? claimed : std::string()}) {
     if (subject.empty()) continue;
     if (auto locked = failures_.RecordFailure(subject); locked.has_value()) {
       failure->locked_out_for = locked;

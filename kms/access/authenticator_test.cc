@@ -127,6 +127,30 @@ TEST_F(AuthenticatorTest, ExpiredTokensCountAgainstTheClaimedPrincipal) {
   EXPECT_THAT(locked.status().message(), HasSubstr("tenants/acme/principals/batch"));
 }
 
+TEST_F(AuthenticatorTest, ForgedTokensDoNotLockOutThePrincipalTheyName) {
+  auto authn = Make();
+  crypto::Ed25519KeyPair forger = crypto::Ed25519KeyPair::Generate();
+  auth::TokenClaims claims;
+  claims.issuer_key_id = "k1";
+  claims.principal = "tenants/acme/principals/batch";
+  claims.audience = "clavis-test";
+  claims.issued_at = clock_.Now();
+  claims.expires_at = clock_.Now() + absl::Minutes(5);
+  claims.token_id = "forged";
+  auto forged = auth::SignServiceToken(claims, forger.seed);
+  ASSERT_TRUE(forged.ok());
+  for (int i = 0; i < 10; ++i) {
+    PresentedCredentials c;
+    c.peer = absl::StrCat("ipv4:10.3.0.", i, ":1");  // many hosts, none locked
+    c.bearer_token = *forged;
+    EXPECT_TRUE(absl::IsUnauthenticated(authn->Authenticate(c).status()));
+  }
+  PresentedCredentials real;
+  real.peer = "ipv4:10.4.0.1:1";
+  real.bearer_token = Token("tenants/acme/principals/batch");
+  EXPECT_TRUE(authn->Authenticate(real).ok()) << "the real owner is not locked out";
+}
+
 TEST_F(AuthenticatorTest, PeerHostStripsThePort) {
   EXPECT_EQ(Authenticator::PeerHost("ipv4:127.0.0.1:5555"), "ipv4:127.0.0.1");
   EXPECT_EQ(Authenticator::PeerHost("ipv6:[::1]:5555"), "ipv6:[::1]");

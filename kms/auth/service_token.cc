@@ -315,6 +315,14 @@ class TokenVerifierImpl : public TokenVerifier {
     }
   }
 
+  bool SignatureValid(absl::string_view token) const override {
+    absl::StatusOr<ParsedToken> parsed = ParseToken(token);
+    if (!parsed.ok()) return false;
+    auto issuer = issuers_.find(parsed->claims.issuer_key_id);
+    return issuer != issuers_.end() &&
+           crypto::Ed25519Verify(issuer->second, parsed->signed_part, parsed->signature).ok();
+  }
+
   absl::StatusOr<Identity> Verify(absl::string_view token) const override {
     absl::StatusOr<ParsedToken> parsed = ParseToken(token);
     if (!parsed.ok()) return absl::UnauthenticatedError(parsed.status().message());

@@ -104,6 +104,12 @@ class TokenVerifier {
   // refuses every token with Unavailable (a server problem: fail closed, but
   // do not blame the caller's credential).
   virtual absl::StatusOr<Identity> Verify(absl::string_view token) const = 0;
+
+  // Whether the token is well formed and signed by a trusted issuer,
+  // whatever its claims say (expired, revoked...). Lock-out accounting by
+  // claimed principal uses it: a forged token must not lock out the
+  // principal it names.
+  virtual bool SignatureValid(absl::string_view token) const = 0;
 };
 
 }  // namespace clavis::kms::auth

@@ -329,8 +329,8 @@ absl::Status BuildAccessControl(const ServerConfig& config, ServerImpl* server) 
       std::make_unique<access::AuditTrail>(server->audit_log_.get(), server->anomalies_.get());
   server->approval_book_ = std::make_unique<access::ApprovalBook>(
       server->store_.get(), &server->clock_, absl::Seconds(config.approval_ttl_s()));
-  server->approval_gate_ =
-      std::make_unique<ApprovalGate>(server->lifecycle_.get(), server->approval_book_.get());
+  server->approval_gate_ = std::make_unique<ApprovalGate>(
+      server->lifecycle_.get(), server->authorizer_.get(), server->approval_book_.get());
   return absl::OkStatus();
 }
 

@@ -96,8 +96,13 @@ grpc::Status AccessControlService::SetKeyPolicy(Ctx* ctx, const clavis::v1::SetK
     if (current->approvals_required() >= 2 && (widens || lowers_quorum)) {
       return approvals_->RequestApproval(
           call, ctx, *key, Action::kSetPolicy, key->ToString(), *r, current->approvals_required(),
+          // Approvers see exactly what they approve.
           absl::StrCat("SetPolicy on ", key->ToString(), widens ? " (widens access)" : "",
-                       lowers_quorum ? " (lowers approvals_required)" : ""));
+                       lowers_quorum ? " (lowers approvals_required)" : "",
+                       r->has_approvals_required()
+                           ? absl::StrCat("; new approvals_required: ", r->approvals_required())
+                           : "",
+                       "; new policy: ", policy::PolicyToJson(*proposed)));
     }
     if (proposed->allow_admin_and_data_to_same_principal) {
       if (auto s = call.audit()->Alert(
@@ -174,7 +179,19 @@ absl::StatusOr<internal::ApprovalRecord> AccessControlService::AuthorizedApprova
   }
   auto record = approvals_->book()->Get(*name);
   if (!record.ok()) return record.status();
-  absl::Status allowed = call.AuthorizeKey(action, KeyName{record->tenant(), record->key_id()});
+  // Decided on what the request is about (its key, version or segment), so
+  // segment-scoped statements apply to approvals of segment actions.
+  const KeyName key{record->tenant(), record->key_id()};
+  std::optional<std::string> segment;
+  std::string resource = key.ToString();
+  if (auto parsed = ParseSegmentName(record->resource()); parsed.ok() && parsed->key == key) {
+    segment = parsed->segment;
+    resource = record->resource();
+  } else if (auto version = ParseKeyVersionName(record->resource());
+             version.ok() && version->key == key) {
+    resource = record->resource();
+  }
+  absl::Status allowed = call.AuthorizeKey(action, key, resource, segment);
   call.SetResource(raw_name);  // the audit names the request, the policy its key
   if (!allowed.ok()) return allowed;
   return record;
@@ -220,12 +237,14 @@ grpc::Status AccessControlService::ApproveRequest(Ctx* ctx,
       // The quorum is reached: run the stored call once, record its outcome
       // in the request and in the audit log (as its own record).
       absl::Status result = approvals_->Execute(approved->record);
-      if (auto s = approvals_->book()->Complete(*name, result); !s.ok()) return s;
+      // Audited before anything else can fail: the action has run.
       if (auto s = call.AuditItem(approved->record.action(), approved->record.resource(), "",
                                   nullptr, result, 0);
           !s.ok()) {
+        (void)approvals_->book()->Complete(*name, result);
         return s;
       }
+      if (auto s = approvals_->book()->Complete(*name, result); !s.ok()) return s;
     }
     auto current = approvals_->book()->Get(*name);
     if (!current.ok()) return current.status();

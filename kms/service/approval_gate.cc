@@ -3,25 +3,40 @@
 #include "absl/strings/str_cat.h"
 #include "clavis/v1/access_control.pb.h"
 #include "clavis/v1/key_admin.pb.h"
+#include "crypto/kdf.h"
 #include "kms/access/authorizer.h"
 #include "kms/policy/policy_parser.h"
 #include "kms/service/proto_convert.h"
 
 namespace clavis::kms {
 
-ApprovalGate::ApprovalGate(KeyLifecycle* lifecycle, access::ApprovalBook* book)
-    : lifecycle_(lifecycle), book_(book) {}
+ApprovalGate::ApprovalGate(KeyLifecycle* lifecycle, access::Authorizer* authorizer,
+                           access::ApprovalBook* book)
+    : lifecycle_(lifecycle), authorizer_(authorizer), book_(book) {}
+
+absl::StatusOr<std::string> ApprovalGate::KeyFingerprint(const KeyName& key) {
+  auto current = lifecycle_->GetKey(key);
+  if (!current.ok()) return current.status();
+  auto policy = authorizer_->PolicyOf(key);
+  if (!policy.ok()) return policy.status();
+  const std::string json = *policy == nullptr ? "" : policy::PolicyToJson(**policy);
+  return crypto::Sha256(absl::StrCat(json.size(), ":", json, "|", current->approvals_required()));
+}
 
 absl::Status ApprovalGate::Check(GuardedCall& call, grpc::ServerContext* context,
                                  const KeyName& key, policy::Action action,
                                  const std::string& resource,
                                  const google::protobuf::Message& payload) {
   auto current = lifecycle_->GetKey(key);
-  if (!current.ok()) return absl::OkStatus();  // let the call give its own NOT_FOUND
+  // A missing key: the call gives its own NOT_FOUND. Any other error must
+  // not let a destructive call through ungated.
+  if (absl::IsNotFound(current.status())) return absl::OkStatus();
+  if (!current.ok()) return current.status();
   if (current->approvals_required() < 2) return absl::OkStatus();
-  return RequestApproval(call, context, key, action, resource, payload,
-                         current->approvals_required(),
-                         absl::StrCat(policy::ActionName(action), " on ", resource));
+  return RequestApproval(
+      call, context, key, action, resource, payload, current->approvals_required(),
+      // What approvers approve: the whole stored request.
+      absl::StrCat(policy::ActionName(action), " on ", resource, ": ", payload.ShortDebugString()));
 }
 
 absl::Status ApprovalGate::RequestApproval(GuardedCall& call, grpc::ServerContext* context,
@@ -38,6 +53,9 @@ absl::Status ApprovalGate::RequestApproval(GuardedCall& call, grpc::ServerContex
   request.payload_type = payload.GetDescriptor()->full_name();
   request.payload = payload.SerializeAsString();
   request.summary = summary;
+  auto fingerprint = KeyFingerprint(key);
+  if (!fingerprint.ok()) return fingerprint.status();
+  request.key_fingerprint = *std::move(fingerprint);
   auto created = book_->Create(request);
   if (!created.ok()) return created.status();
   const std::string name = access::ApprovalName{created->tenant(), created->id()}.ToString();
@@ -53,6 +71,13 @@ absl::Status ApprovalGate::RequestApproval(GuardedCall& call, grpc::ServerContex
 }
 
 absl::Status ApprovalGate::Execute(const internal::ApprovalRecord& record) {
+  auto fingerprint = KeyFingerprint(KeyName{record.tenant(), record.key_id()});
+  if (!fingerprint.ok()) return fingerprint.status();
+  if (*fingerprint != record.key_fingerprint()) {
+    return absl::FailedPreconditionError(
+        "not run: the key's policy or approvals_required changed after this request was made; "
+        "the approvals were for the situation before, so make the request again");
+  }
   const std::string& type = record.payload_type();
   if (type == clavis::v1::ScheduleDestructionRequest::descriptor()->full_name()) {
     clavis::v1::ScheduleDestructionRequest r;

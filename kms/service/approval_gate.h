@@ -19,6 +19,7 @@
 #include "google/protobuf/message.h"
 #include "grpcpp/server_context.h"
 #include "kms/access/approvals.h"
+#include "kms/access/authorizer.h"
 #include "kms/keys/key_lifecycle.h"
 #include "kms/policy/action.h"
 #include "kms/service/guarded_call.h"
@@ -29,8 +30,8 @@ inline constexpr char kApprovalRequestMetadata[] = "clavis-approval-request";
 
 class ApprovalGate {
  public:
-  // REQUIRES: both outlive the gate.
-  ApprovalGate(KeyLifecycle* lifecycle, access::ApprovalBook* book);
+  // REQUIRES: all outlive the gate.
+  ApprovalGate(KeyLifecycle* lifecycle, access::Authorizer* authorizer, access::ApprovalBook* book);
 
   // OK: the call may run now. FailedPrecondition: an approval request was
   // created instead (or the key could not be read).
@@ -45,13 +46,18 @@ class ApprovalGate {
                                const google::protobuf::Message& payload, uint32_t required,
                                const std::string& summary);
 
-  // Runs an approved request's stored call.
+  // Runs an approved request's stored call, unless the key's policy or
+  // quorum changed since the request was made (FailedPrecondition).
   absl::Status Execute(const internal::ApprovalRecord& record);
 
   access::ApprovalBook* book() const { return book_; }
 
  private:
+  // SHA-256 over the key's normalized policy and its quorum.
+  absl::StatusOr<std::string> KeyFingerprint(const KeyName& key);
+
   KeyLifecycle* const lifecycle_;
+  access::Authorizer* const authorizer_;
   access::ApprovalBook* const book_;
 };
 

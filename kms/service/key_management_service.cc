@@ -43,7 +43,8 @@ grpc::Status KeyManagementService::RunBatch(grpc::ServerContext* context, const 
                                                          " items; at most ",
                                                          limits_.max_batch_items, " are allowed"));
         }
-        call.AuditItemsOnly();
+        // Items are audited one by one; an empty batch is audited as a call.
+        if (!items.empty()) call.AuditItemsOnly();
         for (const auto& item : items) {
           auto* out = response->add_items();
           GuardedCall::ItemAudit audit;
@@ -172,9 +173,24 @@ grpc::Status KeyManagementService::ReEncrypt(grpc::ServerContext* context,
         request->change_context() ? ToContext(request->new_encryption_context()) : old_context;
     auto segment = BlobSegment(request->ciphertext_blob());
     if (!segment.ok()) return segment.status();
-    // Both contexts must be allowed: a policy condition on the context must
-    // not be escaped by re-encrypting under another one.
-    for (const EncryptionContext* c : {&new_context, &old_context}) {
+    // A change of context is a decrypt under the old one and an encrypt
+    // under the new one: both must be allowed too, or a Deny of Decrypt for
+    // some context could be escaped by re-encrypting into another. ReEncrypt
+    // itself must be allowed for both contexts (checked last, so it is the
+    // action the audit record names).
+    if (request->change_context()) {
+      if (auto s =
+              call.AuthorizeKey(Action::kDecrypt, segment->key, "", segment->segment, &old_context);
+          !s.ok()) {
+        return s;
+      }
+      if (auto s =
+              call.AuthorizeKey(Action::kEncrypt, segment->key, "", segment->segment, &new_context);
+          !s.ok()) {
+        return s;
+      }
+    }
+    for (const EncryptionContext* c : {&old_context, &new_context}) {
       if (auto s = call.AuthorizeKey(Action::kReEncrypt, segment->key, "", segment->segment, c);
           !s.ok()) {
         return s;

@@ -323,6 +323,43 @@ TEST_F(AccessControlTest, SimulatorExplainsDecisions) {
                        grpc::StatusCode::PERMISSION_DENIED));
 }
 
+TEST_F(AccessControlTest, ReEncryptCannotEscapeAContextDeny) {
+  CreateKey();
+  // app may use the key, except decrypt what is classified restricted.
+  clavis::v1::SetKeyPolicyRequest set;
+  set.set_key(kKey);
+  set.set_policy(absl::StrCat(R"({"version": 1, "statements": [
+      {"effect": "Allow", "principals": [")",
+                              P("admin"), R"("],
+       "actions": ["SetPolicy", "GetPolicy", "GetKey"]},
+      {"effect": "Allow", "principals": [")",
+                              P("app"), R"("],
+       "actions": ["GenerateDataKey", "Decrypt", "ReEncrypt", "Encrypt"]},
+      {"sid": "restricted", "effect": "Deny", "principals": [")",
+                              P("app"), R"("],
+       "actions": ["Decrypt"], "conditions": {"encryptionContext": {"class": "restricted"}}}]})"));
+  clavis::v1::KeyPolicy out;
+  ASSERT_TRUE(IsOk(Access(P("admin"))->SetKeyPolicy(Ctx().get(), set, &out)));
+  const Context restricted{{"class", "restricted"}};
+  clavis::v1::GenerateDataKeyResponse dk;
+  ASSERT_TRUE(IsOk(GenerateDataKey(P("app"), "s", restricted, &dk)));
+  EXPECT_TRUE(StatusIs(Decrypt(P("app"), dk.ciphertext_blob(), restricted),
+                       grpc::StatusCode::PERMISSION_DENIED, "restricted"));
+  clavis::v1::ReEncryptRequest r;
+  r.set_ciphertext_blob(dk.ciphertext_blob());
+  SetContext(restricted, r.mutable_encryption_context());
+  r.set_change_context(true);
+  (*r.mutable_new_encryption_context())["class"] = "public";
+  clavis::v1::ReEncryptResponse re;
+  EXPECT_TRUE(StatusIs(Data(P("app"))->ReEncrypt(Ctx().get(), r, &re),
+                       grpc::StatusCode::PERMISSION_DENIED, "restricted"))
+      << "a context change is a decrypt under the old context";
+  // Without a context change, re-encryption (e.g. to the newest version) is fine.
+  r.set_change_context(false);
+  r.clear_new_encryption_context();
+  EXPECT_TRUE(IsOk(Data(P("app"))->ReEncrypt(Ctx().get(), r, &re)));
+}
+
 // ---- Authentication ----
 
 TEST_F(AccessControlTest, CallersWithoutCredentialsAreUnauthenticated) {
@@ -520,6 +557,44 @@ TEST_F(AccessControlTest, DestructionNeedsTwoDistinctAuthorizedApprovers) {
   ASSERT_TRUE(IsOk(Access(P("auditor"))->ListApprovalRequests(Ctx().get(), list, &listed)));
   ASSERT_EQ(listed.requests_size(), 1);
   EXPECT_EQ(listed.requests(0).requester(), P("admin"));
+}
+
+TEST_F(AccessControlTest, AnApprovalDoesNotRunAfterThePolicyChanged) {
+  CreateKey(/*approvals_required=*/2);
+  clavis::v1::ScheduleDestructionRequest schedule;
+  schedule.set_name(kKey);
+  clavis::v1::Key key;
+  grpc::ClientContext ctx;
+  ASSERT_FALSE(Admin(P("admin"))->ScheduleKeyDestruction(&ctx, schedule, &key).ok());
+  auto it = ctx.GetServerTrailingMetadata().find("clavis-approval-request");
+  ASSERT_NE(it, ctx.GetServerTrailingMetadata().end());
+  clavis::v1::ApproveRequestRequest approve;
+  approve.set_name(std::string(it->second.data(), it->second.size()));
+  clavis::v1::ApprovalRequest out;
+  ASSERT_TRUE(IsOk(Access(P("ops2"))->ApproveRequest(Ctx().get(), approve, &out)));
+  EXPECT_THAT(out.summary(), HasSubstr(kKey)) << "approvers see the stored request";
+  // Meanwhile a narrowing change (no approval needed): drop the auditors.
+  clavis::v1::GetKeyPolicyRequest get;
+  get.set_key(kKey);
+  clavis::v1::KeyPolicy current;
+  ASSERT_TRUE(IsOk(Access(P("admin"))->GetKeyPolicy(Ctx().get(), get, &current)));
+  clavis::v1::SetKeyPolicyRequest set;
+  set.set_key(kKey);
+  set.set_policy(absl::StrCat(
+      R"({"version": 1, "statements": [{"sid": "key-administrators",
+      "effect": "Allow", "principals": [")",
+      P("admin"), R"(", ")", P("ops2"), R"(", ")", P("ops3"),
+      R"("], "actions": ["ScheduleDestruction", "SetPolicy", "ApproveRequest", "GetPolicy", "GetKey"]}]})"));
+  clavis::v1::KeyPolicy set_out;
+  ASSERT_TRUE(IsOk(Access(P("admin"))->SetKeyPolicy(Ctx().get(), set, &set_out)));
+  ASSERT_TRUE(IsOk(Access(P("ops3"))->ApproveRequest(Ctx().get(), approve, &out)));
+  EXPECT_EQ(out.state(), clavis::v1::APPROVAL_EXECUTED);
+  EXPECT_EQ(out.result_code(), static_cast<int>(grpc::StatusCode::FAILED_PRECONDITION));
+  EXPECT_THAT(out.result_message(), HasSubstr("changed after this request"));
+  clavis::v1::GetKeyRequest g;
+  g.set_name(kKey);
+  ASSERT_TRUE(IsOk(Admin(P("admin"))->GetKey(Ctx().get(), g, &key)));
+  EXPECT_EQ(key.state(), clavis::v1::ENABLED);
 }
 
 TEST_F(AccessControlTest, WideningPolicyChangesNeedApprovalNarrowingOnesDoNot) {
