@@ -173,7 +173,10 @@ absl::Status ClavisdProcess::Start(absl::Duration timeout) {
     Kill();
     return absl::DeadlineExceededError("clavisd did not report its port in time");
   }
-  channels_.clear();
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    channels_.clear();
+  }
   if (!channel()->WaitForConnected(absl::ToChronoTime(deadline))) {
     Kill();
     return absl::DeadlineExceededError("clavisd did not accept connections in time");
@@ -183,7 +186,10 @@ absl::Status ClavisdProcess::Start(absl::Duration timeout) {
 
 absl::Status ClavisdProcess::Stop(absl::Duration timeout) {
   if (!running()) return absl::OkStatus();
-  channels_.clear();
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    channels_.clear();
+  }
   ::kill(pid_, SIGTERM);
   const absl::Time deadline = absl::Now() + timeout;
   int status = 0;
@@ -206,6 +212,7 @@ void ClavisdProcess::Kill() {
   int status = 0;
   ::waitpid(pid_, &status, 0);
   pid_ = -1;
+  std::lock_guard<std::mutex> lock(mu_);
   channels_.clear();
 }
 
@@ -227,6 +234,7 @@ absl::Status ClavisdProcess::PreparePki() {
 }
 
 std::string ClavisdProcess::client_cert_prefix(const std::string& principal) {
+  std::lock_guard<std::mutex> lock(mu_);
   const std::string who = principal.empty() ? PrincipalName("acme") : principal;
   std::string file = who;
   for (char& c : file) {
@@ -277,11 +285,14 @@ std::shared_ptr<grpc::Channel> ClavisdProcess::NewChannel(const std::string& pri
 
 std::shared_ptr<grpc::Channel> ClavisdProcess::channel(const std::string& principal) {
   const std::string who = principal.empty() ? PrincipalName("acme") : principal;
-  auto it = channels_.find(who);
-  if (it != channels_.end()) return it->second;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = channels_.find(who);
+    if (it != channels_.end()) return it->second;
+  }
   std::shared_ptr<grpc::Channel> channel = NewChannel(who);
-  channels_[who] = channel;
-  return channel;
+  std::lock_guard<std::mutex> lock(mu_);
+  return channels_.emplace(who, channel).first->second;
 }
 
 std::shared_ptr<grpc::Channel> ClavisdProcess::AnonymousChannel() {

@@ -19,6 +19,7 @@
 
 #include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -120,6 +121,9 @@ class ClavisdProcess {
   pid_t pid_ = -1;
   int port_ = 0;
   std::string pki_dir_;
+  // Guards channels_ and certificate issuance: tests open channels from
+  // several threads.
+  std::mutex mu_;
   std::map<std::string, std::shared_ptr<grpc::Channel>> channels_;  // by principal
 };
 

@@ -727,9 +727,14 @@ TEST_F(AccessControlTest, AKillUnderLoadLeavesNoAcknowledgedCallUnlogged) {
   std::mutex mu;
   std::set<std::string> acknowledged;
   std::vector<std::thread> threads;
+  // Stubs (and the app's certificate) are made here, before the threads.
+  std::vector<std::shared_ptr<DataStub>> stubs;
+  for (int t = 0; t < 4; ++t) {
+    stubs.push_back(clavis::v1::KeyManagement::NewStub(clavisd_->NewChannel(P("app"))));
+  }
   for (int t = 0; t < 4; ++t) {
     threads.emplace_back([&, t] {
-      auto data = Data(P("app"));
+      DataStub* data = stubs[t].get();
       for (int i = 0; !stop; ++i) {
         const std::string id = absl::StrCat("load-", t, "-", i);
         auto ctx = ContextWithDeadline(absl::Seconds(5));
@@ -745,7 +750,14 @@ TEST_F(AccessControlTest, AKillUnderLoadLeavesNoAcknowledgedCallUnlogged) {
       }
     });
   }
-  absl::SleepFor(absl::Milliseconds(1500));
+  // Load until enough calls were acknowledged (a slow machine takes longer),
+  // then kill mid-stream.
+  const absl::Time give_up = absl::Now() + absl::Seconds(20);
+  while (absl::Now() < give_up) {
+    absl::SleepFor(absl::Milliseconds(100));
+    std::lock_guard<std::mutex> lock(mu);
+    if (acknowledged.size() >= 100) break;
+  }
   clavisd_->Kill();
   stop = true;
   for (auto& th : threads) th.join();
