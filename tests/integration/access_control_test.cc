@@ -597,6 +597,50 @@ TEST_F(AccessControlTest, AnApprovalDoesNotRunAfterThePolicyChanged) {
   EXPECT_EQ(key.state(), clavis::v1::ENABLED);
 }
 
+TEST_F(AccessControlTest, PolicyAndApprovalRpcsRefusePrincipalsWithoutRights) {
+  CreateKey(/*approvals_required=*/2);
+  clavis::v1::ScheduleDestructionRequest schedule;
+  schedule.set_name(kKey);
+  clavis::v1::Key key;
+  grpc::ClientContext ctx;
+  ASSERT_FALSE(Admin(P("admin"))->ScheduleKeyDestruction(&ctx, schedule, &key).ok());
+  auto it = ctx.GetServerTrailingMetadata().find("clavis-approval-request");
+  ASSERT_NE(it, ctx.GetServerTrailingMetadata().end());
+  const std::string request(it->second.data(), it->second.size());
+  for (const std::string& who : {P("nobody"), P("app"), PrincipalName("globex")}) {
+    SCOPED_TRACE(who);
+    clavis::v1::SetKeyPolicyRequest set;
+    set.set_key(kKey);
+    set.set_policy(TestKeyPolicy(kKey, {who}));
+    clavis::v1::KeyPolicy policy;
+    EXPECT_TRUE(StatusIs(Access(who)->SetKeyPolicy(Ctx().get(), set, &policy),
+                         grpc::StatusCode::PERMISSION_DENIED));
+    clavis::v1::ListApprovalRequestsRequest list;
+    list.set_key(kKey);
+    clavis::v1::ListApprovalRequestsResponse listed;
+    EXPECT_TRUE(StatusIs(Access(who)->ListApprovalRequests(Ctx().get(), list, &listed),
+                         grpc::StatusCode::PERMISSION_DENIED));
+    clavis::v1::GetApprovalRequestRequest get;
+    get.set_name(request);
+    clavis::v1::ApprovalRequest got;
+    EXPECT_TRUE(StatusIs(Access(who)->GetApprovalRequest(Ctx().get(), get, &got),
+                         grpc::StatusCode::PERMISSION_DENIED));
+    EXPECT_TRUE(got.summary().empty()) << "nothing about the request leaks";
+  }
+  // Malformed names are refused as such.
+  clavis::v1::GetApprovalRequestRequest bad;
+  bad.set_name("tenants/authz/approvals/../../keys/crm");
+  clavis::v1::ApprovalRequest got;
+  EXPECT_TRUE(StatusIs(Access(P("admin"))->GetApprovalRequest(Ctx().get(), bad, &got),
+                       grpc::StatusCode::INVALID_ARGUMENT, "approval request name"));
+  // The policy did not change.
+  clavis::v1::GetKeyPolicyRequest get_policy;
+  get_policy.set_key(kKey);
+  clavis::v1::KeyPolicy current;
+  ASSERT_TRUE(IsOk(Access(P("admin"))->GetKeyPolicy(Ctx().get(), get_policy, &current)));
+  EXPECT_THAT(current.policy(), ::testing::Not(HasSubstr("nobody")));
+}
+
 TEST_F(AccessControlTest, WideningPolicyChangesNeedApprovalNarrowingOnesDoNot) {
   CreateKey(/*approvals_required=*/2);
   clavis::v1::GetKeyPolicyRequest get;
