@@ -72,14 +72,18 @@ absl::string_view ByteReader::ReadRest() {
 
 void ByteWriter::U8(uint8_t v) { out_->push_back(static_cast<char>(v)); }
 void ByteWriter::U16(uint16_t v) {
-  U8(static_cast<uint8_t>(v >> 8));
-  U8(static_cast<uint8_t>(v));
+  const char b[2] = {static_cast<char>(v >> 8), static_cast<char>(v)};
+  out_->append(b, 2);
 }
 void ByteWriter::U32(uint32_t v) {
-  for (int shift = 24; shift >= 0; shift -= 8) U8(static_cast<uint8_t>(v >> shift));
+  const char b[4] = {static_cast<char>(v >> 24), static_cast<char>(v >> 16),
+                     static_cast<char>(v >> 8), static_cast<char>(v)};
+  out_->append(b, 4);
 }
 void ByteWriter::U64(uint64_t v) {
-  for (int shift = 56; shift >= 0; shift -= 8) U8(static_cast<uint8_t>(v >> shift));
+  char b[8];
+  for (int i = 0; i < 8; ++i) b[i] = static_cast<char>(v >> (56 - 8 * i));
+  out_->append(b, 8);
 }
 void ByteWriter::Bytes(absl::string_view b) { out_->append(b.data(), b.size()); }
 

@@ -1,15 +1,22 @@
 #include "clavis/client.h"
 
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <thread>
 #include <utility>
 
+#include "absl/random/random.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "clavis/v1/key_management.grpc.pb.h"
 #include "client/src/retry.h"
 #include "crypto/secret_bytes.h"
+#include "grpc/grpc.h"
 #include "grpcpp/client_context.h"
 #include "grpcpp/create_channel.h"
 #include "grpcpp/security/credentials.h"
@@ -103,6 +110,9 @@ absl::Status ValidateOptions(const ClientOptions& options) {
   if (!(options.backoff_multiplier >= 1.0 && options.backoff_multiplier <= 100.0)) {
     return absl::InvalidArgumentError("ClientOptions.backoff_multiplier must be in [1, 100]");
   }
+  if (options.max_batch_items < 1 || options.max_batch_items > 10000) {
+    return absl::InvalidArgumentError("ClientOptions.max_batch_items must be 1..10000");
+  }
   return absl::OkStatus();
 }
 
@@ -121,6 +131,22 @@ absl::Status FromItemStatus(const v1::ItemStatus& status) {
           ? static_cast<absl::StatusCode>(code)
           : absl::StatusCode::kUnknown;
   return absl::Status(absl_code, absl::StrCat("Clavis BatchDecrypt item: ", status.message()));
+}
+
+// The checks of a data key the server decrypted for (key, segment).
+absl::StatusOr<SecretBytes> CheckDataKey(absl::string_view key, absl::string_view segment,
+                                         const v1::DecryptResponse& response,
+                                         SecretBytes plaintext) {
+  if (response.key() != key || response.segment() != segment) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("data key blob belongs to key \"", response.key(), "\" segment \"",
+                     response.segment(), "\", not to the key and segment the record names"));
+  }
+  if (plaintext.size() != DataKeySource::kDataKeySize) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("blob holds ", plaintext.size(), " bytes, not a 32-byte data key"));
+  }
+  return plaintext;
 }
 
 void SetContext(const EncryptionContext& context,
@@ -142,18 +168,38 @@ SecretBytes TakeSecret(std::string* bytes) {
 struct Client::Rep {
   ClientOptions options;
   RetryPolicy retry;
+  std::shared_ptr<grpc::ChannelCredentials> credentials;
+  grpc::ChannelArguments channel_args;
   std::shared_ptr<grpc::Channel> channel;
   std::unique_ptr<v1::KeyManagement::Stub> stub;
 
+  // A channel of its own with its own subchannel (a WatchKeyEvents stream's:
+  // a fresh one per attempt, since gRPC 1.51 can leave a channel whose
+  // server went away failing every call without trying to reconnect).
+  std::shared_ptr<grpc::Channel> NewPrivateChannel() const {
+    grpc::ChannelArguments args = channel_args;
+    args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
+    return grpc::CreateCustomChannel(options.endpoint, credentials, args);
+  }
+
+  void AddCredentials(grpc::ClientContext* context) const {
+    if (options.token_source) {
+      context->AddMetadata("authorization", "Bearer " + options.token_source());
+    }
+  }
+
   // One RPC with deadline and retries: `rpc(context)` makes one attempt.
+  mutable std::atomic<uint64_t> calls{0};
+  mutable std::atomic<uint64_t> attempts{0};
+
   template <typename Rpc>
   absl::Status Call(absl::string_view method, Rpc rpc) const {
+    calls.fetch_add(1, std::memory_order_relaxed);
     return client_internal::CallWithRetries(retry, [&]() {
+      attempts.fetch_add(1, std::memory_order_relaxed);
       grpc::ClientContext context;  // one per attempt: gRPC forbids reuse
       context.set_deadline(absl::ToChronoTime(absl::Now() + options.call_timeout));
-      if (options.token_source) {
-        context.AddMetadata("authorization", "Bearer " + options.token_source());
-      }
+      AddCredentials(&context);
       return FromGrpc(method, rpc(&context));
     });
   }
@@ -165,21 +211,64 @@ absl::StatusOr<std::unique_ptr<Client>> Client::Connect(const ClientOptions& opt
       ChannelCredentials(options);
   if (!credentials.ok()) return credentials.status();
 
+  // Paired with grpc_shutdown_blocking in ~Client (see there).
+  grpc_init();
   auto rep = std::make_unique<Rep>();
   rep->options = options;
+  // The private key went into the credentials; this copy is not needed.
+  crypto::SecureWipe(rep->options.tls_client_key_pem.data(),
+                     rep->options.tls_client_key_pem.size());
+  rep->options.tls_client_key_pem.clear();
   rep->retry = RetryPolicy{options.max_attempts, options.initial_backoff, options.max_backoff,
                            options.backoff_multiplier};
   grpc::ChannelArguments args;
   // Our retry policy is the only one: two layers of retries would multiply.
   args.SetInt(GRPC_ARG_ENABLE_RETRIES, 0);
+  // Reconnect to a restarted server on our backoff schedule, not gRPC's
+  // (which grows to 2 minutes): a watch stream must come back promptly.
+  const int min_reconnect_ms =
+      static_cast<int>(std::max<int64_t>(100, absl::ToInt64Milliseconds(options.initial_backoff)));
+  const int max_reconnect_ms = static_cast<int>(
+      std::max<int64_t>(min_reconnect_ms, absl::ToInt64Milliseconds(options.max_backoff)));
+  // (Not GRPC_ARG_MIN_RECONNECT_BACKOFF_MS: gRPC also takes it as the
+  // connect timeout, and a TLS handshake on a busy host needs more than
+  // 100 ms.)
+  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, min_reconnect_ms);
+  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, max_reconnect_ms);
   if (!options.tls_server_name.empty()) args.SetSslTargetNameOverride(options.tls_server_name);
+  rep->credentials = *credentials;
+  rep->channel_args = args;
   rep->channel = grpc::CreateCustomChannel(options.endpoint, *credentials, args);
   rep->stub = v1::KeyManagement::NewStub(rep->channel);
   return std::unique_ptr<Client>(new Client(std::move(rep)));
 }
 
 Client::Client(std::unique_ptr<Rep> rep) : rep_(std::move(rep)) {}
-Client::~Client() = default;
+
+namespace {
+
+// gRPC finishes some work of a channel (a name lookup, a TLS handshake) on
+// its own threads even after the channel is gone; a process that exits
+// meanwhile crashes in them (OpenSSL set up during exit). So a connection
+// attempt in progress is given up to 2 s to settle before a channel goes.
+void LetConnectionAttemptSettle(grpc::Channel& channel) {
+  const auto deadline = std::chrono::system_clock::now() + std::chrono::seconds(2);
+  grpc_connectivity_state state = channel.GetState(/*try_to_connect=*/false);
+  while (state == GRPC_CHANNEL_CONNECTING && channel.WaitForStateChange(state, deadline)) {
+    state = channel.GetState(false);
+  }
+}
+
+}  // namespace
+
+Client::~Client() {
+  // Then gRPC's shutdown is waited for: "destroy the Client, then exit" is
+  // safe.
+  LetConnectionAttemptSettle(*rep_->channel);
+  rep_->stub.reset();
+  rep_->channel.reset();
+  grpc_shutdown_blocking();
+}
 
 absl::StatusOr<DataKey> Client::GenerateDataKey(absl::string_view key, absl::string_view segment,
                                                 const EncryptionContext& context) {
@@ -216,16 +305,7 @@ absl::StatusOr<SecretBytes> Client::DecryptDataKey(absl::string_view key, absl::
   });
   SecretBytes plaintext = TakeSecret(response.mutable_plaintext());
   if (!status.ok()) return status;
-  if (response.key() != key || response.segment() != segment) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("data key blob belongs to key \"", response.key(), "\" segment \"",
-                     response.segment(), "\", not to the key and segment the record names"));
-  }
-  if (plaintext.size() != kDataKeySize) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("blob holds ", plaintext.size(), " bytes, not a 32-byte data key"));
-  }
-  return plaintext;
+  return CheckDataKey(key, segment, response, std::move(plaintext));
 }
 
 absl::StatusOr<SecretBytes> Client::Decrypt(absl::string_view ciphertext_blob,
@@ -271,6 +351,190 @@ absl::StatusOr<std::vector<absl::StatusOr<SecretBytes>>> Client::BatchDecrypt(
                                             " items for ", items.size()));
   }
   return results;
+}
+
+std::vector<absl::StatusOr<SecretBytes>> Client::BatchDecryptDataKeys(
+    absl::Span<const DataKeyRequest> requests) {
+  std::vector<absl::StatusOr<SecretBytes>> results;
+  results.reserve(requests.size());
+  const size_t per_call = static_cast<size_t>(rep_->options.max_batch_items);
+  for (size_t start = 0; start < requests.size(); start += per_call) {
+    const absl::Span<const DataKeyRequest> chunk = requests.subspan(start, per_call);
+    v1::BatchDecryptRequest request;
+    for (const DataKeyRequest& item : chunk) {
+      v1::DecryptRequest* r = request.add_requests();
+      r->set_ciphertext_blob(item.ciphertext_blob);
+      r->set_key(item.key);  // the server refuses a blob of another key
+      SetContext(item.context, r->mutable_encryption_context());
+    }
+    v1::BatchDecryptResponse response;
+    absl::Status status = rep_->Call("BatchDecrypt", [&](grpc::ClientContext* ctx) {
+      return rep_->stub->BatchDecrypt(ctx, request, &response);
+    });
+    // Every plaintext leaves the protobuf (which is then wiped) whatever
+    // happens next.
+    std::vector<SecretBytes> plaintexts;
+    plaintexts.reserve(response.items_size());
+    for (v1::BatchDecryptResponse::Item& item : *response.mutable_items()) {
+      plaintexts.push_back(TakeSecret(item.mutable_result()->mutable_plaintext()));
+    }
+    if (status.ok() && static_cast<size_t>(response.items_size()) != chunk.size()) {
+      status =
+          absl::InternalError(absl::StrCat("Clavis BatchDecrypt: server answered ",
+                                           response.items_size(), " items for ", chunk.size()));
+    }
+    for (size_t n = 0; n < chunk.size(); ++n) {
+      if (!status.ok()) {
+        results.emplace_back(status);
+        continue;
+      }
+      v1::BatchDecryptResponse::Item& item = *response.mutable_items(static_cast<int>(n));
+      if (item.status().code() != 0) {
+        results.emplace_back(FromItemStatus(item.status()));
+        continue;
+      }
+      results.push_back(
+          CheckDataKey(chunk[n].key, chunk[n].segment, item.result(), std::move(plaintexts[n])));
+    }
+  }
+  return results;
+}
+
+absl::StatusOr<SecretBytes> Client::DeriveBlindIndexKey(absl::string_view key,
+                                                        absl::string_view segment,
+                                                        absl::string_view index) {
+  v1::DeriveBlindIndexKeyRequest request;
+  request.set_key(std::string(key));
+  request.set_segment(std::string(segment));
+  request.set_index(std::string(index));
+  v1::DeriveBlindIndexKeyResponse response;
+  absl::Status status = rep_->Call("DeriveBlindIndexKey", [&](grpc::ClientContext* ctx) {
+    return rep_->stub->DeriveBlindIndexKey(ctx, request, &response);
+  });
+  SecretBytes index_key = TakeSecret(response.mutable_index_key());
+  if (!status.ok()) return status;
+  if (index_key.size() != 32) {
+    return absl::InternalError(absl::StrCat("Clavis DeriveBlindIndexKey: server returned ",
+                                            index_key.size(), " bytes; expected 32"));
+  }
+  return index_key;
+}
+
+Client::Stats Client::stats() const {
+  return Stats{rep_->calls.load(std::memory_order_relaxed),
+               rep_->attempts.load(std::memory_order_relaxed)};
+}
+
+namespace {
+
+// One WatchKeyEvents stream, re-opened until stopped.
+class WatchThread : public KeyEventSubscription {
+ public:
+  using OnEvent = std::function<void(const KeyEventInfo&)>;
+  using OnConnection = std::function<void(bool, const absl::Status&)>;
+
+  WatchThread(const Client::Rep* rep, std::string tenant, OnEvent on_event,
+              OnConnection on_connection)
+      : rep_(rep),
+        tenant_(std::move(tenant)),
+        on_event_(std::move(on_event)),
+        on_connection_(std::move(on_connection)) {
+    thread_ = std::thread([this] { Run(); });
+  }
+
+  ~WatchThread() override {
+    {
+      absl::MutexLock lock(&mu_);
+      stopped_ = true;
+      if (current_ != nullptr) current_->TryCancel();
+    }
+    thread_.join();
+  }
+
+  bool connected() const override { return connected_.load(); }
+
+ private:
+  void Run() {
+    absl::BitGen gen;
+    int failures = 0;
+    while (true) {
+      absl::Status why = WatchOnce();
+      if (connected_.exchange(false) || failures == 0) {
+        if (on_connection_) on_connection_(false, why);
+      }
+      ++failures;
+      const absl::Duration pause =
+          client_internal::BackoffBeforeRetry(rep_->retry, std::min(failures, 30), gen);
+      absl::MutexLock lock(&mu_);
+      if (mu_.AwaitWithTimeout(absl::Condition(&stopped_), pause)) return;
+      if (connected_once_) failures = 0, connected_once_ = false;
+    }
+  }
+
+  // One stream from open to break; the reason it ended.
+  absl::Status WatchOnce() {
+    std::shared_ptr<grpc::Channel> channel = rep_->NewPrivateChannel();
+    std::unique_ptr<v1::KeyManagement::Stub> stub = v1::KeyManagement::NewStub(channel);
+    absl::Status status = WatchOn(*stub);
+    LetConnectionAttemptSettle(*channel);
+    return status;
+  }
+
+  absl::Status WatchOn(v1::KeyManagement::Stub& stub) {
+    grpc::ClientContext context;
+    rep_->AddCredentials(&context);
+    {
+      absl::MutexLock lock(&mu_);
+      if (stopped_) return absl::CancelledError("stopped");
+      current_ = &context;
+    }
+    v1::WatchKeyEventsRequest request;
+    request.set_tenant(tenant_);
+    std::unique_ptr<grpc::ClientReader<v1::KeyEvent>> reader =
+        stub.WatchKeyEvents(&context, request);
+    reader->WaitForInitialMetadata();
+    const auto& headers = context.GetServerInitialMetadata();
+    if (headers.find("clavis-watch") != headers.end()) {
+      connected_ = true;
+      connected_once_ = true;
+      if (on_connection_) on_connection_(true, absl::OkStatus());
+    }
+    v1::KeyEvent event;
+    while (reader->Read(&event)) {
+      KeyEventInfo info;
+      info.type = event.key().empty() ? "REDACTED" : v1::KeyEvent::Type_Name(event.type());
+      info.key = event.key();
+      info.segment = event.segment();
+      info.version = event.version();
+      info.sequence = event.sequence();
+      if (on_event_) on_event_(info);
+    }
+    absl::Status status = FromGrpc("WatchKeyEvents", reader->Finish());
+    absl::MutexLock lock(&mu_);
+    current_ = nullptr;
+    if (status.ok()) status = absl::UnavailableError("Clavis WatchKeyEvents: stream ended");
+    return status;
+  }
+
+  const Client::Rep* const rep_;
+  const std::string tenant_;
+  const OnEvent on_event_;
+  const OnConnection on_connection_;
+  std::atomic<bool> connected_{false};
+  bool connected_once_ = false;  // only the watch thread uses it
+  absl::Mutex mu_;
+  bool stopped_ ABSL_GUARDED_BY(mu_) = false;
+  grpc::ClientContext* current_ ABSL_GUARDED_BY(mu_) = nullptr;
+  std::thread thread_;
+};
+
+}  // namespace
+
+std::unique_ptr<KeyEventSubscription> Client::WatchKeyEvents(
+    std::string tenant, std::function<void(const KeyEventInfo&)> on_event,
+    std::function<void(bool connected, const absl::Status& why)> on_connection) {
+  return std::make_unique<WatchThread>(rep_.get(), std::move(tenant), std::move(on_event),
+                                       std::move(on_connection));
 }
 
 }  // namespace clavis

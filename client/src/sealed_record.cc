@@ -1,11 +1,12 @@
 #include "client/src/sealed_record.h"
 
+#include <cstring>
 #include <memory>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "client/src/fork_generation.h"
 #include "client/src/sealed_record_format.h"
-#include "crypto/aead.h"
 #include "crypto/byte_io.h"
 #include "crypto/kdf.h"
 #include "crypto/random.h"
@@ -50,10 +51,6 @@ std::string EncodeHeader(const SealedRecordFields& fields, absl::string_view sal
   return out;
 }
 
-absl::StatusOr<std::unique_ptr<crypto::Aead>> RecordAead(crypto::SecretBytes key) {
-  return crypto::Aead::New(crypto::AeadAlgorithm::kAes256Gcm, std::move(key));
-}
-
 }  // namespace
 
 absl::Status ValidateSealedRecordFields(const SealedRecordFields& fields) {
@@ -79,10 +76,10 @@ absl::StatusOr<ParsedSealedRecord> ParseSealedRecord(absl::string_view sealed) {
   }
   ParsedSealedRecord record;
   if (!reader.ReadU8(&record.version)) return Truncated();
-  if (record.version != kSealedRecordVersion) {
-    return absl::InvalidArgumentError(absl::StrCat("unsupported sealed record format version ",
-                                                   record.version, " (this SDK reads version ",
-                                                   kSealedRecordVersion, ")"));
+  if (record.version != kSealedRecordVersion && record.version != kSealedRecordVersionV1) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "unsupported sealed record format version ", record.version, " (this SDK reads versions ",
+        kSealedRecordVersionV1, " and ", kSealedRecordVersion, ")"));
   }
   if (!reader.ReadU8(&record.algorithm)) return Truncated();
   if (record.algorithm != kAlgorithmAes256GcmHkdfSha256Committing) {
@@ -120,69 +117,133 @@ absl::StatusOr<ParsedSealedRecord> ParseSealedRecord(absl::string_view sealed) {
   return record;
 }
 
-absl::StatusOr<RecordKeys> DeriveRecordKeys(const crypto::SecretBytes& data_key,
-                                            absl::string_view salt, uint8_t algorithm,
-                                            const SealedRecordFields& fields) {
+absl::StatusOr<std::unique_ptr<RecordKeyMaterial>> RecordKeyMaterial::New(
+    const crypto::SecretBytes& data_key, const SealedRecordFields& fields,
+    absl::string_view canonical_context, std::string salt) {
+  if (absl::Status s = ValidateSealedRecordFields(fields); !s.ok()) return s;
+  if (data_key.size() != kDerivedKeySize) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("data key must be ", kDerivedKeySize, " bytes, not ", data_key.size()));
+  }
+  if (salt.empty()) salt = crypto::RandomBytes(kSaltSize);
+  if (salt.size() != kSaltSize) {
+    return absl::InvalidArgumentError(absl::StrCat("salt must be ", kSaltSize, " bytes"));
+  }
   std::string info;
   crypto::ByteWriter w(&info);
   w.Bytes(kKdfLabel);
-  w.U8(algorithm);
+  w.U8(kAlgorithmAes256GcmHkdfSha256Committing);
   w.U16Prefixed(fields.key);
   w.U16Prefixed(fields.segment);
   absl::StatusOr<crypto::SecretBytes> okm =
       crypto::HkdfSha256(data_key, salt, info, kDerivedKeySize + kCommitmentSize);
   if (!okm.ok()) return okm.status();
-  RecordKeys keys;
-  keys.encryption_key = crypto::SecretBytes::CopyOf(okm->view().substr(0, kDerivedKeySize));
-  keys.commitment = std::string(okm->view().substr(kDerivedKeySize, kCommitmentSize));
-  return keys;
+  absl::StatusOr<std::unique_ptr<crypto::AesGcmKey>> aead =
+      crypto::AesGcmKey::New(crypto::SecretBytes::CopyOf(okm->view().substr(0, kDerivedKeySize)));
+  if (!aead.ok()) return aead.status();
+  std::unique_ptr<RecordKeyMaterial> m(new RecordKeyMaterial());
+  m->key_ = std::string(fields.key);
+  m->segment_ = std::string(fields.segment);
+  m->data_key_blob_ = std::string(fields.data_key_blob);
+  m->salt_ = std::move(salt);
+  m->commitment_ = std::string(okm->view().substr(kDerivedKeySize, kCommitmentSize));
+  m->header_ = EncodeHeader(fields, m->salt_, m->commitment_);
+  m->canonical_context_ = std::string(canonical_context);
+  m->aad_prefix_ = absl::StrCat(m->header_, canonical_context);
+  m->aead_ = std::move(*aead);
+  crypto::FillRandom(m->nonce_prefix_, sizeof m->nonce_prefix_);
+  m->fork_generation_ = ForkGeneration();
+  return m;
+}
+
+absl::StatusOr<std::string> RecordKeyMaterial::Seal(absl::string_view plaintext,
+                                                    absl::string_view associated_data) const {
+  if (plaintext.size() > kMaxRecordPlaintextSize) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("plaintext is larger than ", kMaxRecordPlaintextSize, " bytes"));
+  }
+  std::string record;
+  record.reserve(header_.size() + kNonceSize + plaintext.size() + kTagSize);
+  record.append(header_);
+  const uint64_t n = records_sealed_.fetch_add(1, std::memory_order_relaxed);
+  if (n >= kMaxRecordsPerSalt) {
+    return absl::FailedPreconditionError(
+        "this data key has sealed 2^32 records; a new data key is needed");
+  }
+  if (!SealableHere()) {
+    return absl::FailedPreconditionError(
+        "this data key was inherited through fork(); a child process must get its own");
+  }
+  // nonce = 4-byte random prefix || u64 record counter: unique for this
+  // material's key, with no randomness drawn per record.
+  char nonce[kNonceSize];
+  std::memcpy(nonce, nonce_prefix_, sizeof nonce_prefix_);
+  for (int i = 0; i < 8; ++i) nonce[4 + i] = static_cast<char>((n >> (56 - 8 * i)) & 0xff);
+  record.append(nonce, kNonceSize);
+  const absl::string_view nonce_view(nonce, kNonceSize);
+  const absl::string_view aad[] = {aad_prefix_, associated_data};
+  if (absl::Status s = aead_->SealAppend(nonce_view, plaintext, aad, &record); !s.ok()) return s;
+  return record;
+}
+
+bool RecordKeyMaterial::SealableHere() const { return fork_generation_ == ForkGeneration(); }
+
+bool RecordKeyMaterial::Matches(const ParsedSealedRecord& record) const {
+  // A record with this material's very header (the usual case) matches.
+  if (record.header == header_) return true;
+  return record.algorithm == kAlgorithmAes256GcmHkdfSha256Committing && record.salt == salt_ &&
+         record.fields.key == key_ && record.fields.segment == segment_ &&
+         record.fields.data_key_blob == data_key_blob_;
+}
+
+absl::StatusOr<std::string> RecordKeyMaterial::Open(const ParsedSealedRecord& record,
+                                                    absl::string_view associated_data) const {
+  const bool same_header = record.header == header_;
+  if (!same_header && !Matches(record)) {
+    return absl::InternalError("record key material used for a record it was not made for");
+  }
+  // Checked before decrypting: without it, a record crafted to be valid
+  // under two data keys (AES-GCM is not key committing) could open to a
+  // different plaintext for a different reader.
+  // (A record with this material's very header carries its commitment; the
+  // commitment is public — every record has it — so that plain comparison
+  // suffices.)
+  if (!same_header && !crypto::ConstantTimeEquals(commitment_, record.commitment)) {
+    return absl::InvalidArgumentError("sealed record does not match its data key");
+  }
+  // The usual case is a record of this very header (the version byte aside,
+  // every header field was just compared), whose prefix is encoded already.
+  absl::StatusOr<std::string> plaintext;
+  if (same_header) {
+    const absl::string_view aad[] = {aad_prefix_, associated_data};
+    plaintext = aead_->Open(record.nonce, record.ciphertext_and_tag, aad);
+  } else {
+    const absl::string_view aad[] = {record.header, canonical_context_, associated_data};
+    plaintext = aead_->Open(record.nonce, record.ciphertext_and_tag, aad);
+  }
+  if (!plaintext.ok()) return absl::InvalidArgumentError("decryption failed");
+  return plaintext;
 }
 
 absl::StatusOr<std::string> SealRecord(const crypto::SecretBytes& data_key,
                                        const SealedRecordFields& fields,
                                        absl::string_view plaintext,
-                                       absl::string_view canonical_context) {
-  if (absl::Status s = ValidateSealedRecordFields(fields); !s.ok()) return s;
-  if (plaintext.size() > kMaxRecordPlaintextSize) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("plaintext is larger than ", kMaxRecordPlaintextSize, " bytes"));
-  }
-  // A fresh salt gives every record its own encryption key, even if a data
-  // key is ever used for more than one record (the data-key cache).
-  const std::string salt = crypto::RandomBytes(kSaltSize);
-  absl::StatusOr<RecordKeys> keys =
-      DeriveRecordKeys(data_key, salt, kAlgorithmAes256GcmHkdfSha256Committing, fields);
-  if (!keys.ok()) return keys.status();
-  std::string record = EncodeHeader(fields, salt, keys->commitment);
-  absl::StatusOr<std::unique_ptr<crypto::Aead>> aead = RecordAead(std::move(keys->encryption_key));
-  if (!aead.ok()) return aead.status();
-  const std::string nonce = crypto::RandomBytes(kNonceSize);
-  absl::StatusOr<std::string> sealed =
-      (*aead)->Seal(nonce, plaintext, absl::StrCat(record, canonical_context));
-  if (!sealed.ok()) return sealed.status();
-  record.append(nonce);
-  record.append(*sealed);
-  return record;
+                                       absl::string_view canonical_context,
+                                       absl::string_view associated_data) {
+  absl::StatusOr<std::unique_ptr<RecordKeyMaterial>> material =
+      RecordKeyMaterial::New(data_key, fields, canonical_context);
+  if (!material.ok()) return material.status();
+  return (*material)->Seal(plaintext, associated_data);
 }
 
 absl::StatusOr<std::string> OpenRecord(const ParsedSealedRecord& record,
                                        const crypto::SecretBytes& data_key,
-                                       absl::string_view canonical_context) {
-  absl::StatusOr<RecordKeys> keys =
-      DeriveRecordKeys(data_key, record.salt, record.algorithm, record.fields);
-  if (!keys.ok()) return keys.status();
-  // Checked before decrypting: without it, a record crafted to be valid
-  // under two data keys (AES-GCM is not key committing) could open to a
-  // different plaintext for a different reader.
-  if (!crypto::ConstantTimeEquals(keys->commitment, record.commitment)) {
-    return absl::InvalidArgumentError("sealed record does not match its data key");
-  }
-  absl::StatusOr<std::unique_ptr<crypto::Aead>> aead = RecordAead(std::move(keys->encryption_key));
-  if (!aead.ok()) return aead.status();
-  absl::StatusOr<std::string> plaintext = (*aead)->Open(
-      record.nonce, record.ciphertext_and_tag, absl::StrCat(record.header, canonical_context));
-  if (!plaintext.ok()) return absl::InvalidArgumentError("decryption failed");
-  return plaintext;
+                                       absl::string_view canonical_context,
+                                       absl::string_view associated_data) {
+  absl::StatusOr<std::unique_ptr<RecordKeyMaterial>> material =
+      RecordKeyMaterial::New(data_key, record.fields, canonical_context, std::string(record.salt));
+  if (!material.ok()) return material.status();
+  return (*material)->Open(record, associated_data);
 }
 
 }  // namespace clavis::client_internal

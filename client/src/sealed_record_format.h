@@ -1,7 +1,7 @@
-// Constants of the sealed record format, v1. The prose spec, which is
-// normative, is docs/FORMAT.md "Sealed record (v1)"; change both together,
-// and never change v1's meaning: a change an old reader could misread is a
-// new version.
+// Constants of the sealed record format, versions 1 and 2. The prose spec,
+// which is normative, is docs/FORMAT.md "Sealed record (v2)"; change both
+// together, and never change a version's meaning: a change an old reader
+// could misread is a new version.
 #ifndef CLAVIS_CLIENT_SRC_SEALED_RECORD_FORMAT_H_
 #define CLAVIS_CLIENT_SRC_SEALED_RECORD_FORMAT_H_
 
@@ -14,7 +14,12 @@ namespace clavis::client_internal {
 
 // "CLSR": Clavis sealed record.
 inline constexpr absl::string_view kSealedRecordMagic = "CLSR";
-inline constexpr uint8_t kSealedRecordVersion = 1;
+// Written by this SDK. v2 has v1's layout; its salt is fresh per data key
+// rather than per record (so a cached data key's record key is derived
+// once), and it may bind application associated data.
+inline constexpr uint8_t kSealedRecordVersion = 2;
+// Still read: records written by earlier SDKs.
+inline constexpr uint8_t kSealedRecordVersionV1 = 1;
 // AES-256-GCM under an HKDF-SHA256-derived key, with key commitment.
 inline constexpr uint8_t kAlgorithmAes256GcmHkdfSha256Committing = 1;
 
@@ -31,7 +36,11 @@ inline constexpr size_t kDerivedKeySize = 32;
 // belongs in a streaming format).
 inline constexpr size_t kMaxRecordPlaintextSize = size_t{1} << 30;
 
-// HKDF info label: 23 ASCII bytes, no terminator.
+// Records one (data key, salt) pair may seal: AES-GCM's limit for 96-bit
+// nonces that are not all counter-generated (NIST SP 800-38D 8.3).
+inline constexpr uint64_t kMaxRecordsPerSalt = uint64_t{1} << 32;
+
+// HKDF info label (both versions): 23 ASCII bytes, no terminator.
 inline constexpr absl::string_view kKdfLabel = "clavis sealed record v1";
 
 }  // namespace clavis::client_internal

@@ -199,7 +199,7 @@ TEST_F(RecordEncryptorTest, BadArgumentsAreRefusedBeforeAnyDataKey) {
       encryptor_->Encrypt(kSegment, "row", {{"k", std::string(1025, 'v')}}).status().message(),
       HasSubstr("value is longer than 1024 bytes"));
   EXPECT_TRUE(source_->IssuedKeys().empty());
-  EXPECT_EQ(RecordEncryptor::New(nullptr, kKey).status().code(),
+  EXPECT_EQ(RecordEncryptor::New(std::shared_ptr<DataKeySource>(), kKey).status().code(),
             absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(RecordEncryptor::New(source_, "").status().code(), absl::StatusCode::kInvalidArgument);
 }

@@ -1,6 +1,6 @@
 // The sealed record format written a second time, straight from
-// docs/FORMAT.md "Sealed record (v1)" and with the crypto layer's primitives
-// only, independent of client/src. Tests use it to check that the SDK follows
+// docs/FORMAT.md "Sealed record (v2)" (and v1, which has the same layout) and with the crypto
+// layer's primitives only, independent of client/src. Tests use it to check that the SDK follows
 // its spec, to decrypt records "offline" as a customer would, and to craft
 // records the SDK would never write (e.g. with a commitment that does not
 // match the data key).
@@ -42,7 +42,7 @@ struct SpecRecord {
   std::string data_key_blob = "blob";
   std::string salt = crypto::RandomBytes(32);
   std::string nonce = crypto::RandomBytes(12);
-  uint8_t version = 1;
+  uint8_t version = 2;
   uint8_t algorithm = 1;
   // If set, written instead of the commitment derived from the data key.
   std::optional<std::string> commitment_override;
@@ -59,7 +59,8 @@ inline crypto::SecretBytes SpecDerive(const crypto::SecretBytes& data_key, const
 
 inline std::string SpecSeal(const crypto::SecretBytes& data_key, const SpecRecord& r,
                             absl::string_view plaintext,
-                            const std::map<std::string, std::string>& context) {
+                            const std::map<std::string, std::string>& context,
+                            absl::string_view associated_data = "") {
   crypto::SecretBytes okm = SpecDerive(data_key, r);
   const std::string commitment =
       r.commitment_override.value_or(std::string(okm.view().substr(32, 32)));
@@ -72,14 +73,16 @@ inline std::string SpecSeal(const crypto::SecretBytes& data_key, const SpecRecor
                                  crypto::SecretBytes::CopyOf(okm.view().substr(0, 32)));
   return absl::StrCat(
       header, r.nonce,
-      *aead->Seal(r.nonce, plaintext, absl::StrCat(header, SpecCanonicalContext(context))));
+      *aead->Seal(r.nonce, plaintext,
+                  absl::StrCat(header, SpecCanonicalContext(context), associated_data)));
 }
 
 // The offline recipe of FORMAT.md: split by the documented offsets, derive,
 // compare the commitment, AES-256-GCM-decrypt.
 inline absl::StatusOr<std::string> SpecOpen(const crypto::SecretBytes& data_key,
                                             absl::string_view sealed,
-                                            const std::map<std::string, std::string>& context) {
+                                            const std::map<std::string, std::string>& context,
+                                            absl::string_view associated_data = "") {
   auto u16 = [&](size_t at) {
     return (static_cast<uint8_t>(sealed[at]) << 8) | static_cast<uint8_t>(sealed[at + 1]);
   };
@@ -104,7 +107,7 @@ inline absl::StatusOr<std::string> SpecOpen(const crypto::SecretBytes& data_key,
   auto aead = *crypto::Aead::New(crypto::AeadAlgorithm::kAes256Gcm,
                                  crypto::SecretBytes::CopyOf(okm.view().substr(0, 32)));
   return aead->Open(nonce, sealed.substr(at + 12),
-                    absl::StrCat(header, SpecCanonicalContext(context)));
+                    absl::StrCat(header, SpecCanonicalContext(context), associated_data));
 }
 
 }  // namespace clavis::testing

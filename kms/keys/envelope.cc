@@ -2,6 +2,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "crypto/random.h"
+#include "kms/keys/blind_index.h"
 #include "kms/keys/ciphertext_blob.h"
 #include "kms/keys/resource_views.h"
 
@@ -46,27 +47,40 @@ struct Envelope::UsableSegment {
 Envelope::Envelope(KeyRepository* repository, KeyLifecycle* lifecycle)
     : repository_(repository), lifecycle_(lifecycle) {}
 
-absl::StatusOr<Envelope::UsableSegment> Envelope::SegmentForEncrypt(const SegmentName& name) {
+struct Envelope::KeyAndSegment {
+  std::shared_ptr<const KeyEntry> key;
+  std::shared_ptr<const SegmentEntry> segment;
+};
+
+absl::StatusOr<Envelope::KeyAndSegment> Envelope::UsableKeyAndSegment(const SegmentName& name) {
   auto key = repository_->GetKey(name.key);
   if (!key.ok()) return key.status();
   if (auto s = KeyNotUsable(name.key, (*key)->record()); !s.ok()) return s;
   auto segment = lifecycle_->GetOrCreateSegment(**key, name);
   if (!segment.ok()) return segment.status();
   if (auto s = SegmentNotUsable(name, (*segment)->record()); !s.ok()) return s;
+  return KeyAndSegment{*std::move(key), *std::move(segment)};
+}
+
+absl::StatusOr<Envelope::UsableSegment> Envelope::SegmentForEncrypt(const SegmentName& name) {
+  auto found = UsableKeyAndSegment(name);
+  if (!found.ok()) return found.status();
+  const KeyEntry& key = *found->key;
+  const SegmentEntry& segment = *found->segment;
   UsableSegment out;
-  out.segment_version = (*segment)->record().primary_version();
-  const internal::SegmentVersionRecord* v = (*segment)->FindVersion(out.segment_version);
+  out.segment_version = segment.record().primary_version();
+  const internal::SegmentVersionRecord* v = segment.FindVersion(out.segment_version);
   if (v == nullptr) {
     return absl::DataLossError(
         absl::StrCat("segment ", name.ToString(), " has no record of its primary version"));
   }
   out.key_version = v->key_version();
-  if (auto s = CheckKeyVersionUsable(**key, out.key_version); !s.ok()) return s;
-  auto aead = repository_->SegmentAead(**key, **segment, out.segment_version);
+  if (auto s = CheckKeyVersionUsable(key, out.key_version); !s.ok()) return s;
+  auto aead = repository_->SegmentAead(key, segment, out.segment_version);
   if (!aead.ok()) return aead.status();
   out.aead = *std::move(aead);
-  out.key = *std::move(key);
-  out.segment = *std::move(segment);
+  out.key = std::move(found->key);
+  out.segment = std::move(found->segment);
   return out;
 }
 
@@ -166,6 +180,23 @@ absl::StatusOr<EncryptResult> Envelope::ReEncrypt(absl::string_view ciphertext_b
   auto usable = SegmentForEncrypt(SegmentName{decrypted->key, decrypted->segment});
   if (!usable.ok()) return usable.status();
   return Seal(*usable, decrypted->plaintext, new_context);
+}
+
+absl::StatusOr<crypto::SecretBytes> Envelope::DeriveBlindIndexKey(const SegmentName& segment,
+                                                                  absl::string_view index) {
+  if (auto s = ValidateBlindIndexName(index); !s.ok()) return s;
+  auto found = UsableKeyAndSegment(segment);
+  if (!found.ok()) return found.status();
+  const internal::SegmentVersionRecord* v =
+      found->segment->FindVersion(kBlindIndexSegmentKeyVersion);
+  if (v == nullptr || v->wrapped_key().empty()) {
+    return absl::DataLossError(absl::StrCat("segment ", segment.ToString(), " has no key version ",
+                                            kBlindIndexSegmentKeyVersion));
+  }
+  if (auto s = CheckKeyVersionUsable(*found->key, v->key_version()); !s.ok()) return s;
+  auto segment_key = repository_->UnwrapSegmentKey(*found->key, segment.segment, *v);
+  if (!segment_key.ok()) return segment_key.status();
+  return DeriveBlindIndexKeyFromSegmentKey(*segment_key, segment.key, segment.segment, index);
 }
 
 }  // namespace clavis::kms

@@ -1,8 +1,8 @@
 // Envelope: the data plane. Issues data keys and encrypts small payloads
-// under segment keys, and decrypts the resulting ciphertext blobs
-// (docs/FORMAT.md), checking on every call that the master key, the master
-// version the segment key is wrapped under, the segment and the segment-key
-// version are all usable.
+// under segment keys, decrypts the resulting ciphertext blobs, and derives
+// blind index keys (docs/FORMAT.md), checking on every call that the master
+// key, the master version the segment key is wrapped under, the segment and
+// the segment-key version are all usable.
 //
 // Errors: InvalidArgument for malformed input and for a blob that does not
 // authenticate (wrong context, segment, tenant, altered bytes: one message,
@@ -67,8 +67,21 @@ class Envelope {
                                           const EncryptionContext& context,
                                           const EncryptionContext& new_context);
 
+  // The 32-byte key of blind index `index` over `segment`
+  // (docs/FORMAT.md "Blind index key (v1)"), derived from segment-key
+  // version 1, so every call gives the same key until the segment or the
+  // key is destroyed. Creates the segment on first use, like
+  // GenerateDataKey, and refuses the same states (key, segment, and the
+  // master version segment-key version 1 is wrapped under).
+  // InvalidArgument if `index` breaks ValidateBlindIndexName.
+  absl::StatusOr<crypto::SecretBytes> DeriveBlindIndexKey(const SegmentName& segment,
+                                                          absl::string_view index);
+
  private:
   struct UsableSegment;
+  struct KeyAndSegment;
+  // The key and the segment (created on first use), both usable.
+  absl::StatusOr<KeyAndSegment> UsableKeyAndSegment(const SegmentName& name);
   absl::StatusOr<UsableSegment> SegmentForEncrypt(const SegmentName& name);
   absl::StatusOr<EncryptResult> Seal(const UsableSegment& segment,
                                      const crypto::SecretBytes& plaintext,

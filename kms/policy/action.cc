@@ -20,6 +20,9 @@ constexpr std::array<ActionInfo, kNumActions> kActions = {{
     {Action::kDecrypt, "Decrypt", ActionClass::kDataPlane},
     {Action::kReEncrypt, "ReEncrypt", ActionClass::kDataPlane},
     {Action::kEncrypt, "Encrypt", ActionClass::kDataPlane},
+    // The index key lets its holder test guesses against a blind index
+    // offline: data plane, never given to administrators.
+    {Action::kDeriveBlindIndexKey, "DeriveBlindIndexKey", ActionClass::kDataPlane},
     // Event streams carry key names and versions, never material.
     {Action::kWatchKeyEvents, "WatchKeyEvents", ActionClass::kReadOnly},
     {Action::kGetKey, "GetKey", ActionClass::kReadOnly},

@@ -5,6 +5,8 @@
 //
 // Every action belongs to one class, used by separation of duties:
 //   kDataPlane       uses key material on a caller's data (Encrypt, Decrypt...)
+//                    or hands key material derived for it to the caller
+//                    (DeriveBlindIndexKey)
 //   kReadOnly        reads metadata or the audit trail; changes nothing
 //   kAdministrative  changes keys, segments or the policy, or moves material
 //                    in or out of the service
@@ -28,6 +30,7 @@ enum class Action {
   kDecrypt,
   kReEncrypt,
   kEncrypt,
+  kDeriveBlindIndexKey,
   kWatchKeyEvents,
   kGetKey,
   kListKeys,

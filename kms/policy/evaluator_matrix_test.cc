@@ -76,10 +76,20 @@ const std::vector<PrincipalCase>& Principals() {
 }
 
 const std::vector<Action>& Actions() {
+  // DeriveBlindIndexKey is granted to nobody below: data-plane grants of
+  // other actions (billing agents) and "Destroy*" denies must not reach it.
   static const auto* const actions = new std::vector<Action>{
-      Action::kGenerateDataKey, Action::kDecrypt,      Action::kEncrypt, Action::kGetKey,
-      Action::kReadAudit,       Action::kRotate,       Action::kDestroy, Action::kDestroySegment,
-      Action::kSetPolicy,       Action::kExportEscrow,
+      Action::kGenerateDataKey,
+      Action::kDecrypt,
+      Action::kEncrypt,
+      Action::kGetKey,
+      Action::kReadAudit,
+      Action::kRotate,
+      Action::kDestroy,
+      Action::kDestroySegment,
+      Action::kSetPolicy,
+      Action::kExportEscrow,
+      Action::kDeriveBlindIndexKey,
   };
   return *actions;
 }
@@ -221,7 +231,7 @@ TEST(EvaluatorMatrixTest, EveryCellMatchesTheSpecification) {
       }
     }
   }
-  EXPECT_EQ(cells, 10 * 10 * 12);
+  EXPECT_EQ(cells, 10 * 11 * 12);
   // 3 actions x 3 segments + 10 + 2 x 5 x 10 - 2 x 10 (intern destroy) + 2.
   EXPECT_EQ(allowed, 9 + 10 + 100 - 20 + 2);
 }

@@ -91,6 +91,23 @@ TEST(SeparationOfDutiesTest, AdminAndDataToOnePrincipalIsRejected) {
                    .ok());
 }
 
+TEST(SeparationOfDutiesTest, BlindIndexKeysAreDataPlane) {
+  // The index key is key material handed to the caller: an administrator who
+  // could also derive it could widen their own access and attack the index.
+  absl::StatusOr<Policy> policy = ParsePolicy(R"({"version": 1, "statements": [
+      {"effect": "Allow", "principals": ["tenants/acme/principals/bob"],
+       "actions": ["SetPolicy", "DeriveBlindIndexKey"]}]})",
+                                              PolicyScope{"acme", "crm"});
+  EXPECT_EQ(policy.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(policy.status().message()),
+              HasSubstr("administrative (SetPolicy) and data-plane (DeriveBlindIndexKey)"));
+  EXPECT_TRUE(ParsePolicy(R"({"version": 1, "statements": [
+      {"effect": "Allow", "principals": ["tenants/acme/principals/search"],
+       "actions": ["DeriveBlindIndexKey", "GetKey"]}]})",
+                          PolicyScope{"acme", "crm"})
+                  .ok());
+}
+
 TEST(SeparationOfDutiesTest, ExplicitOverrideIsAcceptedAndRecorded) {
   absl::StatusOr<Policy> policy = ParsePolicy(
       WithOverride(R"("allowAdminAndDataToSamePrincipal": true,)"), PolicyScope{"acme", "crm"});

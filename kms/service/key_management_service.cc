@@ -1,6 +1,7 @@
 #include "kms/service/key_management_service.h"
 
 #include "absl/strings/str_cat.h"
+#include "kms/keys/blind_index.h"
 #include "kms/keys/ciphertext_blob.h"
 #include "kms/service/grpc_status.h"
 
@@ -232,6 +233,31 @@ grpc::Status KeyManagementService::Encrypt(grpc::ServerContext* context,
   });
 }
 
+grpc::Status KeyManagementService::DeriveBlindIndexKey(
+    grpc::ServerContext* context, const clavis::v1::DeriveBlindIndexKeyRequest* request,
+    clavis::v1::DeriveBlindIndexKeyResponse* response) {
+  return RunGuarded(
+      access_, context, "DeriveBlindIndexKey", [&](GuardedCall& call) -> absl::Status {
+        call.SetResource(request->key());
+        auto key = ParseKeyName(request->key());
+        if (!key.ok()) return key.status();
+        if (auto s = ValidateSegment(request->segment()); !s.ok()) return s;
+        if (auto s = ValidateBlindIndexName(request->index()); !s.ok()) return s;
+        // No encryption context: an Allow conditioned on one never grants this.
+        if (auto s = call.AuthorizeKey(Action::kDeriveBlindIndexKey, *key, "", request->segment());
+            !s.ok()) {
+          return s;
+        }
+        auto index_key =
+            envelope_->DeriveBlindIndexKey(SegmentName{*key, request->segment()}, request->index());
+        if (!index_key.ok()) return index_key.status();
+        // The key leaves secure memory here, for the wire; it is never logged
+        // or audited (the audit record names key, segment and outcome only).
+        response->set_index_key(std::string(index_key->view()));
+        return absl::OkStatus();
+      });
+}
+
 grpc::Status KeyManagementService::WatchKeyEvents(
     grpc::ServerContext* context, const clavis::v1::WatchKeyEventsRequest* request,
     grpc::ServerWriter<clavis::v1::KeyEvent>* writer) {
@@ -252,8 +278,9 @@ grpc::Status KeyManagementService::WatchKeyEvents(
   grpc::Status started = call.Finish(absl::OkStatus());
   if (!started.ok()) return started;
   auto subscription = events_->Subscribe(*tenant);
-  // Headers go out at once so the client knows it is subscribed before any
-  // event happens.
+  // Headers go out at once, with a marker, so the client knows it is
+  // subscribed before any event happens (a refused call sends no headers).
+  context->AddInitialMetadata("clavis-watch", "subscribed");
   writer->SendInitialMetadata();
   clavis::v1::KeyEvent event;
   while (!context->IsCancelled() && !shutting_down_) {

@@ -45,6 +45,9 @@ class KeyManagementService final : public clavis::v1::KeyManagement::Service {
   grpc::Status WatchKeyEvents(grpc::ServerContext* context,
                               const clavis::v1::WatchKeyEventsRequest* request,
                               grpc::ServerWriter<clavis::v1::KeyEvent>* writer) override;
+  grpc::Status DeriveBlindIndexKey(grpc::ServerContext* context,
+                                   const clavis::v1::DeriveBlindIndexKeyRequest* request,
+                                   clavis::v1::DeriveBlindIndexKeyResponse* response) override;
 
  private:
   // Each authorizes its own request through `call` (a batch item is

@@ -106,7 +106,11 @@ absl::Status ClavisdProcess::Start(absl::Duration timeout) {
   if (running()) return absl::FailedPreconditionError("already running");
   const std::string port_file = options_.data_dir + ".port";
   std::filesystem::remove(port_file);
-  std::vector<std::string> args = {CLAVISD_BINARY, "--listen_address=127.0.0.1:0",
+  // A restart keeps the port if asked, so long-lived clients reconnect.
+  const std::string listen = (options_.keep_port_on_restart && port_ != 0)
+                                 ? absl::StrCat("127.0.0.1:", port_)
+                                 : std::string("127.0.0.1:0");
+  std::vector<std::string> args = {CLAVISD_BINARY, "--listen_address=" + listen,
                                    "--data_dir=" + options_.data_dir, "--port_file=" + port_file,
                                    "--log_level=info"};
   if (options_.dev_short_windows) args.push_back("--insecure_dev_short_windows");

@@ -69,6 +69,9 @@ struct ClavisdOptions {
   // harness can still open TLS channels (and check clavisd is up).
   std::string external_pki_dir;
   std::vector<std::string> extra_args;
+  // Start() after Stop() listens on the port of the first start again
+  // (instead of a new one), for tests of clients that reconnect.
+  bool keep_port_on_restart = false;
   // Where clavisd's stderr goes (appended), for post-mortems and log greps.
   std::string log_file;  // default: <data_dir>/../clavisd-<n>.log
 };

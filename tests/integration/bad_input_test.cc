@@ -226,6 +226,8 @@ class BadInputTest : public ClavisdTest {
          substring},
         {"Encrypt", [this, name] { return Encrypt(name, kSegment, "payload", ctx_); }, code,
          substring},
+        {"DeriveBlindIndexKey",
+         [this, name] { return DeriveBlindIndexKey(name, kSegment, "email"); }, code, substring},
         {"BatchGenerateDataKey item",
          [this, name] {
            clavis::v1::BatchGenerateDataKeyRequest r;
@@ -296,6 +298,8 @@ class BadInputTest : public ClavisdTest {
          substring},
         {"Encrypt", [this, label] { return Encrypt(kKey, label, "payload", ctx_); }, code,
          substring},
+        {"DeriveBlindIndexKey", [this, label] { return DeriveBlindIndexKey(kKey, label, "email"); },
+         code, substring},
         {"BatchGenerateDataKey item",
          [this, label] {
            clavis::v1::BatchGenerateDataKeyRequest r;
@@ -1158,6 +1162,9 @@ TEST_F(BadInputTest, TextThatIsNotUtf8IsRefusedWithoutHarm) {
   for (auto& c : ContextCases({{bad, "v"}}, StatusCode::INVALID_ARGUMENT, "")) cases.push_back(c);
   for (auto& c : ContextCases({{"k", bad}}, StatusCode::INVALID_ARGUMENT, "")) cases.push_back(c);
   for (auto& c : SegmentLabelCases(bad, StatusCode::INVALID_ARGUMENT, "")) cases.push_back(c);
+  cases.push_back({"DeriveBlindIndexKey index",
+                   [this, bad] { return DeriveBlindIndexKey(kKey, kSegment, bad); },
+                   StatusCode::INVALID_ARGUMENT, ""});
   for (const auto& c : cases) {
     grpc::Status s = Note(c.call());
     EXPECT_FALSE(s.ok()) << c.what;

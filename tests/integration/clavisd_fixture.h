@@ -413,6 +413,38 @@ class ClavisdTest : public ::testing::Test {
     return Call(&DataStub::ReEncrypt, r, out);
   }
 
+  grpc::Status DeriveBlindIndexKey(const std::string& key, const std::string& segment,
+                                   const std::string& index,
+                                   clavis::v1::DeriveBlindIndexKeyResponse* out = nullptr) {
+    clavis::v1::DeriveBlindIndexKeyRequest r;
+    r.set_key(key);
+    r.set_segment(segment);
+    r.set_index(index);
+    return Call(&DataStub::DeriveBlindIndexKey, r, out);
+  }
+
+  // Drops every stub (so no open connection delays the shutdown) and stops
+  // clavisd cleanly.
+  void StopClavisd() {
+    admin_.reset();
+    data_.reset();
+    admin_stubs_.clear();
+    data_stubs_.clear();
+    absl::Status stopped = clavisd_->Stop();
+    ASSERT_TRUE(stopped.ok()) << stopped;
+  }
+
+  // Stops clavisd cleanly and starts it again on the same data directory
+  // (it may listen on another port: every stub is made anew).
+  void Restart() {
+    StopClavisd();
+    if (::testing::Test::HasFatalFailure()) return;
+    absl::Status started = clavisd_->Start();
+    ASSERT_TRUE(started.ok()) << started;
+    admin_ = clavisd_->Admin();
+    data_ = clavisd_->Data();
+  }
+
   // The data-plane stub of `tenant`'s admin principal (for streams).
   DataStub* DataFor(const std::string& tenant) {
     return StubFor(static_cast<DataStub*>(nullptr), tenant);

@@ -25,6 +25,7 @@
 #ifndef CLAVIS_CLIENT_INCLUDE_CLAVIS_CLIENT_H_
 #define CLAVIS_CLIENT_INCLUDE_CLAVIS_CLIENT_H_
 
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
@@ -70,6 +71,29 @@ struct ClientOptions {
   absl::Duration initial_backoff = absl::Milliseconds(100);
   absl::Duration max_backoff = absl::Seconds(5);
   double backoff_multiplier = 2.0;
+  // Items per BatchDecrypt RPC (BatchDecryptDataKeys splits larger batches);
+  // must not exceed clavisd's --max_batch_items (default 1000). 1..10000.
+  int max_batch_items = 1000;
+};
+
+// A key state change from clavisd's WatchKeyEvents stream.
+struct KeyEventInfo {
+  // The names of clavis.v1.KeyEvent.Type ("DISABLED", "SEGMENT_REVOKED",
+  // ...), or "REDACTED" for an event of a key the caller may not watch.
+  std::string type;
+  std::string key;        // tenants/{t}/keys/{k}; empty when redacted
+  std::string segment;    // segment events
+  uint32_t version = 0;   // key version events
+  uint64_t sequence = 0;  // per tenant, +1 per event while the server runs
+};
+
+// A running WatchKeyEvents subscription; destroying it stops it (and waits
+// for its thread).
+class KeyEventSubscription {
+ public:
+  virtual ~KeyEventSubscription() = default;
+  // Whether the stream is established now.
+  virtual bool connected() const = 0;
 };
 
 // One item of BatchDecrypt.
@@ -116,8 +140,42 @@ class Client : public DataKeySource {
   absl::StatusOr<std::vector<absl::StatusOr<SecretBytes>>> BatchDecrypt(
       absl::Span<const DecryptItem> items);
 
+  // DataKeySource::BatchDecryptDataKeys over BatchDecrypt RPCs of up to
+  // ClientOptions::max_batch_items each. Each result is checked like
+  // DecryptDataKey's (the server must report the requested key and segment).
+  std::vector<absl::StatusOr<SecretBytes>> BatchDecryptDataKeys(
+      absl::Span<const DataKeyRequest> requests) override;
+
+  // The DeriveBlindIndexKey RPC (see DataKeySource).
+  absl::StatusOr<SecretBytes> DeriveBlindIndexKey(absl::string_view key, absl::string_view segment,
+                                                  absl::string_view index) override;
+
+  // Follows WatchKeyEvents of `tenant` ("tenants/{t}") in a background
+  // thread until the subscription is destroyed. `on_event` gets each event;
+  // `on_connection` is called with true each time the stream is (re)
+  // established (events may have been missed before it: treat it as "resync")
+  // and with false and the reason each time it breaks. A broken stream is
+  // re-opened with the client's backoff (at most max_backoff apart), forever.
+  // Both callbacks run on the subscription's thread, one at a time, and must
+  // not destroy the subscription, which must not outlive this Client. Needs
+  // the WatchKeyEvents permission; keys
+  // the caller may not watch arrive as "REDACTED" events.
+  // Counters since Connect, e.g. for metrics: RPCs made (a call retried
+  // three times counts once in `calls` and three times in `attempts`).
+  struct Stats {
+    uint64_t calls = 0;
+    uint64_t attempts = 0;
+  };
+  Stats stats() const;
+
+  std::unique_ptr<KeyEventSubscription> WatchKeyEvents(
+      std::string tenant, std::function<void(const KeyEventInfo&)> on_event,
+      std::function<void(bool connected, const absl::Status& why)> on_connection);
+
+  // Internal: the gRPC channel and stub (keeps gRPC out of this header).
+  struct Rep;
+
  private:
-  struct Rep;  // the gRPC channel and stub: keeps gRPC out of this header
   explicit Client(std::unique_ptr<Rep> rep);
 
   const std::unique_ptr<Rep> rep_;

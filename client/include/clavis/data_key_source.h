@@ -19,9 +19,11 @@
 #define CLAVIS_CLIENT_INCLUDE_CLAVIS_DATA_KEY_SOURCE_H_
 
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "absl/types/span.h"
 #include "clavis/encryption_context.h"
 #include "clavis/secret_bytes.h"
 
@@ -31,6 +33,14 @@ namespace clavis {
 struct DataKey {
   SecretBytes plaintext;        // 32 bytes; wiped when the DataKey is destroyed
   std::string ciphertext_blob;  // the data key wrapped under its segment key; not secret
+};
+
+// One data key to decrypt (BatchDecryptDataKeys).
+struct DataKeyRequest {
+  std::string key;      // tenants/{t}/keys/{k}
+  std::string segment;  // the segment the blob must belong to
+  std::string ciphertext_blob;
+  EncryptionContext context;
 };
 
 class DataKeySource {
@@ -50,6 +60,21 @@ class DataKeySource {
                                                      absl::string_view segment,
                                                      absl::string_view ciphertext_blob,
                                                      const EncryptionContext& context) = 0;
+
+  // Many DecryptDataKey calls at once, one result per request, in order,
+  // each failing on its own. clavis::Client sends them as BatchDecrypt RPCs
+  // (as few as the server's batch limit allows); the default calls
+  // DecryptDataKey in a loop.
+  virtual std::vector<absl::StatusOr<SecretBytes>> BatchDecryptDataKeys(
+      absl::Span<const DataKeyRequest> requests);
+
+  // The 32-byte key of blind index `index` over `segment` of `key` (the
+  // DeriveBlindIndexKey RPC, docs/FORMAT.md "Blind index key"): the same on
+  // every call until the segment is destroyed. The default is
+  // UNIMPLEMENTED.
+  virtual absl::StatusOr<SecretBytes> DeriveBlindIndexKey(absl::string_view key,
+                                                          absl::string_view segment,
+                                                          absl::string_view index);
 };
 
 }  // namespace clavis

@@ -15,6 +15,9 @@
 namespace clavis {
 
 using SecretBytes = ::clavis::crypto::SecretBytes;
+// Overwrites `size` bytes at `bytes` with zeros in a way the compiler cannot
+// drop, e.g. to wipe a PEM private key after Client::Connect.
+using ::clavis::crypto::SecureWipe;
 
 }  // namespace clavis
 

@@ -1,9 +1,9 @@
-#include "kms/keys/encryption_context.h"
+#include "crypto/encryption_context.h"
 
 #include "absl/strings/str_cat.h"
 #include "crypto/byte_io.h"
 
-namespace clavis::kms {
+namespace clavis::crypto {
 
 absl::Status ValidateEncryptionContext(const EncryptionContext& context) {
   if (context.size() > kMaxContextEntries) {
@@ -33,7 +33,10 @@ absl::Status ValidateEncryptionContext(const EncryptionContext& context) {
 }
 
 std::string CanonicalEncryptionContext(const EncryptionContext& context) {
+  size_t size = 4;
+  for (const auto& [key, value] : context) size += 8 + key.size() + value.size();
   std::string out;
+  out.reserve(size);
   crypto::ByteWriter w(&out);
   w.U32(static_cast<uint32_t>(context.size()));
   // std::map iterates in bytewise (std::string operator<) key order.
@@ -44,4 +47,4 @@ std::string CanonicalEncryptionContext(const EncryptionContext& context) {
   return out;
 }
 
-}  // namespace clavis::kms
+}  // namespace clavis::crypto

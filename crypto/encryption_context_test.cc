@@ -1,8 +1,8 @@
-#include "kms/keys/encryption_context.h"
+#include "crypto/encryption_context.h"
 
 #include "gtest/gtest.h"
 
-namespace clavis::kms {
+namespace clavis::crypto {
 namespace {
 
 TEST(EncryptionContextTest, CanonicalEncodingIsSortedAndLengthPrefixed) {
@@ -46,4 +46,4 @@ TEST(EncryptionContextTest, ErrorsDoNotEchoValues) {
 }
 
 }  // namespace
-}  // namespace clavis::kms
+}  // namespace clavis::crypto
