@@ -8,6 +8,7 @@
 
 #include "absl/random/random.h"
 #include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
@@ -43,10 +44,9 @@ bool SplitHostPort(absl::string_view endpoint, absl::string_view* host) {
   return !host->empty();
 }
 
-bool IsLoopbackHost(absl::string_view host) {
-  if (absl::EqualsIgnoreCase(host, "localhost") || host == "::1") return true;
+bool IsIpv4Literal(absl::string_view host) {
   std::vector<absl::string_view> octets = absl::StrSplit(host, '.');
-  if (octets.size() != 4 || octets[0] != "127") return false;
+  if (octets.size() != 4) return false;
   for (absl::string_view octet : octets) {
     int v = 0;
     if (!absl::SimpleAtoi(octet, &v) || v < 0 || v > 255) return false;
@@ -54,18 +54,63 @@ bool IsLoopbackHost(absl::string_view host) {
   return true;
 }
 
+bool IsLoopbackHost(absl::string_view host) {
+  if (absl::EqualsIgnoreCase(host, "localhost") || host == "::1") return true;
+  return IsIpv4Literal(host) && absl::StartsWith(host, "127.");
+}
+
 // >>> The one place where the channel's credentials are chosen. <<<
 // TLS with the operator's CA (and a client certificate for mTLS) when
 // tls_ca_pem is set; otherwise plaintext, and therefore loopback only, since
 // data keys cross this connection. Service tokens are added per attempt as
 // call metadata (Rep::Call).
+// The hosts of ClientOptions.endpoint ("host:port" or a comma-separated list
+// of IP address:port), checked.
+absl::StatusOr<std::vector<std::string>> EndpointHosts(const ClientOptions& options) {
+  std::vector<std::string> hosts;
+  const std::vector<absl::string_view> parts = absl::StrSplit(options.endpoint, ',');
+  for (absl::string_view part : parts) {
+    absl::string_view host;
+    if (!SplitHostPort(part, &host)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("ClientOptions.endpoint \"", part, "\" is not host:port"));
+    }
+    if (parts.size() > 1 && !IsIpv4Literal(host) && host.find(':') == absl::string_view::npos) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "ClientOptions.endpoint lists several servers, so each must be an IP address, not \"",
+          host, "\" (or give one DNS name that resolves to all of them)"));
+    }
+    hosts.emplace_back(host);
+  }
+  if (parts.size() > 1) {
+    const bool v4 = IsIpv4Literal(hosts[0]);
+    for (const std::string& h : hosts) {
+      if (IsIpv4Literal(h) != v4) {
+        return absl::InvalidArgumentError(
+            "ClientOptions.endpoint mixes IPv4 and IPv6 addresses; list one family");
+      }
+    }
+    if (!options.tls_ca_pem.empty() && options.tls_server_name.empty()) {
+      return absl::InvalidArgumentError(
+          "ClientOptions.endpoint lists several addresses: set tls_server_name to the name in "
+          "clavisd's certificate");
+    }
+  }
+  return hosts;
+}
+
+// The gRPC target: the endpoint itself (DNS or one address), or an ipv4:/
+// ipv6: list that gRPC's pick_first tries in order, failing over to the
+// next address when one is down.
+std::string ChannelTarget(const ClientOptions& options, const std::vector<std::string>& hosts) {
+  if (hosts.size() < 2) return options.endpoint;
+  return absl::StrCat(IsIpv4Literal(hosts[0]) ? "ipv4:" : "ipv6:", options.endpoint);
+}
+
 absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> ChannelCredentials(
     const ClientOptions& options) {
-  absl::string_view host;
-  if (!SplitHostPort(options.endpoint, &host)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("ClientOptions.endpoint \"", options.endpoint, "\" is not host:port"));
-  }
+  absl::StatusOr<std::vector<std::string>> hosts = EndpointHosts(options);
+  if (!hosts.ok()) return hosts.status();
   if (options.tls_client_cert_pem.empty() != options.tls_client_key_pem.empty()) {
     return absl::InvalidArgumentError(
         "ClientOptions.tls_client_cert_pem and tls_client_key_pem go together");
@@ -82,11 +127,13 @@ absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> ChannelCredentials(
   if (!options.tls_client_cert_pem.empty()) {
     return absl::InvalidArgumentError("a client certificate needs TLS: set tls_ca_pem");
   }
-  if (!IsLoopbackHost(host)) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "ClientOptions.endpoint \"", options.endpoint,
-        "\" is not a loopback address; without TLS (tls_ca_pem) the SDK only connects to "
-        "127.0.0.0/8, ::1 or localhost"));
+  for (const std::string& host : *hosts) {
+    if (!IsLoopbackHost(host)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "ClientOptions.endpoint \"", options.endpoint,
+          "\" is not a loopback address; without TLS (tls_ca_pem) the SDK only connects to "
+          "127.0.0.0/8, ::1 or localhost"));
+    }
   }
   return grpc::InsecureChannelCredentials();
 }
@@ -168,6 +215,7 @@ SecretBytes TakeSecret(std::string* bytes) {
 struct Client::Rep {
   ClientOptions options;
   RetryPolicy retry;
+  std::string target;  // the gRPC target made of options.endpoint
   std::shared_ptr<grpc::ChannelCredentials> credentials;
   grpc::ChannelArguments channel_args;
   std::shared_ptr<grpc::Channel> channel;
@@ -179,7 +227,7 @@ struct Client::Rep {
   std::shared_ptr<grpc::Channel> NewPrivateChannel() const {
     grpc::ChannelArguments args = channel_args;
     args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
-    return grpc::CreateCustomChannel(options.endpoint, credentials, args);
+    return grpc::CreateCustomChannel(target, credentials, args);
   }
 
   void AddCredentials(grpc::ClientContext* context) const {
@@ -236,9 +284,10 @@ absl::StatusOr<std::unique_ptr<Client>> Client::Connect(const ClientOptions& opt
   args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, min_reconnect_ms);
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, max_reconnect_ms);
   if (!options.tls_server_name.empty()) args.SetSslTargetNameOverride(options.tls_server_name);
+  rep->target = ChannelTarget(options, *EndpointHosts(options));
   rep->credentials = *credentials;
   rep->channel_args = args;
-  rep->channel = grpc::CreateCustomChannel(options.endpoint, *credentials, args);
+  rep->channel = grpc::CreateCustomChannel(rep->target, *credentials, args);
   rep->stub = v1::KeyManagement::NewStub(rep->channel);
   return std::unique_ptr<Client>(new Client(std::move(rep)));
 }

@@ -59,6 +59,23 @@ TEST(ClientOptionsTest, PlaintextOnlyToLoopback) {
   }
 }
 
+TEST(ClientOptionsTest, SeveralEndpointsAreIpAddressesOfOneFamily) {
+  EXPECT_TRUE(ConnectStatus(At("127.0.0.1:7443,127.0.0.2:7443")).ok());
+  EXPECT_TRUE(ConnectStatus(At("[::1]:7443,[::1]:7444")).ok());
+  EXPECT_THAT(ConnectStatus(At("127.0.0.1:7443,localhost:7443")).message(),
+              HasSubstr("each must be an IP address"));
+  EXPECT_THAT(ConnectStatus(At("127.0.0.1:7443,[::1]:7443")).message(),
+              HasSubstr("mixes IPv4 and IPv6"));
+  EXPECT_THAT(ConnectStatus(At("127.0.0.1:7443,")).message(), HasSubstr("is not host:port"));
+  EXPECT_THAT(ConnectStatus(At("127.0.0.1:7443,10.0.0.1:7443")).message(),
+              HasSubstr("not a loopback address"));
+  ClientOptions tls = At("10.0.0.1:7443,10.0.0.2:7443");
+  tls.tls_ca_pem = "-----BEGIN CERTIFICATE-----";
+  EXPECT_THAT(ConnectStatus(tls).message(), HasSubstr("set tls_server_name"));
+  tls.tls_server_name = "clavis.internal";
+  EXPECT_TRUE(ConnectStatus(tls).ok());
+}
+
 // A loopback port with nothing listening: bound, then closed.
 int UnusedPort() {
   int fd = socket(AF_INET, SOCK_STREAM, 0);

@@ -1,6 +1,10 @@
 // The SDK against a real clavisd: clavis::Client + RecordEncryptor seal and
 // open records in several segments, a disabled key stops decryption, and a
 // stopped server gives UNAVAILABLE after the configured attempts.
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <fstream>
 #include <memory>
 #include <sstream>
@@ -208,6 +212,35 @@ TEST(SdkClientOptionsTest, TransportSecurityOptionsAreChecked) {
   options.tls_client_cert_pem = "cert";
   EXPECT_EQ(Client::Connect(options).status().code(), absl::StatusCode::kInvalidArgument)
       << "a certificate without its key";
+}
+
+// Several replicas in ClientOptions.endpoint: the first is down (nothing
+// listens there), so calls go to the next.
+TEST_F(SdkClientTest, FailsOverToTheNextEndpointWhenTheFirstIsDown) {
+  const int dead_port = [] {
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
+    socklen_t len = sizeof(addr);
+    getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+    close(fd);
+    return ntohs(addr.sin_port);
+  }();
+  ClientOptions options;
+  options.endpoint = absl::StrCat("127.0.0.1:", dead_port, ",", clavisd_.address());
+  options.call_timeout = absl::Seconds(5);
+  const std::string prefix = clavisd_.client_cert_prefix(PrincipalName("acme"));
+  options.tls_ca_pem = Slurp(clavisd_.ca_cert_file());
+  options.tls_client_cert_pem = Slurp(prefix + ".crt");
+  options.tls_client_key_pem = Slurp(prefix + ".key");
+  options.tls_server_name = "localhost";
+  std::shared_ptr<Client> client = *Client::Connect(options);
+  auto encryptor = *RecordEncryptor::New(client, key_);
+  absl::StatusOr<std::string> sealed = encryptor->Encrypt("acme/a", "row", {});
+  ASSERT_TRUE(sealed.ok()) << sealed.status();
+  EXPECT_EQ(*encryptor->Decrypt(*sealed, {}), "row");
 }
 
 }  // namespace

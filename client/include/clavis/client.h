@@ -42,9 +42,14 @@
 namespace clavis {
 
 struct ClientOptions {
-  // "host:port" of clavisd. Without TLS (tls_ca_pem empty) only loopback
-  // hosts (127.0.0.0/8, ::1, localhost) are accepted, because data keys
-  // would otherwise cross the network in the clear.
+  // "host:port" of clavisd, or several replicas as a comma-separated list
+  // of IP addresses of one family ("10.0.0.1:7443,10.0.0.2:7443"), tried in
+  // order: a connection goes to the first that answers and fails over to the
+  // next when it goes away. (For names, give one DNS name that resolves to
+  // every replica.) Without TLS (tls_ca_pem empty) only loopback hosts
+  // (127.0.0.0/8, ::1, localhost) are accepted, because data keys would
+  // otherwise cross the network in the clear. With TLS and several
+  // addresses, tls_server_name is required.
   std::string endpoint;
 
   // ---- Transport security and credentials (docs/ACCESS.md) ----
@@ -111,6 +116,8 @@ class Client : public DataKeySource {
   // UNAVAILABLE on the first call.
   static absl::StatusOr<std::unique_ptr<Client>> Connect(const ClientOptions& options);
 
+  // Waits up to 2 s for a connection attempt still in progress and for
+  // gRPC's own clean-up, so that a process may exit right after it.
   ~Client() override;
   Client(const Client&) = delete;
   Client& operator=(const Client&) = delete;
