@@ -28,8 +28,12 @@ std::string EncryptionSlot(absl::string_view key, absl::string_view segment,
   return Name('e', {key, segment, canonical_context});
 }
 std::string DecryptionSlot(absl::string_view blob) { return Name('d', {blob}); }
-std::string DecryptionFlight(absl::string_view blob, absl::string_view canonical_context) {
-  return Name('f', {blob, canonical_context});
+// Everything the source checks, so that only identical lookups share a
+// fetch (a record naming another key or segment for the same blob must be
+// asked about on its own, and refused).
+std::string DecryptionFlight(absl::string_view key, absl::string_view segment,
+                             absl::string_view blob, absl::string_view canonical_context) {
+  return Name('f', {key, segment, blob, canonical_context});
 }
 std::string IndexSlot(absl::string_view key, absl::string_view segment, absl::string_view index) {
   return Name('i', {key, segment, index});
@@ -66,8 +70,12 @@ std::atomic<uint64_t> next_core_id{1};
 // one segment skip the lock, the slot name and the hash lookup. Weak, so a
 // remembered entry is still wiped when the cache lets go of it.
 struct ThreadMemo {
-  uint64_t core_id = 0;
+  // Each half names its own cache: a thread may seal through one cache and
+  // open through another (e.g. one cache per tenant on a shared pool), and
+  // neither may ever see the other's keys.
+  uint64_t encrypt_core_id = 0;
   std::weak_ptr<CacheEntry> encrypt;
+  uint64_t decrypt_core_id = 0;
   std::string decrypt_blob;
   std::weak_ptr<CacheEntry> decrypt;
 };
@@ -168,7 +176,7 @@ absl::StatusOr<std::shared_ptr<const CacheEntry>> DataKeyCacheCore::AcquireForEn
     absl::string_view key, absl::string_view segment, const EncryptionContext& context,
     size_t plaintext_size) {
   // Fast path: the entry this thread sealed with last time.
-  if (fast_path_enabled_.load(std::memory_order_relaxed) && memo.core_id == id_) {
+  if (fast_path_enabled_.load(std::memory_order_relaxed) && memo.encrypt_core_id == id_) {
     std::shared_ptr<CacheEntry> e = memo.encrypt.lock();
     if (e != nullptr && e->key == key && e->segment == segment && e->context == context &&
         Usable(*e, absl::Now()) && e->material->SealableHere() && TryReserve(*e, plaintext_size)) {
@@ -194,7 +202,7 @@ absl::StatusOr<std::shared_ptr<const CacheEntry>> DataKeyCacheCore::AcquireForEn
         RemoveLocked(it, false);
       } else {
         ++stats_.hits;
-        memo.core_id = id_;
+        memo.encrypt_core_id = id_;
         memo.encrypt = e;
         return std::shared_ptr<const CacheEntry>(std::move(e));
       }
@@ -208,6 +216,7 @@ absl::StatusOr<std::shared_ptr<const CacheEntry>> DataKeyCacheCore::AcquireForEn
     ++stats_.misses;
     ++stats_.source_calls;
     flights_[slot_name] = std::make_shared<Flight>();
+    const uint64_t epoch = eviction_epoch_;
     absl::StatusOr<std::shared_ptr<CacheEntry>> entry;
     {
       lock.unlock();
@@ -231,14 +240,22 @@ absl::StatusOr<std::shared_ptr<const CacheEntry>> DataKeyCacheCore::AcquireForEn
     // limit gets a key of its own, never offered to others.
     (*entry)->records = 1;
     (*entry)->bytes = plaintext_size;
-    if (plaintext_size <= options_.max_bytes_per_data_key) {
-      InsertLocked(slot_name, *entry);
-      memo.core_id = id_;
-      memo.encrypt = *entry;
-    } else {
+    if (eviction_epoch_ != epoch) {
+      // An eviction (e.g. a revocation event) came while the key was being
+      // fetched: the server issued it before that change, so this call (and
+      // those waiting on it) may use it, but it is not kept.
       (*entry)->retired = true;
+      (*entry)->evicted = true;
+    } else {
+      if (plaintext_size <= options_.max_bytes_per_data_key) {
+        InsertLocked(slot_name, *entry);
+        memo.encrypt_core_id = id_;
+        memo.encrypt = *entry;
+      } else {
+        (*entry)->retired = true;
+      }
+      InsertLocked(DecryptionSlot((*entry)->blob), *entry);
     }
-    InsertLocked(DecryptionSlot((*entry)->blob), *entry);
     FinishFlightLocked(slot_name, absl::OkStatus(), *entry);
     return std::shared_ptr<const CacheEntry>(*entry);
   }
@@ -274,7 +291,7 @@ DataKeyCacheCore::LookupForDecryption(absl::Span<const DecryptLookup> lookups) {
       // the server, which refuses it.
     }
     ++stats_.misses;
-    const std::string flight_name = DecryptionFlight(l.blob, l.canonical_context);
+    const std::string flight_name = DecryptionFlight(l.key, l.segment, l.blob, l.canonical_context);
     auto f = flights_.find(flight_name);
     if (f == flights_.end()) {
       f = flights_.emplace(flight_name, std::make_shared<Flight>()).first;
@@ -293,6 +310,7 @@ DataKeyCacheCore::LookupForDecryption(absl::Span<const DecryptLookup> lookups) {
                                         std::string(l.blob), *l.context});
     }
     ++stats_.source_calls;
+    const uint64_t epoch = eviction_epoch_;
     lock.unlock();
     std::vector<absl::StatusOr<crypto::SecretBytes>> keys;
     if (requests.size() == 1) {
@@ -320,7 +338,13 @@ DataKeyCacheCore::LookupForDecryption(absl::Span<const DecryptLookup> lookups) {
     for (size_t n = 0; n < to_fetch.size(); ++n) {
       if (entries[n].ok()) {
         (*entries[n])->fetched = fetched;
-        InsertLocked(DecryptionSlot((*entries[n])->blob), *entries[n]);
+        // Not kept if an eviction came while it was being fetched (see
+        // AcquireForEncryption).
+        if (eviction_epoch_ == epoch) {
+          InsertLocked(DecryptionSlot((*entries[n])->blob), *entries[n]);
+        } else {
+          (*entries[n])->evicted = true;
+        }
         FinishFlightLocked(own_flight_names[n], absl::OkStatus(), *entries[n]);
       } else {
         FinishFlightLocked(own_flight_names[n], entries[n].status(), nullptr);
@@ -344,7 +368,7 @@ absl::StatusOr<std::shared_ptr<const CacheEntry>> DataKeyCacheCore::LookupOneFor
     return e.key == l.key && e.segment == l.segment && e.context == *l.context;
   };
   // Fast path: the entry this thread decrypted with last time.
-  if (fast_path_enabled_.load(std::memory_order_relaxed) && memo.core_id == id_ &&
+  if (fast_path_enabled_.load(std::memory_order_relaxed) && memo.decrypt_core_id == id_ &&
       memo.decrypt_blob == l.blob) {
     std::shared_ptr<CacheEntry> e = memo.decrypt.lock();
     if (e != nullptr && Usable(*e, absl::Now()) && matches(*e)) {
@@ -370,7 +394,7 @@ absl::StatusOr<std::shared_ptr<const CacheEntry>> DataKeyCacheCore::LookupOneFor
     found = std::move(LookupForDecryption(absl::MakeConstSpan(&full, 1))[0]);
     if (!found.ok()) return found;
   }
-  memo.core_id = id_;
+  memo.decrypt_core_id = id_;
   memo.decrypt_blob.assign(l.blob.data(), l.blob.size());
   memo.decrypt = std::const_pointer_cast<CacheEntry>(*found);
   return found;
@@ -398,6 +422,7 @@ absl::StatusOr<std::shared_ptr<const CacheEntry>> DataKeyCacheCore::IndexKey(
     ++stats_.misses;
     ++stats_.source_calls;
     flights_[slot_name] = std::make_shared<Flight>();
+    const uint64_t epoch = eviction_epoch_;
     lock.unlock();
     absl::StatusOr<crypto::SecretBytes> index_key =
         source_->DeriveBlindIndexKey(key, segment, index);
@@ -416,7 +441,11 @@ absl::StatusOr<std::shared_ptr<const CacheEntry>> DataKeyCacheCore::IndexKey(
     entry->index = std::string(index);
     entry->secret = std::move(*index_key);
     entry->fetched = NowLocked();
-    InsertLocked(slot_name, entry);
+    if (eviction_epoch_ == epoch) {
+      InsertLocked(slot_name, entry);
+    } else {
+      entry->evicted = true;
+    }
     FinishFlightLocked(slot_name, absl::OkStatus(), entry);
     return std::shared_ptr<const CacheEntry>(entry);
   }
@@ -424,6 +453,7 @@ absl::StatusOr<std::shared_ptr<const CacheEntry>> DataKeyCacheCore::IndexKey(
 
 void DataKeyCacheCore::Evict(const std::function<bool(const CacheEntry&)>& match) {
   std::unique_lock<std::mutex> lock(mu_);
+  ++eviction_epoch_;
   for (auto it = slots_.begin(); it != slots_.end();) {
     if (match(*it->second.entry)) {
       RemoveLocked(it++, true);
@@ -435,6 +465,7 @@ void DataKeyCacheCore::Evict(const std::function<bool(const CacheEntry&)>& match
 
 void DataKeyCacheCore::RetireEncryptionKeys(absl::string_view key, absl::string_view segment) {
   std::unique_lock<std::mutex> lock(mu_);
+  ++eviction_epoch_;
   for (auto it = slots_.begin(); it != slots_.end();) {
     const CacheEntry& e = *it->second.entry;
     if (it->first[0] == 'e' && e.key == key && e.segment == segment) {

@@ -148,6 +148,10 @@ class DataKeyCacheCore {
   std::deque<std::pair<std::string, std::weak_ptr<CacheEntry>>> order_;
   absl::flat_hash_map<std::string, std::shared_ptr<Flight>> flights_;
   DataKeyCache::Stats stats_;
+  // Incremented by every Evict and RetireEncryptionKeys: a fetch that sees
+  // it change while the source was asked does not keep its key (the
+  // eviction may have been meant for it).
+  uint64_t eviction_epoch_ = 0;
 };
 
 }  // namespace clavis::client_internal

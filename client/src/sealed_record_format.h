@@ -36,8 +36,9 @@ inline constexpr size_t kDerivedKeySize = 32;
 // belongs in a streaming format).
 inline constexpr size_t kMaxRecordPlaintextSize = size_t{1} << 30;
 
-// Records one (data key, salt) pair may seal: AES-GCM's limit for 96-bit
-// nonces that are not all counter-generated (NIST SP 800-38D 8.3).
+// Records one (data key, salt) pair may seal: the SDK's nonces are a counter
+// under a random 32-bit prefix, and 2^32 is also AES-GCM's limit for random
+// 96-bit nonces (NIST SP 800-38D 8.3), which another writer may use.
 inline constexpr uint64_t kMaxRecordsPerSalt = uint64_t{1} << 32;
 
 // HKDF info label (both versions): 23 ASCII bytes, no terminator.

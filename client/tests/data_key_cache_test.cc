@@ -367,6 +367,62 @@ TEST_F(DataKeyCacheTest, FastPathIsPerCache) {
   EXPECT_EQ(other_source->generate_calls(), 1);
 }
 
+// One thread, two caches (e.g. one per tenant on a shared pool): opening
+// through one and sealing through the other must not let the second reach
+// the first's remembered key.
+TEST_F(DataKeyCacheTest, FastPathNeverCrossesCaches) {
+  Make({}, /*test_clock=*/false);
+  const std::string sealed = Seal("acme/a");
+  ASSERT_TRUE(encryptor_->Decrypt(sealed, kContext).ok());  // remembered by cache A
+  auto other_source = std::make_shared<FakeDataKeySource>();
+  auto other = *RecordEncryptor::New(*DataKeyCache::New(other_source), kKey);
+  ASSERT_TRUE(other->Encrypt("acme/b", "x", kContext).ok());  // a slow-path fill of cache B
+  EXPECT_FALSE(other->Decrypt(sealed, kContext).ok()) << "B must ask its own source";
+  EXPECT_EQ(other_source->decrypt_calls(), 1);
+}
+
+// A record that names another segment for a real blob must be refused by
+// the source, even in one batch with the genuine record (which must still
+// open), in either order.
+TEST_F(DataKeyCacheTest, RelabelledRecordInTheSameBatchIsAskedAboutOnItsOwn) {
+  for (bool forged_first : {false, true}) {
+    Make();
+    const std::string good = Seal("acme/a", "genuine");
+    auto parsed = *client_internal::ParseSealedRecord(good);
+    testing::SpecRecord spec;
+    spec.key = kKey;
+    spec.segment = "acme/other";
+    spec.data_key_blob = std::string(parsed.fields.data_key_blob);
+    // Sealed under a random key: only the framing matters here.
+    const std::string forged = testing::SpecSeal(crypto::RandomSecret(32), spec, "x", kContext);
+    Make();  // cold
+    std::vector<RecordToDecrypt> batch = {{good, kContext, ""}, {forged, kContext, ""}};
+    if (forged_first) std::swap(batch[0], batch[1]);
+    std::vector<absl::StatusOr<std::string>> out = encryptor_->DecryptMany(batch);
+    const auto& good_result = out[forged_first ? 1 : 0];
+    const auto& forged_result = out[forged_first ? 0 : 1];
+    ASSERT_TRUE(good_result.ok()) << good_result.status();
+    EXPECT_EQ(*good_result, "genuine");
+    EXPECT_FALSE(forged_result.ok());
+    EXPECT_EQ(source_->batch_items(), 2u * (forged_first ? 2 : 1));
+  }
+}
+
+// An eviction (a revocation event) that arrives while a key is being
+// fetched must not be undone when the fetch lands.
+TEST_F(DataKeyCacheTest, EvictionDuringAFetchIsNotUndone) {
+  Make({}, /*test_clock=*/false);
+  source_->set_delay(absl::Milliseconds(300));
+  std::thread sealer([&] { EXPECT_TRUE(encryptor_->Encrypt("acme/a", "r", kContext).ok()); });
+  absl::SleepFor(absl::Milliseconds(100));
+  cache_->EvictKey(kKey);
+  sealer.join();
+  source_->set_delay(absl::ZeroDuration());
+  EXPECT_EQ(cache_->stats().entries, 0u);
+  ASSERT_TRUE(encryptor_->Encrypt("acme/a", "r", kContext).ok());
+  EXPECT_EQ(source_->generate_calls(), 2) << "the key fetched across the eviction was not kept";
+}
+
 TEST_F(DataKeyCacheTest, OptionsAreChecked) {
   DataKeyCacheOptions o;
   o.max_age = absl::ZeroDuration();

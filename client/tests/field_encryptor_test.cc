@@ -83,7 +83,7 @@ TEST_F(FieldEncryptorTest, RefusesPlainValuesWhereCiphertextBelongs) {
 }
 
 TEST_F(FieldEncryptorTest, HostileDocumentsGiveClearErrorsWithoutContent) {
-  for (const std::string bad : {std::string(R"({"email": "ada@example.com")"),
+  for (const std::string& bad : {std::string(R"({"email": "ada@example.com")"),
                                 std::string("not json at all: ada@example.com"), std::string(""),
                                 std::string("\x80\x81")}) {
     absl::StatusOr<std::string> s = fields_->EncryptFields(kSegment, bad, kContext);

@@ -45,11 +45,6 @@ void WriteFile(const std::string& path, const std::string& content) {
 constexpr char kIssuerKeyId[] = "test-issuer";
 constexpr char kAudience[] = "clavis-test";
 
-std::string TenantOfPrincipal(const std::string& principal) {
-  std::vector<std::string> parts = absl::StrSplit(principal, '/');
-  return parts.size() >= 2 ? parts[1] : "";
-}
-
 }  // namespace
 
 const std::vector<std::string>& TestTenants() {

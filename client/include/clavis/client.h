@@ -116,8 +116,10 @@ class Client : public DataKeySource {
   // UNAVAILABLE on the first call.
   static absl::StatusOr<std::unique_ptr<Client>> Connect(const ClientOptions& options);
 
-  // Waits up to 2 s for a connection attempt still in progress and for
-  // gRPC's own clean-up, so that a process may exit right after it.
+  // Waits up to 2 s for a connection attempt still in progress, then for
+  // gRPC's own clean-up when this was the process' last gRPC user (not
+  // bounded by us, normally milliseconds), so that a process may exit right
+  // after it.
   ~Client() override;
   Client(const Client&) = delete;
   Client& operator=(const Client&) = delete;

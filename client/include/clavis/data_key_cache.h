@@ -17,9 +17,9 @@
 //  - Blind index keys: one per (key, segment, index), for max_age.
 //  - At most max_entries of all kinds; beyond that the oldest goes first.
 //
-// The defaults stay well inside AES-256-GCM's limits for random 96-bit
-// nonces: 2^24 records per data key (probability of a nonce collision below
-// 2^-49) and 16 GiB per data key.
+// The defaults stay well inside AES-256-GCM's limits: 2^24 records per data
+// key (whose nonces are a counter, so they never repeat; even random nonces
+// would collide with probability below 2^-49) and 16 GiB per data key.
 //
 // Key material lives in locked, guarded memory (and in OpenSSL cipher
 // contexts, cleansed when freed) and is wiped when an entry is evicted and no
