@@ -159,7 +159,9 @@ void DataKeyCacheCore::FinishFlightLocked(const std::string& flight_name, absl::
   auto it = flights_.find(flight_name);
   if (it == flights_.end()) return;
   it->second->done = true;
-  it->second->status = std::move(status);
+  // A status of its own, not a share of the caller's (see AwaitLocked).
+  it->second->status =
+      status.ok() ? absl::OkStatus() : absl::Status(status.code(), status.message());
   it->second->entry = std::move(entry);
   flights_.erase(it);
   flight_done_.notify_all();
@@ -168,7 +170,10 @@ void DataKeyCacheCore::FinishFlightLocked(const std::string& flight_name, absl::
 absl::StatusOr<std::shared_ptr<CacheEntry>> DataKeyCacheCore::AwaitLocked(
     std::unique_lock<std::mutex>& lock, const std::shared_ptr<Flight>& flight) {
   flight_done_.wait(lock, [&] { return flight->done; });
-  if (!flight->status.ok()) return flight->status;
+  // Each waiter gets a status of its own rather than a share of the
+  // fetcher's: absl::Status counts shares in Debian's (uninstrumented)
+  // library, which ThreadSanitizer cannot see.
+  if (!flight->status.ok()) return absl::Status(flight->status.code(), flight->status.message());
   return flight->entry;
 }
 
