@@ -16,10 +16,10 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "bench/in_process_clavisd.h"
 #include "clavis/v1/key_admin.grpc.pb.h"
 #include "clavis/v1/key_management.grpc.pb.h"
 #include "grpcpp/create_channel.h"
-#include "kms/server/server.h"
 #include "spdlog/spdlog.h"
 
 namespace {
@@ -39,34 +39,12 @@ const char* Name(Audit a) {
 }
 
 // Calls per second of GenerateDataKey over `threads` connections.
-double Measure(Audit audit, const std::string& dir, absl::Duration duration, int threads) {
-  std::filesystem::remove_all(dir);
-  clavis::server::ServerConfig config;
-  config.set_listen_address("127.0.0.1:0");
-  config.set_data_dir(dir);
-  config.set_create_if_missing(true);
-  config.set_insecure_dev_no_auth(true);
-  config.set_log_level("warn");
-  config.mutable_rate_limit()->set_disabled(true);
-  if (audit == Audit::kOff) config.mutable_audit()->set_insecure_disabled(true);
-  if (audit == Audit::kSyncEveryRecord) config.mutable_audit()->set_sync_every_record(true);
-  auto server = clavis::kms::Server::BuildAndStart(config);
-  if (!server.ok()) {
-    std::fprintf(stderr, "cannot start clavisd: %s\n",
-                 std::string(server.status().message()).c_str());
-    std::exit(1);
-  }
-  const std::string address = absl::StrCat("127.0.0.1:", (*server)->port());
-  {
-    auto admin = clavis::v1::KeyAdmin::NewStub(
-        grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
-    grpc::ClientContext ctx;
-    clavis::v1::CreateKeyRequest create;
-    create.set_parent("tenants/bench");
-    create.set_key_id("k");
-    clavis::v1::Key key;
-    if (!admin->CreateKey(&ctx, create, &key).ok()) std::exit(1);
-  }
+double Measure(Audit audit, absl::Duration duration, int threads) {
+  clavis::bench::InProcessClavisd clavisd([audit](clavis::server::ServerConfig& config) {
+    if (audit == Audit::kOff) config.mutable_audit()->set_insecure_disabled(true);
+    if (audit == Audit::kSyncEveryRecord) config.mutable_audit()->set_sync_every_record(true);
+  });
+  const std::string& address = clavisd.address();
   std::atomic<bool> go{false}, stop{false};
   std::atomic<uint64_t> calls{0};
   std::vector<std::thread> workers;
@@ -77,7 +55,7 @@ double Measure(Audit audit, const std::string& dir, absl::Duration duration, int
       auto data = clavis::v1::KeyManagement::NewStub(
           grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args));
       clavis::v1::GenerateDataKeyRequest r;
-      r.set_key("tenants/bench/keys/k");
+      r.set_key(clavis::bench::kBenchKey);
       (*r.mutable_encryption_context())["customer"] = "42";
       while (!go) std::this_thread::yield();
       for (uint64_t i = 0; !stop; ++i) {
@@ -98,10 +76,6 @@ double Measure(Audit audit, const std::string& dir, absl::Duration duration, int
   const double seconds = absl::ToDoubleSeconds(absl::Now() - start);
   stop = true;
   for (auto& w : workers) w.join();
-  (*server)->Shutdown(absl::Seconds(5));
-  (*server)->Wait();
-  server->reset();
-  std::filesystem::remove_all(dir);
   return done / seconds;
 }
 
@@ -115,13 +89,11 @@ int main(int argc, char** argv) {
     if (flag == "--threads") (void)absl::SimpleAtoi(argv[i + 1], &threads);
   }
   spdlog::set_level(spdlog::level::warn);
-  const std::string dir =
-      (std::filesystem::temp_directory_path() / absl::StrCat("clavis-bench-", ::getpid())).string();
   std::printf("GenerateDataKey over loopback gRPC, %d client threads, %d s per run\n", threads,
               seconds);
   double baseline = 0;
   for (Audit audit : {Audit::kOff, Audit::kGroupCommit, Audit::kSyncEveryRecord}) {
-    const double rate = Measure(audit, dir, absl::Seconds(seconds), threads);
+    const double rate = Measure(audit, absl::Seconds(seconds), threads);
     if (audit == Audit::kOff) baseline = rate;
     std::printf("  %-42s %9.0f calls/s   ratio to audit off: %.3f\n", Name(audit), rate,
                 baseline > 0 ? rate / baseline : 0.0);

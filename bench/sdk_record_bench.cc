@@ -26,23 +26,21 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "bench/in_process_clavisd.h"
 #include "clavis/client.h"
 #include "clavis/data_key_cache.h"
 #include "clavis/record_encryptor.h"
 #include "clavis/v1/key_admin.grpc.pb.h"
 #include "grpcpp/create_channel.h"
-#include "kms/server/server.h"
 #include "spdlog/spdlog.h"
 
 namespace {
 
 const clavis::EncryptionContext kContext = {{"table", "customers"}};
-constexpr char kKey[] = "tenants/bench/keys/k";
 
-[[noreturn]] void Die(const std::string& what) {
-  std::fprintf(stderr, "sdk_record_bench: %s\n", what.c_str());
-  std::exit(1);
-}
+using clavis::bench::kBenchKey;
+
+[[noreturn]] void Die(const std::string& what) { clavis::bench::InProcessClavisd::Die(what); }
 
 // Raw EVP AES-256-GCM, keyed once.
 class RawGcm {
@@ -157,30 +155,8 @@ int main(int argc, char** argv) {
     if (flag == "--round_ms") (void)absl::SimpleAtoi(argv[i + 1], &round_ms);
   }
   spdlog::set_level(spdlog::level::warn);
-  const std::string dir =
-      (std::filesystem::temp_directory_path() / absl::StrCat("clavis-sdk-bench-", ::getpid()))
-          .string();
-  std::filesystem::remove_all(dir);
-  clavis::server::ServerConfig config;
-  config.set_listen_address("127.0.0.1:0");
-  config.set_data_dir(dir);
-  config.set_create_if_missing(true);
-  config.set_insecure_dev_no_auth(true);
-  config.set_log_level("warn");
-  config.mutable_rate_limit()->set_disabled(true);
-  auto server = clavis::kms::Server::BuildAndStart(config);
-  if (!server.ok()) Die(absl::StrCat("cannot start clavisd: ", server.status().message()));
-  const std::string address = absl::StrCat("127.0.0.1:", (*server)->port());
-  {
-    auto admin = clavis::v1::KeyAdmin::NewStub(
-        grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
-    grpc::ClientContext ctx;
-    clavis::v1::CreateKeyRequest create;
-    create.set_parent("tenants/bench");
-    create.set_key_id("k");
-    clavis::v1::Key key;
-    if (!admin->CreateKey(&ctx, create, &key).ok()) Die("CreateKey failed");
-  }
+  clavis::bench::InProcessClavisd clavisd;
+  const std::string& address = clavisd.address();
   clavis::ClientOptions options;
   options.endpoint = address;
   auto connect = [&] {
@@ -192,7 +168,7 @@ int main(int argc, char** argv) {
   // ---- 1. warm-cache throughput ----
   auto client = connect();
   auto cache = *clavis::DataKeyCache::New(client);
-  auto records = *clavis::RecordEncryptor::New(cache, kKey);
+  auto records = *clavis::RecordEncryptor::New(cache, kBenchKey);
   RawGcm raw;
   std::vector<Row> rows;
   for (size_t size : {size_t{1024}, size_t{65536}}) {
@@ -239,7 +215,7 @@ int main(int argc, char** argv) {
     sealed.push_back(std::move(*s));
   }
   auto reader_client = connect();
-  auto reader = *clavis::RecordEncryptor::New(*clavis::DataKeyCache::New(reader_client), kKey);
+  auto reader = *clavis::RecordEncryptor::New(*clavis::DataKeyCache::New(reader_client), kBenchKey);
   std::vector<clavis::RecordToDecrypt> batch;
   for (int i = 0; i < 10000; ++i) batch.push_back({sealed[i], kContext, ads[i]});
   const absl::Time cold_start = absl::Now();
@@ -267,9 +243,5 @@ int main(int argc, char** argv) {
       "%.0f ms\n",
       static_cast<unsigned long long>(reader_client->stats().calls),
       absl::ToDoubleMilliseconds(cold));
-  (*server)->Shutdown(absl::Seconds(5));
-  (*server)->Wait();
-  server->reset();
-  std::filesystem::remove_all(dir);
   return 0;
 }

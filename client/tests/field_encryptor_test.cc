@@ -84,8 +84,8 @@ TEST_F(FieldEncryptorTest, RefusesPlainValuesWhereCiphertextBelongs) {
 
 TEST_F(FieldEncryptorTest, HostileDocumentsGiveClearErrorsWithoutContent) {
   for (const std::string& bad : {std::string(R"({"email": "ada@example.com")"),
-                                std::string("not json at all: ada@example.com"), std::string(""),
-                                std::string("\x80\x81")}) {
+                                 std::string("not json at all: ada@example.com"), std::string(""),
+                                 std::string("\x80\x81")}) {
     absl::StatusOr<std::string> s = fields_->EncryptFields(kSegment, bad, kContext);
     EXPECT_EQ(s.status().code(), absl::StatusCode::kInvalidArgument);
     EXPECT_THAT(s.status().message(), HasSubstr("not valid JSON"));

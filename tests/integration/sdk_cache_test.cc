@@ -25,6 +25,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/harness/clavisd_process.h"
+#include "tests/harness/sdk_options.h"
 
 namespace clavis::testing {
 namespace {
@@ -33,13 +34,6 @@ using ::testing::HasSubstr;
 
 constexpr char kTenant[] = "tenants/acme";
 const EncryptionContext kContext = {{"table", "customers"}};
-
-std::string Slurp(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
 
 ClavisdOptions KeepPort(std::string dir) {
   ClavisdOptions o(std::move(dir));
@@ -71,17 +65,7 @@ class SdkCacheTest : public ::testing::Test {
   }
 
   absl::StatusOr<std::shared_ptr<Client>> Connect() {
-    ClientOptions options;
-    options.endpoint = clavisd_.address();
-    options.call_timeout = absl::Seconds(10);
-    options.initial_backoff = absl::Milliseconds(20);
-    options.max_backoff = absl::Milliseconds(200);
-    const std::string prefix = clavisd_.client_cert_prefix(PrincipalName("acme"));
-    options.tls_ca_pem = Slurp(clavisd_.ca_cert_file());
-    options.tls_client_cert_pem = Slurp(prefix + ".crt");
-    options.tls_client_key_pem = Slurp(prefix + ".key");
-    options.tls_server_name = "localhost";
-    absl::StatusOr<std::unique_ptr<Client>> client = Client::Connect(options);
+    absl::StatusOr<std::unique_ptr<Client>> client = Client::Connect(SdkClientOptions(clavisd_));
     if (!client.ok()) return client.status();
     return std::shared_ptr<Client>(std::move(*client));
   }
@@ -269,10 +253,10 @@ TEST_F(SdkCacheTest, FieldLevelEncryptionRoundTrips) {
 TEST(SdkCacheExitChild, DISABLED_ConnectWatchAndExit) {
   ClientOptions options;
   options.endpoint = std::getenv("CLAVIS_EXIT_TEST_ENDPOINT");
-  options.tls_ca_pem = Slurp(std::getenv("CLAVIS_EXIT_TEST_CA"));
+  options.tls_ca_pem = ReadWholeFile(std::getenv("CLAVIS_EXIT_TEST_CA"));
   const std::string prefix = std::getenv("CLAVIS_EXIT_TEST_CERT_PREFIX");
-  options.tls_client_cert_pem = Slurp(prefix + ".crt");
-  options.tls_client_key_pem = Slurp(prefix + ".key");
+  options.tls_client_cert_pem = ReadWholeFile(prefix + ".crt");
+  options.tls_client_key_pem = ReadWholeFile(prefix + ".key");
   options.tls_server_name = "localhost";
   std::shared_ptr<Client> client = *Client::Connect(options);
   auto cache = *DataKeyCache::New(client);

@@ -18,18 +18,12 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/harness/clavisd_process.h"
+#include "tests/harness/sdk_options.h"
 
 namespace clavis::testing {
 namespace {
 
 using ::testing::HasSubstr;
-
-std::string Slurp(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
 
 class SdkClientTest : public ::testing::Test {
  protected:
@@ -46,18 +40,11 @@ class SdkClientTest : public ::testing::Test {
   }
 
   absl::StatusOr<std::shared_ptr<Client>> Connect(int max_attempts = 3) {
-    ClientOptions options;
-    options.endpoint = clavisd_.address();
+    // Authenticated with the acme admin's client certificate (mTLS).
+    ClientOptions options = SdkClientOptions(clavisd_);
     options.call_timeout = absl::Seconds(5);
     options.max_attempts = max_attempts;
     options.initial_backoff = absl::Milliseconds(50);
-    options.max_backoff = absl::Milliseconds(200);
-    // Authenticated with the acme admin's client certificate (mTLS).
-    const std::string prefix = clavisd_.client_cert_prefix(PrincipalName("acme"));
-    options.tls_ca_pem = Slurp(clavisd_.ca_cert_file());
-    options.tls_client_cert_pem = Slurp(prefix + ".crt");
-    options.tls_client_key_pem = Slurp(prefix + ".key");
-    options.tls_server_name = "localhost";
     absl::StatusOr<std::unique_ptr<Client>> client = Client::Connect(options);
     if (!client.ok()) return client.status();
     return std::shared_ptr<Client>(std::move(*client));
@@ -179,7 +166,7 @@ TEST_F(SdkClientTest, ServiceTokensAuthenticateTheSdk) {
 
   ClientOptions options;
   options.endpoint = clavisd_.address();
-  options.tls_ca_pem = Slurp(clavisd_.ca_cert_file());
+  options.tls_ca_pem = ReadWholeFile(clavisd_.ca_cert_file());
   options.tls_server_name = "localhost";
   options.max_attempts = 1;
   int tokens_asked = 0;
@@ -228,14 +215,9 @@ TEST_F(SdkClientTest, FailsOverToTheNextEndpointWhenTheFirstIsDown) {
     close(fd);
     return ntohs(addr.sin_port);
   }();
-  ClientOptions options;
-  options.endpoint = absl::StrCat("127.0.0.1:", dead_port, ",", clavisd_.address());
-  options.call_timeout = absl::Seconds(5);
-  const std::string prefix = clavisd_.client_cert_prefix(PrincipalName("acme"));
-  options.tls_ca_pem = Slurp(clavisd_.ca_cert_file());
-  options.tls_client_cert_pem = Slurp(prefix + ".crt");
-  options.tls_client_key_pem = Slurp(prefix + ".key");
-  options.tls_server_name = "localhost";
+  ClientOptions options =
+      SdkClientOptions(clavisd_, PrincipalName("acme"),
+                       absl::StrCat("127.0.0.1:", dead_port, ",", clavisd_.address()));
   std::shared_ptr<Client> client = *Client::Connect(options);
   auto encryptor = *RecordEncryptor::New(client, key_);
   absl::StatusOr<std::string> sealed = encryptor->Encrypt("acme/a", "row", {});
