@@ -1,9 +1,5 @@
 // Client::Connect's checks, and the client's behaviour with no server
 // (calls with a real server are in tests/integration/sdk_client_test.cc).
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
-
 #include <string>
 
 #include "absl/strings/str_cat.h"
@@ -11,6 +7,7 @@
 #include "clavis/client.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/testing/unused_port.h"
 
 namespace clavis {
 namespace {
@@ -76,21 +73,10 @@ TEST(ClientOptionsTest, SeveralEndpointsAreIpAddressesOfOneFamily) {
   EXPECT_TRUE(ConnectStatus(tls).ok());
 }
 
-// A loopback port with nothing listening: bound, then closed.
-int UnusedPort() {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
-  socklen_t len = sizeof(addr);
-  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  close(fd);
-  return ntohs(addr.sin_port);
-}
+using ::clavis::testing::UnusedLoopbackPort;
 
 TEST(ClientOptionsTest, NoServerGivesUnavailableAfterAllAttemptsInBoundedTime) {
-  ClientOptions options = At(absl::StrCat("127.0.0.1:", UnusedPort()));
+  ClientOptions options = At(absl::StrCat("127.0.0.1:", UnusedLoopbackPort()));
   options.call_timeout = absl::Seconds(2);
   options.max_attempts = 3;
   options.initial_backoff = absl::Milliseconds(20);

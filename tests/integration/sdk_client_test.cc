@@ -1,10 +1,6 @@
 // The SDK against a real clavisd: clavis::Client + RecordEncryptor seal and
 // open records in several segments, a disabled key stops decryption, and a
 // stopped server gives UNAVAILABLE after the configured attempts.
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
-
 #include <fstream>
 #include <memory>
 #include <sstream>
@@ -19,6 +15,7 @@
 #include "gtest/gtest.h"
 #include "tests/harness/clavisd_process.h"
 #include "tests/harness/sdk_options.h"
+#include "tests/testing/unused_port.h"
 
 namespace clavis::testing {
 namespace {
@@ -204,17 +201,7 @@ TEST(SdkClientOptionsTest, TransportSecurityOptionsAreChecked) {
 // Several replicas in ClientOptions.endpoint: the first is down (nothing
 // listens there), so calls go to the next.
 TEST_F(SdkClientTest, FailsOverToTheNextEndpointWhenTheFirstIsDown) {
-  const int dead_port = [] {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
-    socklen_t len = sizeof(addr);
-    getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-    close(fd);
-    return ntohs(addr.sin_port);
-  }();
+  const int dead_port = UnusedLoopbackPort();
   ClientOptions options =
       SdkClientOptions(clavisd_, PrincipalName("acme"),
                        absl::StrCat("127.0.0.1:", dead_port, ",", clavisd_.address()));
