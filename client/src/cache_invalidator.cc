@@ -17,8 +17,8 @@ enum class Effect { kNone, kEvictKey, kEvictSegment, kRetireSegmentEncryption, k
 
 Effect EffectOf(absl::string_view type) {
   static const auto* const evict_key = new absl::flat_hash_set<std::string>{
-      "DISABLED",         "DESTRUCTION_SCHEDULED",         "DESTROYED",        "SETTINGS_CHANGED",
-      "VERSION_DISABLED", "VERSION_DESTRUCTION_SCHEDULED", "VERSION_DESTROYED"};
+      "DISABLED",         "DESTRUCTION_SCHEDULED",         "DESTROYED",         "SETTINGS_CHANGED",
+      "VERSION_DISABLED", "VERSION_DESTRUCTION_SCHEDULED", "VERSION_DESTROYED", "MATERIAL_EXPIRED"};
   static const auto* const evict_segment = new absl::flat_hash_set<std::string>{
       "SEGMENT_REVOKED", "SEGMENT_DESTRUCTION_SCHEDULED", "SEGMENT_DESTROYED"};
   if (evict_key->contains(type)) return Effect::kEvictKey;
@@ -26,7 +26,8 @@ Effect EffectOf(absl::string_view type) {
   if (type == "SEGMENT_ROTATED") return Effect::kRetireSegmentEncryption;
   if (type == "REDACTED") return Effect::kEvictTenant;
   // CREATED, ROTATED (segment keys are re-wrapped; data keys stay valid),
-  // ENABLED, DESTRUCTION_CANCELLED, SEGMENT_ENABLED, VERSION_ENABLED, and
+  // ENABLED, DESTRUCTION_CANCELLED, SEGMENT_ENABLED, VERSION_ENABLED,
+  // MATERIAL_IMPORTED, and
   // types added later that widen rather than narrow access.
   return Effect::kNone;
 }

@@ -177,6 +177,48 @@ absl::Status ApprovalBook::Complete(const ApprovalName& name, const absl::Status
   return updated.status();
 }
 
+absl::StatusOr<internal::ApprovalRecord> ApprovalBook::Redeem(const ApprovalName& name,
+                                                              const std::string& requester,
+                                                              absl::string_view action,
+                                                              absl::string_view resource) {
+  return Update(name, [&](internal::ApprovalRecord* r) -> absl::Status {
+    const std::string id = name.ToString();
+    if (r->action() != action || r->resource() != resource) {
+      return absl::FailedPreconditionError(absl::StrCat("approval ", id, " is for ", r->action(),
+                                                        " on ", r->resource(), ", not ", action,
+                                                        " on ", resource));
+    }
+    if (r->requester() != requester) {
+      return absl::FailedPreconditionError(absl::StrCat("approval ", id, " was requested by ",
+                                                        r->requester(),
+                                                        "; only the requester may use it"));
+    }
+    if (r->state() == kApprovalPending) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("approval ", id, " has ", r->approvers_size(), " of ",
+                       r->approvals_required(), " approvals; it cannot be used yet"));
+    }
+    if (r->state() != kApprovalExecuted || r->result_code() != 0) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("approval ", id, " was not granted (", r->result_message(), ")"));
+    }
+    if (r->redeem_time_us() != 0) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "approval ", id, " was already used at ",
+          absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", absl::FromUnixMicros(r->redeem_time_us()),
+                           absl::UTCTimeZone()),
+          "; request a new one"));
+    }
+    const absl::Time now = clock_->Now();
+    if (now >= absl::FromUnixMicros(r->expire_time_us())) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("approval ", id, " expired unused; request a new one"));
+    }
+    r->set_redeem_time_us(absl::ToUnixMicros(now));
+    return absl::OkStatus();
+  });
+}
+
 absl::StatusOr<std::vector<internal::ApprovalRecord>> ApprovalBook::List(const KeyName& key,
                                                                          bool include_finished) {
   auto entries = store_->Scan(Prefix(key.tenant), "", 0);

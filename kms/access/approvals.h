@@ -68,6 +68,14 @@ class ApprovalBook {
 
   // Records the outcome of the action run after the quorum.
   absl::Status Complete(const ApprovalName& name, const absl::Status& result);
+  // For approvals that grant a call instead of running one: marks the grant
+  // used, once. The record must be for `action` on `resource`, made by
+  // `requester`, approved (executed with OK) and not expired; each failure
+  // is FailedPrecondition (NotFound for an unknown id) saying which.
+  absl::StatusOr<internal::ApprovalRecord> Redeem(const ApprovalName& name,
+                                                  const std::string& requester,
+                                                  absl::string_view action,
+                                                  absl::string_view resource);
 
   absl::StatusOr<internal::ApprovalRecord> Get(const ApprovalName& name);
   // Requests of `key` (newest last), expired ones marked as such.

@@ -65,4 +65,10 @@ std::string BlobAssociatedData(absl::string_view header_bytes,
   return absl::StrCat(header_bytes, canonical_context);
 }
 
+absl::Status BlobDecryptionFailed() {
+  return absl::InvalidArgumentError(
+      "decryption failed: the ciphertext blob, its encryption context or its segment does not "
+      "match");
+}
+
 }  // namespace clavis::kms

@@ -57,6 +57,11 @@ struct ParsedCiphertextBlob {
 // Parses and validates (names, version, sizes). Does not decrypt.
 absl::StatusOr<ParsedCiphertextBlob> ParseCiphertextBlob(absl::string_view blob);
 
+// The one answer to a blob that does not authenticate (wrong context,
+// segment, tenant, altered bytes), on- and offline: nothing says which part
+// was wrong.
+absl::Status BlobDecryptionFailed();
+
 // The associated data of a blob: header bytes || canonical context.
 std::string BlobAssociatedData(absl::string_view header_bytes, absl::string_view canonical_context);
 

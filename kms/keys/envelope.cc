@@ -11,17 +11,29 @@ namespace {
 
 using clavis::v1::KeyState;
 
-absl::Status DecryptionFailed() {
-  return absl::InvalidArgumentError(
-      "decryption failed: the ciphertext blob, its encryption context or its segment does not "
-      "match");
-}
+}  // namespace
 
-// The master-key version a segment key is wrapped under must be enabled.
-absl::Status CheckKeyVersionUsable(const KeyEntry& key, uint32_t version) {
+// The master-key version a segment key is wrapped under must be enabled,
+// and its imported material (if any) not expired. An expiry seen here for
+// the first time is also written down (ExpireImportedMaterial).
+absl::Status Envelope::CheckKeyVersionUsable(const KeyEntry& key, uint32_t version) {
   const internal::KeyVersionRecord* v = key.FindVersion(version);
   const std::string name = KeyVersionName{key.name(), version}.ToString();
   if (v == nullptr) return absl::NotFoundError(absl::StrCat("key version ", name, " not found"));
+  if (ImportedMaterialExpired(*v, lifecycle_->clock()->Now())) {
+    (void)lifecycle_->ExpireImportedMaterial(key.name());  // best effort; refused either way
+    return absl::FailedPreconditionError(absl::StrCat(
+        "the imported material of key version ", name, " expired at ",
+        FormatTimestamp(FromMicros(v->material_expire_time_us())),
+        "; import the same material again (clavisctl key import ", key.name().ToString(), ")"));
+  }
+  if (v->state() == KeyState::PENDING_IMPORT) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "key version ", name, " is PENDING_IMPORT since ",
+        FormatTimestamp(FromMicros(v->state_change_time_us())),
+        ": its imported material expired; import the same material again (clavisctl key import ",
+        key.name().ToString(), ")"));
+  }
   if (v->state() == KeyState::ENABLED) return absl::OkStatus();
   if (v->state() == KeyState::PENDING_DESTRUCTION) {
     return absl::FailedPreconditionError(absl::StrCat(
@@ -33,8 +45,6 @@ absl::Status CheckKeyVersionUsable(const KeyEntry& key, uint32_t version) {
       absl::StrCat("key version ", name, " is ", StateName(v->state()), " since ",
                    FormatTimestamp(FromMicros(v->state_change_time_us()))));
 }
-
-}  // namespace
 
 struct Envelope::UsableSegment {
   std::shared_ptr<const KeyEntry> key;
@@ -150,19 +160,19 @@ absl::StatusOr<DecryptResult> Envelope::Decrypt(absl::string_view ciphertext_blo
   auto segment = repository_->GetSegment(segment_name);
   // A blob naming a segment that does not exist cannot be authentic (or its
   // segment was purged): same answer as any other mismatch.
-  if (absl::IsNotFound(segment.status())) return DecryptionFailed();
+  if (absl::IsNotFound(segment.status())) return BlobDecryptionFailed();
   if (!segment.ok()) return segment.status();
   if (auto s = SegmentNotUsable(segment_name, (*segment)->record()); !s.ok()) return s;
   const internal::SegmentVersionRecord* v =
       (*segment)->FindVersion(blob->header.segment_key_version);
-  if (v == nullptr) return DecryptionFailed();
+  if (v == nullptr) return BlobDecryptionFailed();
   if (auto s = CheckKeyVersionUsable(**key, v->key_version()); !s.ok()) return s;
   auto aead = repository_->SegmentAead(**key, **segment, v->version());
   if (!aead.ok()) return aead.status();
   auto plaintext = (*aead)->OpenSecret(
       blob->nonce, blob->ciphertext_and_tag,
       BlobAssociatedData(blob->header_bytes, CanonicalEncryptionContext(context)));
-  if (!plaintext.ok()) return DecryptionFailed();
+  if (!plaintext.ok()) return BlobDecryptionFailed();
   DecryptResult out;
   out.plaintext = *std::move(plaintext);
   out.key = key_name;

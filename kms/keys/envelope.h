@@ -83,6 +83,7 @@ class Envelope {
   // The key and the segment (created on first use), both usable.
   absl::StatusOr<KeyAndSegment> UsableKeyAndSegment(const SegmentName& name);
   absl::StatusOr<UsableSegment> SegmentForEncrypt(const SegmentName& name);
+  absl::Status CheckKeyVersionUsable(const KeyEntry& key, uint32_t version);
   absl::StatusOr<EncryptResult> Seal(const UsableSegment& segment,
                                      const crypto::SecretBytes& plaintext,
                                      const EncryptionContext& context);

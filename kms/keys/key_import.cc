@@ -1,6 +1,8 @@
 #include "kms/keys/key_import.h"
 
 #include "absl/strings/str_cat.h"
+#include "crypto/encoding.h"
+#include "crypto/kdf.h"
 #include "crypto/key_wrap.h"
 
 namespace clavis::kms {
@@ -38,9 +40,8 @@ absl::StatusOr<ImportWrappingAlgorithm> ParseImportWrappingAlgorithm(absl::strin
                                                  kOaepName, " or ", kRsaAesName));
 }
 
-absl::StatusOr<crypto::SecretBytes> UnwrapImportedKeyMaterial(
-    const crypto::RsaOaepPrivateKey& wrapping_key, ImportWrappingAlgorithm algorithm,
-    absl::string_view wrapped) {
+absl::Status CheckWrappedSize(const crypto::RsaOaepPrivateKey& wrapping_key,
+                              ImportWrappingAlgorithm algorithm, absl::string_view wrapped) {
   const size_t rsa_block = static_cast<size_t>(wrapping_key.modulus_bits()) / 8;
   const size_t expected = algorithm == ImportWrappingAlgorithm::kRsaesOaepSha256
                               ? rsa_block
@@ -48,11 +49,29 @@ absl::StatusOr<crypto::SecretBytes> UnwrapImportedKeyMaterial(
   if (wrapped.size() != expected) {
     // Sizes are public (they follow from the public key and the algorithm),
     // so saying what was expected reveals nothing.
+    const bool other_algorithm = algorithm == ImportWrappingAlgorithm::kRsaesOaepSha256
+                                     ? wrapped.size() == rsa_block + kWrappedMaterialSize
+                                     : wrapped.size() == rsa_block;
     return absl::InvalidArgumentError(absl::StrCat(
         "wrapped key material is ", wrapped.size(), " bytes; ",
         ImportWrappingAlgorithmName(algorithm), " with a ", wrapping_key.modulus_bits(),
-        "-bit wrapping key takes ", expected, " (for 32 bytes of AES-256 key material)"));
+        "-bit wrapping key takes ", expected, " (for 32 bytes of AES-256 key material)",
+        other_algorithm ? absl::StrCat("; ", wrapped.size(), " bytes is what ",
+                                       ImportWrappingAlgorithmName(
+                                           algorithm == ImportWrappingAlgorithm::kRsaesOaepSha256
+                                               ? ImportWrappingAlgorithm::kRsaAesKeyWrapSha256
+                                               : ImportWrappingAlgorithm::kRsaesOaepSha256),
+                                       " makes: was it wrapped with the other algorithm?")
+                        : ""));
   }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<crypto::SecretBytes> UnwrapImportedKeyMaterial(
+    const crypto::RsaOaepPrivateKey& wrapping_key, ImportWrappingAlgorithm algorithm,
+    absl::string_view wrapped) {
+  if (auto s = CheckWrappedSize(wrapping_key, algorithm, wrapped); !s.ok()) return s;
+  const size_t rsa_block = static_cast<size_t>(wrapping_key.modulus_bits()) / 8;
   if (algorithm == ImportWrappingAlgorithm::kRsaesOaepSha256) {
     absl::StatusOr<crypto::SecretBytes> material = wrapping_key.Decrypt(wrapped);
     if (!material.ok()) return Unwrappable();
@@ -80,6 +99,12 @@ absl::StatusOr<crypto::SecretBytes> UnwrapImportedKeyMaterial(
                                                    " bytes (AES-256), not ", material->size()));
   }
   return material;
+}
+
+absl::StatusOr<std::string> ImportedMaterialFingerprint(const crypto::SecretBytes& material) {
+  auto mac = crypto::HmacSha256(material, "clavis import fingerprint v1");
+  if (!mac.ok()) return mac.status();
+  return crypto::HexEncode(*mac);
 }
 
 }  // namespace clavis::kms

@@ -10,26 +10,17 @@
 //    by the material wrapped under that AES key with AES key wrap with
 //    padding (RFC 5649, `openssl enc -id-aes256-wrap-pad`): one RSA block,
 //    then 40 bytes.
-// With the OpenSSL command line only (key_import_test.cc runs exactly this):
-//   openssl rand 32 > material.bin
-//   # RSAES_OAEP_SHA_256
-//   openssl pkeyutl -encrypt -pubin -inkey wrapping.pem -in material.bin -out wrapped.bin \
-//     -pkeyopt rsa_padding_mode:oaep -pkeyopt rsa_oaep_md:sha256 -pkeyopt rsa_mgf1_md:sha256
-//   # RSA_AES_KEY_WRAP_SHA_256
-//   openssl rand 32 > aes.bin
-//   openssl pkeyutl -encrypt -pubin -inkey wrapping.pem -in aes.bin -out aes.wrapped \
-//     -pkeyopt rsa_padding_mode:oaep -pkeyopt rsa_oaep_md:sha256 -pkeyopt rsa_mgf1_md:sha256
-//   openssl enc -id-aes256-wrap-pad -K "$(od -An -tx1 aes.bin | tr -d ' \n')" -iv A65959A6 \
-//     -in material.bin -out material.wrapped
-//   cat aes.wrapped material.wrapped > wrapped.bin
+// docs/BYOK.md shows the customer how to do either with the OpenSSL command
+// line only; key_import_test.cc runs those commands from the document.
 //
 // Errors are InvalidArgument. Sizes are checked before anything is
 // decrypted and say what was expected. Every failure after that — bad OAEP
 // padding, a wrong wrapping key, a failed AES key-wrap integrity check —
 // gives the same message, so the import is no padding oracle.
 //
-// (The GetImportParameters / ImportKeyMaterial RPCs that use this come with
-// the rest of BYOK import.)
+// The RPCs around it: GetImportParameters (ImportTokenStore) and
+// ImportKeyMaterial (KeyLifecycle::ImportKeyMaterial); walkthrough in
+// docs/BYOK.md.
 #ifndef CLAVIS_KMS_KEYS_KEY_IMPORT_H_
 #define CLAVIS_KMS_KEYS_KEY_IMPORT_H_
 
@@ -58,10 +49,23 @@ inline constexpr int kImportWrappingKeyBits4096 = 4096;
 // Imported master-key material: AES-256.
 inline constexpr size_t kImportedKeyMaterialSize = 32;
 
-// The 32-byte key material in `wrapped`, unwrapped with `wrapping_key`.
+// OK if `wrapped` has the size `algorithm` makes with `wrapping_key` (sizes
+// are public, so this check tells an attacker nothing); otherwise an
+// InvalidArgument naming the expected size.
+absl::Status CheckWrappedSize(const crypto::RsaOaepPrivateKey& wrapping_key,
+                              ImportWrappingAlgorithm algorithm, absl::string_view wrapped);
+
+// The 32-byte key material in `wrapped`, unwrapped with `wrapping_key`
+// (CheckWrappedSize first).
 absl::StatusOr<crypto::SecretBytes> UnwrapImportedKeyMaterial(
     const crypto::RsaOaepPrivateKey& wrapping_key, ImportWrappingAlgorithm algorithm,
     absl::string_view wrapped);
+
+// Hex HMAC-SHA256(material, "clavis import fingerprint v1"): what a key
+// version remembers of imported material after it is purged, so that only
+// the same material can be imported into it again. One-way; reveals
+// nothing of the material.
+absl::StatusOr<std::string> ImportedMaterialFingerprint(const crypto::SecretBytes& material);
 
 }  // namespace clavis::kms
 

@@ -16,6 +16,7 @@
 #include "crypto/random.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/testing/doc_blocks.h"
 
 namespace clavis::kms {
 namespace {
@@ -61,24 +62,23 @@ TEST_P(KeyImportTest, BothAlgorithmsRoundTrip) {
   }
 }
 
-// The recipe of key_import.h, run with the OpenSSL command line exactly as a
-// customer would.
+// The customer's recipe of docs/BYOK.md (OpenSSL command line only), run
+// verbatim from the document.
 TEST_P(KeyImportTest, OpensslCommandLineRecipeWorks) {
   const std::string dir =
       absl::StrCat(::testing::TempDir(), "/clavis_import_", ::getpid(), "_", GetParam());
   std::filesystem::create_directories(dir);
-  { std::ofstream(dir + "/wrapping.pem") << PublicPem(); }
-  const std::string oaep =
-      "-pkeyopt rsa_padding_mode:oaep -pkeyopt rsa_oaep_md:sha256 -pkeyopt rsa_mgf1_md:sha256";
-  const std::string script = absl::StrCat(
-      "set -e\n", "openssl rand 32 > material.bin\n",
-      "openssl pkeyutl -encrypt -pubin -inkey wrapping.pem -in material.bin -out oaep.bin ", oaep,
-      "\n", "openssl rand 32 > aes.bin\n",
-      "openssl pkeyutl -encrypt -pubin -inkey wrapping.pem -in aes.bin -out aes.wrapped ", oaep,
-      "\n",
-      "openssl enc -id-aes256-wrap-pad -K \"$(od -An -tx1 aes.bin | tr -d ' \\n')\" -iv A65959A6 "
-      "-in material.bin -out material.wrapped\n",
-      "cat aes.wrapped material.wrapped > rsa_aes.bin\n");
+  { std::ofstream(dir + "/wrapping-key.pem") << PublicPem(); }
+  std::string script = "set -euo pipefail\n";
+  for (const char* block : {"byok-make-material", "byok-wrap-RSAES_OAEP_SHA_256"}) {
+    auto text = clavis::testing::DocBlock(CLAVIS_BYOK_DOC, block);
+    ASSERT_TRUE(text.ok()) << text.status();
+    absl::StrAppend(&script, *text);
+  }
+  absl::StrAppend(&script, "mv wrapped.bin oaep.bin\n");
+  auto rsa_aes = clavis::testing::DocBlock(CLAVIS_BYOK_DOC, "byok-wrap-RSA_AES_KEY_WRAP_SHA_256");
+  ASSERT_TRUE(rsa_aes.ok()) << rsa_aes.status();
+  absl::StrAppend(&script, *rsa_aes, "mv wrapped.bin rsa_aes.bin\n");
   { std::ofstream(dir + "/recipe.sh") << script; }
   ASSERT_EQ(std::system(absl::StrCat("cd '", dir, "' && bash recipe.sh").c_str()), 0);
   auto read = [&](const std::string& name) {

@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "crypto/random.h"
+#include "kms/keys/key_import.h"
 #include "kms/keys/resource_views.h"
 
 namespace clavis::kms {
@@ -83,9 +84,20 @@ absl::Status KeyNotUsable(const KeyName& name, const internal::KeyRecord& r) {
     case KeyState::DESTROYED:
       return Refuse("key", name.ToString(), r.state(), r.state_change_time_us(),
                     "its material is gone for good");
+    case KeyState::PENDING_IMPORT:
+      return Refuse("key", name.ToString(), r.state(), r.state_change_time_us(),
+                    absl::StrCat(r.versions_size() == 0
+                                     ? "its material was never imported"
+                                     : "the imported material of its primary version expired",
+                                 "; import it (clavisctl key import ", name.ToString(), ")"));
     default:
       return Refuse("key", name.ToString(), r.state(), r.state_change_time_us(), "");
   }
+}
+
+bool ImportedMaterialExpired(const internal::KeyVersionRecord& v, absl::Time now) {
+  return v.material_expire_time_us() != 0 && !v.root_wrapped_material().empty() &&
+         now >= FromMicros(v.material_expire_time_us());
 }
 
 absl::Status SegmentNotUsable(const SegmentName& name, const internal::SegmentRecord& r) {
@@ -153,20 +165,35 @@ absl::StatusOr<clavis::v1::Key> KeyLifecycle::CreateKey(const CreateKeyParams& p
         DescribeDuration(limits_.min_rotation_period), " to ",
         DescribeDuration(limits_.max_rotation_period)));
   }
+  const bool external = p.origin == clavis::v1::EXTERNAL;
+  if (p.origin != clavis::v1::GENERATED && !external) {
+    return absl::InvalidArgumentError("origin must be GENERATED or EXTERNAL");
+  }
+  if (external && (p.rotation_period != absl::ZeroDuration() || p.next_rotation_time.has_value())) {
+    return absl::InvalidArgumentError(
+        "a key of origin EXTERNAL cannot rotate on a schedule: clavisd cannot make its material; "
+        "rotate it by importing new material as a new version (clavisctl key import "
+        "--new-version)");
+  }
   const KeyName name{p.tenant, p.key_id};
   const absl::Time now = clock_->Now();
-  crypto::SecretBytes material = crypto::RandomSecret(kMasterKeySize);
-  auto wrapped = repository_->WrapMasterMaterial(name, 1, material);
-  if (!wrapped.ok()) return wrapped.status();
-  auto kcv = KeyCheckValue(material);
-  if (!kcv.ok()) return kcv.status();
+  std::string wrapped, kcv;
+  if (!external) {
+    crypto::SecretBytes material = crypto::RandomSecret(kMasterKeySize);
+    auto w = repository_->WrapMasterMaterial(name, 1, material);
+    if (!w.ok()) return w.status();
+    auto k = KeyCheckValue(material);
+    if (!k.ok()) return k.status();
+    wrapped = *std::move(w);
+    kcv = *std::move(k);
+  }
 
   internal::KeyRecord r;
   r.set_format_version(1);
   r.set_tenant(p.tenant);
   r.set_key_id(p.key_id);
-  r.set_state(KeyState::ENABLED);
-  r.set_origin(clavis::v1::GENERATED);
+  r.set_state(external ? KeyState::PENDING_IMPORT : KeyState::ENABLED);
+  r.set_origin(p.origin);
   r.set_description(p.description);
   r.mutable_labels()->insert(p.labels.begin(), p.labels.end());
   r.set_create_time_us(ToMicros(now));
@@ -184,14 +211,16 @@ absl::StatusOr<clavis::v1::Key> KeyLifecycle::CreateKey(const CreateKeyParams& p
   }
   r.set_policy_json(p.policy_json);
   r.set_approvals_required(p.approvals_required);
-  r.set_primary_version(1);
-  internal::KeyVersionRecord* v = r.add_versions();
-  v->set_version(1);
-  v->set_state(KeyState::ENABLED);
-  v->set_create_time_us(ToMicros(now));
-  v->set_state_change_time_us(ToMicros(now));
-  v->set_root_wrapped_material(*wrapped);
-  v->set_key_check_value(*kcv);
+  if (!external) {  // an external key gets version 1 from its first import
+    r.set_primary_version(1);
+    internal::KeyVersionRecord* v = r.add_versions();
+    v->set_version(1);
+    v->set_state(KeyState::ENABLED);
+    v->set_create_time_us(ToMicros(now));
+    v->set_state_change_time_us(ToMicros(now));
+    v->set_root_wrapped_material(wrapped);
+    v->set_key_check_value(kcv);
+  }
   if (auto s = repository_->CreateKey(name, r); !s.ok()) return s;
   Publish(name, KeyEvent::CREATED);
   return KeyView(r);
@@ -200,6 +229,10 @@ absl::StatusOr<clavis::v1::Key> KeyLifecycle::CreateKey(const CreateKeyParams& p
 absl::StatusOr<clavis::v1::Key> KeyLifecycle::GetKey(const KeyName& name) {
   auto entry = repository_->GetKey(name);
   if (!entry.ok()) return entry.status();
+  const absl::Time now = clock_->Now();
+  for (const auto& v : (*entry)->record().versions()) {
+    if (ImportedMaterialExpired(v, now)) return ExpireImportedMaterial(name);
+  }
   return KeyView((*entry)->record());
 }
 
@@ -230,6 +263,12 @@ absl::StatusOr<clavis::v1::Key> KeyLifecycle::RotateKey(const KeyName& name) {
   if (!kcv.ok()) return kcv.status();
   uint32_t new_version = 0;
   auto updated = repository_->UpdateKey(name, [&](internal::KeyRecord* r) -> absl::Status {
+    if (r->origin() == clavis::v1::EXTERNAL) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "key ", name.ToString(),
+          " holds imported material (origin EXTERNAL), which clavisd cannot make; rotate it by "
+          "importing new material as a new version (clavisctl key import --new-version)"));
+    }
     if (r->state() != KeyState::ENABLED) return KeyNotUsable(name, *r);
     uint32_t max_version = 0;
     for (const auto& v : r->versions()) max_version = std::max(max_version, v.version());
@@ -733,6 +772,139 @@ absl::StatusOr<clavis::v1::Segment> KeyLifecycle::DestroySegment(const SegmentNa
         for (auto& v : *r->mutable_versions()) v.clear_wrapped_key();
         return absl::OkStatus();
       });
+}
+
+absl::StatusOr<clavis::v1::Key> KeyLifecycle::ImportKeyMaterial(const KeyName& name,
+                                                                const crypto::SecretBytes& material,
+                                                                const ImportTarget& target) {
+  if (material.size() != kMasterKeySize) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("imported key material must be ", kMasterKeySize, " bytes"));
+  }
+  const absl::Time now = clock_->Now();
+  if (target.valid_to.has_value() &&
+      (*target.valid_to <= now || *target.valid_to > absl::FromUnixSeconds(253402300799))) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "valid_to ", FormatTimestamp(*target.valid_to),
+        " must lie in the future (and before 9999-12-31); leave it unset for material that "
+        "never expires"));
+  }
+  auto fingerprint = ImportedMaterialFingerprint(material);
+  if (!fingerprint.ok()) return fingerprint.status();
+  auto kcv = KeyCheckValue(material);
+  if (!kcv.ok()) return kcv.status();
+  const int64_t expire_us = target.valid_to.has_value() ? ToMicros(*target.valid_to) : 0;
+  uint32_t imported_version = 0;
+  auto updated = repository_->UpdateKey(name, [&](internal::KeyRecord* r) -> absl::Status {
+    if (r->origin() != clavis::v1::EXTERNAL) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "key ", name.ToString(), " has origin ", clavis::v1::KeyOrigin_Name(r->origin()),
+          "; only keys created with origin EXTERNAL take imported material "
+          "(clavisctl key create --origin external)"));
+    }
+    if (r->state() != KeyState::ENABLED && r->state() != KeyState::DISABLED &&
+        r->state() != KeyState::PENDING_IMPORT) {
+      return KeyNotUsable(name, *r);
+    }
+    const int64_t now_us = ToMicros(clock_->Now());
+    if (r->versions_size() == 0 || target.new_version) {
+      uint32_t max_version = 0;
+      for (const auto& v : r->versions()) {
+        max_version = std::max(max_version, v.version());
+        if (crypto::ConstantTimeEquals(v.material_fingerprint(), *fingerprint)) {
+          return absl::FailedPreconditionError(absl::StrCat(
+              "this material is already version ", v.version(), " of key ", name.ToString(),
+              "; a new version needs new material (to restore that version's material, import "
+              "without --new-version)"));
+        }
+      }
+      imported_version = max_version + 1;
+      auto wrapped = repository_->WrapMasterMaterial(name, imported_version, material);
+      if (!wrapped.ok()) return wrapped.status();
+      internal::KeyVersionRecord* v = r->add_versions();
+      v->set_version(imported_version);
+      v->set_state(KeyState::ENABLED);
+      v->set_create_time_us(now_us);
+      v->set_state_change_time_us(now_us);
+      v->set_root_wrapped_material(*wrapped);
+      v->set_key_check_value(*kcv);
+      v->set_material_fingerprint(*fingerprint);
+      v->set_material_expire_time_us(expire_us);
+      r->set_primary_version(imported_version);
+    } else {
+      imported_version = target.version != 0 ? target.version : r->primary_version();
+      internal::KeyVersionRecord* v = nullptr;
+      for (auto& candidate : *r->mutable_versions()) {
+        if (candidate.version() == imported_version) v = &candidate;
+      }
+      const std::string version_name = KeyVersionName{name, imported_version}.ToString();
+      if (v == nullptr) {
+        return absl::NotFoundError(absl::StrCat("key version ", version_name, " not found"));
+      }
+      if (v->state() == KeyState::DESTROYED || v->state() == KeyState::PENDING_DESTRUCTION) {
+        return Refuse("key version", version_name, v->state(), v->state_change_time_us(),
+                      "material cannot be imported into it");
+      }
+      if (!crypto::ConstantTimeEquals(v->material_fingerprint(), *fingerprint)) {
+        return absl::FailedPreconditionError(
+            absl::StrCat("this is not the material of key version ", version_name,
+                         " (key check value ", v->key_check_value(), ", yours is ", *kcv,
+                         "); a version only takes back its own material; import new material with "
+                         "--new-version"));
+      }
+      auto wrapped = repository_->WrapMasterMaterial(name, imported_version, material);
+      if (!wrapped.ok()) return wrapped.status();
+      v->set_root_wrapped_material(*wrapped);
+      v->set_material_expire_time_us(expire_us);
+      if (v->state() == KeyState::PENDING_IMPORT) {
+        v->set_state(KeyState::ENABLED);
+        v->set_state_change_time_us(now_us);
+      }
+      if (imported_version != r->primary_version()) return absl::OkStatus();
+    }
+    if (r->state() == KeyState::PENDING_IMPORT) {
+      r->set_state(KeyState::ENABLED);
+      r->set_state_change_time_us(now_us);
+    }
+    return absl::OkStatus();
+  });
+  if (!updated.ok()) return updated.status();
+  Publish(name, KeyEvent::MATERIAL_IMPORTED, "", imported_version);
+  return KeyView(*updated);
+}
+
+absl::StatusOr<clavis::v1::Key> KeyLifecycle::ExpireImportedMaterial(const KeyName& name) {
+  std::vector<uint32_t> expired;
+  auto updated = repository_->UpdateKeyAndPurge(
+      name,
+      [&](internal::KeyRecord* r) -> absl::Status {
+        expired.clear();
+        const absl::Time now = clock_->Now();
+        for (auto& v : *r->mutable_versions()) {
+          if (!ImportedMaterialExpired(v, now)) continue;
+          expired.push_back(v.version());
+          v.clear_root_wrapped_material();
+          if (v.state() == KeyState::ENABLED) {
+            v.set_state(KeyState::PENDING_IMPORT);
+            v.set_state_change_time_us(v.material_expire_time_us());
+          }
+          if (v.version() == r->primary_version() && r->state() == KeyState::ENABLED) {
+            r->set_state(KeyState::PENDING_IMPORT);
+            r->set_state_change_time_us(v.material_expire_time_us());
+          }
+        }
+        // Nothing expired: write nothing.
+        return expired.empty() ? absl::CancelledError("nothing expired") : absl::OkStatus();
+      },
+      /*delete_all_segments=*/false);
+  if (absl::IsCancelled(updated.status())) {
+    auto entry = repository_->GetKey(name);
+    if (!entry.ok()) return entry.status();
+    return KeyView((*entry)->record());
+  }
+  if (!updated.ok()) return updated.status();
+  for (uint32_t version : expired) Publish(name, KeyEvent::MATERIAL_EXPIRED, "", version);
+  return KeyView(*updated);
 }
 
 absl::StatusOr<RewrapProgress> KeyLifecycle::RewrapSegments(const KeyName& name,

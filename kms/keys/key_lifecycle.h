@@ -11,6 +11,10 @@
 //   PENDING_DESTRUCTION -> DESTROYED once destroy_time has passed (final:
 //   material purged from storage; destroying a DESTROYED key, version or
 //   segment again re-runs the purge, for when it failed after the commit)
+// Keys of origin EXTERNAL (BYOK, docs/BYOK.md) also know PENDING_IMPORT:
+//   (created) PENDING_IMPORT -> ENABLED on the first import
+//   ENABLED -> PENDING_IMPORT when the primary version's material expires
+//   (its versions likewise), and back on re-import of the same material.
 // Refused transitions are FailedPrecondition with a message that says the
 // current state, since when, and what to do instead.
 //
@@ -26,6 +30,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "clavis/v1/resources.pb.h"
+#include "crypto/secret_bytes.h"
 #include "kms/keys/clock.h"
 #include "kms/keys/key_events.h"
 #include "kms/keys/key_repository.h"
@@ -56,6 +61,19 @@ struct CreateKeyParams {
   // (kms/policy parses it; the key domain stores it opaquely).
   std::string policy_json;
   uint32_t approvals_required = 0;  // M of M-of-N; 0 or 1: none
+  // EXTERNAL: no material is made; the key waits in PENDING_IMPORT.
+  clavis::v1::KeyOrigin origin = clavis::v1::GENERATED;
+};
+
+// Where imported material goes (ImportKeyMaterial).
+struct ImportTarget {
+  // A new primary version (always the case for the first import).
+  bool new_version = false;
+  // Otherwise the version the same material is imported into again
+  // (0: the primary version).
+  uint32_t version = 0;
+  // When the material expires (nullopt: never); must lie in the future.
+  std::optional<absl::Time> valid_to;
 };
 
 // A change of a key's access control (both optional; at least one set).
@@ -114,6 +132,22 @@ class KeyLifecycle {
   absl::StatusOr<clavis::v1::Key> CancelKeyVersionDestruction(const KeyVersionName& name);
   absl::StatusOr<clavis::v1::Key> DestroyKeyVersion(const KeyVersionName& name);
 
+  // Stores imported material (already unwrapped; 32 bytes) in a key of
+  // origin EXTERNAL, wrapped under the root key, with its key check value
+  // and fingerprint. A new version must hold material no other version of
+  // the key holds; a re-import must be exactly the version's own material
+  // (constant-time fingerprint compare). FailedPrecondition otherwise, and
+  // for keys GENERATED, destroyed or pending destruction.
+  absl::StatusOr<clavis::v1::Key> ImportKeyMaterial(const KeyName& name,
+                                                    const crypto::SecretBytes& material,
+                                                    const ImportTarget& target);
+  // Purges the material of every version whose valid_to has passed
+  // (MATERIAL_EXPIRED event per version): an ENABLED version becomes
+  // PENDING_IMPORT, and so does the key when its primary version expired.
+  // Returns the key (unchanged when nothing expired). Called by the data
+  // plane and GetKey on first sight of an expiry.
+  absl::StatusOr<clavis::v1::Key> ExpireImportedMaterial(const KeyName& name);
+
   // Re-wraps up to `batch_size` segments (from `start_after`) whose key
   // versions are not wrapped under the key's primary version. Each segment
   // is updated with compare-and-set, so a crash or a concurrent run loses
@@ -143,6 +177,7 @@ class KeyLifecycle {
                                                                          const SegmentName& name);
 
   const KeyPolicyLimits& limits() const { return limits_; }
+  const Clock* clock() const { return clock_; }
 
  private:
   absl::StatusOr<absl::Duration> CheckWindow(std::optional<absl::Duration> window) const;
@@ -167,6 +202,9 @@ class KeyLifecycle {
 // 2026-11-02T10:00:00Z; ...") and friends, shared with the data plane.
 absl::Status KeyNotUsable(const KeyName& name, const internal::KeyRecord& record);
 absl::Status SegmentNotUsable(const SegmentName& name, const internal::SegmentRecord& record);
+// True when a version's imported material has passed its valid_to at `now`
+// but is still stored (ExpireImportedMaterial has not run yet).
+bool ImportedMaterialExpired(const internal::KeyVersionRecord& version, absl::Time now);
 
 }  // namespace clavis::kms
 

@@ -17,9 +17,10 @@ absl::Status Corrupt(absl::string_view what, absl::string_view name) {
                                           " cannot be parsed (storage corruption?)"));
 }
 
-// Associated data of a segment-key wrap (docs/FORMAT.md "Segment key wrap").
-std::string SegmentWrapAad(const KeyName& key, uint32_t key_version, const std::string& segment,
-                           uint32_t segment_version) {
+}  // namespace
+
+std::string SegmentKeyWrapAssociatedData(const KeyName& key, uint32_t key_version,
+                                         const std::string& segment, uint32_t segment_version) {
   std::string aad = "clavis segment key v1";
   crypto::ByteWriter w(&aad);
   w.U8Prefixed(key.tenant);
@@ -29,8 +30,6 @@ std::string SegmentWrapAad(const KeyName& key, uint32_t key_version, const std::
   w.U32(key_version);
   return aad;
 }
-
-}  // namespace
 
 const internal::KeyVersionRecord* KeyEntry::FindVersion(uint32_t version) const {
   for (const auto& v : record_.versions()) {
@@ -279,7 +278,8 @@ absl::StatusOr<std::string> KeyRepository::WrapSegmentKey(const KeyEntry& key, u
   auto master = MasterAead(key, key_version);
   if (!master.ok()) return master.status();
   return (*master)->SealWithRandomNonce(
-      segment_key.view(), SegmentWrapAad(key.name(), key_version, segment, segment_version));
+      segment_key.view(),
+      SegmentKeyWrapAssociatedData(key.name(), key_version, segment, segment_version));
 }
 
 absl::StatusOr<crypto::SecretBytes> KeyRepository::UnwrapSegmentKey(
@@ -295,7 +295,7 @@ absl::StatusOr<crypto::SecretBytes> KeyRepository::UnwrapSegmentKey(
   }
   auto plain = (*master)->OpenSecret(
       absl::string_view(sealed).substr(0, nonce_size), absl::string_view(sealed).substr(nonce_size),
-      SegmentWrapAad(key.name(), v.key_version(), segment, v.version()));
+      SegmentKeyWrapAssociatedData(key.name(), v.key_version(), segment, v.version()));
   if (!plain.ok()) {
     return absl::DataLossError(
         absl::StrCat("stored segment key of ", SegmentName{key.name(), segment}.ToString(),

@@ -190,6 +190,11 @@ class KeyRepository {
   LruCache<std::string, SegmentEntry> segment_cache_;
 };
 
+// Associated data of a segment-key wrap (docs/FORMAT.md "Segment key wrap"),
+// also used offline by clavis-recover on escrow bundles.
+std::string SegmentKeyWrapAssociatedData(const KeyName& key, uint32_t key_version,
+                                         const std::string& segment, uint32_t segment_version);
+
 // "3f9a1c0e5b7d2a41": the first 8 bytes (hex) of
 // HMAC-SHA256(material, "clavis key check value v1").
 absl::StatusOr<std::string> KeyCheckValue(const crypto::SecretBytes& material);

@@ -46,6 +46,9 @@ clavis::v1::Key KeyView(const internal::KeyRecord& record) {
     SetTime(v.state_change_time_us(), out->mutable_state_change_time());
     if (v.destroy_time_us() != 0) SetTime(v.destroy_time_us(), out->mutable_destroy_time());
     out->set_key_check_value(v.key_check_value());
+    if (v.material_expire_time_us() != 0) {
+      SetTime(v.material_expire_time_us(), out->mutable_material_expire_time());
+    }
   }
   return key;
 }

@@ -1,7 +1,7 @@
 // RootKeyProvider: the root of trust. Everything Clavis stores that is secret
 // (tenant master-key material) is wrapped under the root key, and the root
 // key never leaves its provider: a key file (development), a passphrase
-// stretched with Argon2id, or (BYOK issue) a PKCS#11 token.
+// stretched with Argon2id, or a PKCS#11 token (pkcs11_provider.h).
 //
 // Wrapped blobs are opaque to callers; each provider documents its own
 // format in docs/FORMAT.md. `associated_data` binds a blob to where it is

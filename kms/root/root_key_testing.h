@@ -114,9 +114,10 @@ inline void ExpectUnwrapFails(RootKeyProvider& provider, absl::string_view blob,
 
 // The RootKeyProvider wrap/unwrap contract. `provider` and `same_key` hold
 // the same root key (e.g. one created, one reopened from disk); `other_key`
-// holds a different one.
+// holds a different one. Blobs are `format_byte` || 12-byte nonce ||
+// ciphertext || 16-byte tag (0x01: the in-memory-key providers; 0x11: PKCS#11).
 inline void CheckWrapContract(RootKeyProvider& provider, RootKeyProvider& same_key,
-                              RootKeyProvider& other_key) {
+                              RootKeyProvider& other_key, uint8_t format_byte = 0x01) {
   const crypto::SecretBytes secret = crypto::SecretBytes::CopyOf(
       absl::string_view("0123456789abcdef0123456789abcdef"));  // 32 bytes of "key material"
   const std::string ad = "projects/p/keys/k/versions/1";
@@ -126,7 +127,7 @@ inline void CheckWrapContract(RootKeyProvider& provider, RootKeyProvider& same_k
   ASSERT_TRUE(blob.ok()) << blob.status();
   EXPECT_FALSE(absl::StrContains(*blob, secret.view()));
   ASSERT_EQ(blob->size(), 1 + 12 + secret.size() + 16);
-  EXPECT_EQ(static_cast<uint8_t>((*blob)[0]), 0x01);
+  EXPECT_EQ(static_cast<uint8_t>((*blob)[0]), format_byte);
   for (RootKeyProvider* p : {&provider, &same_key}) {
     absl::StatusOr<crypto::SecretBytes> out = p->Unwrap(*blob, ad);
     ASSERT_TRUE(out.ok()) << out.status();

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "CLI/CLI.hpp"
+#include "crypto/secure_heap.h"
 #include "google/protobuf/util/json_util.h"
 #include "kms/server/server.h"
 #include "spdlog/spdlog.h"
@@ -23,6 +24,8 @@ constexpr char kFooter[] = R"(Examples:
   clavisd --tls_cert_file pki/server.crt --tls_key_file pki/server.key \
           --client_ca_file pki/ca.crt --tenant_admin tenants/acme/principals/admin   # mTLS
   clavisd --data_dir /var/lib/clavis --root_key passphrase   # passphrase from $CLAVIS_ROOT_PASSPHRASE
+  clavisd --data_dir /var/lib/clavis --root_key pkcs11 --pkcs11_module /usr/lib/softhsm/libsofthsm2.so \
+          --pkcs11_token_label clavis-root --pkcs11_key_label clavis-root-key   # HSM; PIN from $CLAVIS_PKCS11_PIN
   clavisd --config /etc/clavis/clavisd.json --log_level debug
 
 Signals: SIGTERM or SIGINT stop accepting calls, let in-flight calls finish and close the store.)";
@@ -54,17 +57,35 @@ int main(int argc, char** argv) {
       audit_dir;
   std::vector<std::string> tenant_admins;
   double rate_limit_rps = 0;
+  uint32_t import_token_ttl_s = 0;
   uint32_t key_cache = 0, segment_cache = 0, max_batch = 0;
   app.add_option("--config", config_path, "JSON config file (ServerConfig, docs/clavisd.md)");
   app.add_option("--listen_address", listen_address,
                  "host:port to listen on (default 127.0.0.1:7370; loopback only)");
   app.add_option("--data_dir", data_dir, "data directory (default ./clavis-data)");
-  app.add_option("--root_key", root_key, "root of trust: key_file (dev, default) or passphrase")
-      ->check(CLI::IsMember({"key_file", "passphrase"}));
+  app.add_option("--root_key", root_key,
+                 "root of trust: key_file (dev, default), passphrase or pkcs11 (an HSM)")
+      ->check(CLI::IsMember({"key_file", "passphrase", "pkcs11"}));
   app.add_option("--root_key_file", root_key_file, "key file path (default <data_dir>/root.key)");
   app.add_option("--passphrase_file", passphrase_file, "read the root passphrase from this file");
   app.add_option("--passphrase_env", passphrase_env,
                  "read the root passphrase from this variable (default CLAVIS_ROOT_PASSPHRASE)");
+  std::string pkcs11_module, pkcs11_token_label, pkcs11_key_label, pkcs11_pin_file, pkcs11_pin_env;
+  bool pkcs11_create_key = false;
+  app.add_option("--pkcs11_module", pkcs11_module,
+                 "pkcs11 root key: the PKCS#11 module, e.g. /usr/lib/softhsm/libsofthsm2.so");
+  app.add_option("--pkcs11_token_label", pkcs11_token_label,
+                 "pkcs11 root key: label of the token holding the root key");
+  app.add_option("--pkcs11_key_label", pkcs11_key_label,
+                 "pkcs11 root key: CKA_LABEL of the AES-256 root key in the token");
+  app.add_option("--pkcs11_pin_file", pkcs11_pin_file,
+                 "pkcs11 root key: read the token's user PIN from this file (first line)");
+  app.add_option("--pkcs11_pin_env", pkcs11_pin_env,
+                 "pkcs11 root key: read the PIN from this variable (default CLAVIS_PKCS11_PIN; "
+                 "cleared after reading)");
+  app.add_flag("--pkcs11_create_key", pkcs11_create_key,
+               "pkcs11 root key: generate the key inside the token if it is missing (first "
+               "start only)");
   app.add_flag("--insecure_dev_short_windows", dev_short_windows,
                "allow destruction windows and rotation periods of seconds (tests only)");
   app.add_option("--key_cache_entries", key_cache, "master keys kept unwrapped (default 10000)");
@@ -93,6 +114,8 @@ int main(int argc, char** argv) {
   app.add_option("--audit_dir", audit_dir, "audit log directory (default <data_dir>/audit)");
   app.add_flag("--audit_sync_every_record", audit_sync,
                "fsync the audit log before every answer (default: group commit every 100 ms)");
+  app.add_option("--import_token_ttl_s", import_token_ttl_s,
+                 "lifetime of BYOK import tokens and their RSA keys, seconds (default 86400)");
   app.add_option("--rate_limit_rps", rate_limit_rps,
                  "requests per second per principal (default 1000, burst 2x)");
   try {
@@ -111,7 +134,23 @@ int main(int argc, char** argv) {
   }
   if (!listen_address.empty()) config.set_listen_address(listen_address);
   if (!data_dir.empty()) config.set_data_dir(data_dir);
-  if (root_key == "passphrase" || !passphrase_file.empty() || !passphrase_env.empty()) {
+  const bool pkcs11_flags = !pkcs11_module.empty() || !pkcs11_token_label.empty() ||
+                            !pkcs11_key_label.empty() || !pkcs11_pin_file.empty() ||
+                            !pkcs11_pin_env.empty() || pkcs11_create_key;
+  if (pkcs11_flags && !root_key.empty() && root_key != "pkcs11") {
+    std::fprintf(stderr, "clavisd: the --pkcs11_* flags go with --root_key pkcs11\n");
+    return 2;
+  }
+  if (root_key == "pkcs11" || pkcs11_flags) {
+    // Flags override the config file's fields one by one.
+    auto* p = config.mutable_root_key()->mutable_pkcs11();
+    if (!pkcs11_module.empty()) p->set_module_path(pkcs11_module);
+    if (!pkcs11_token_label.empty()) p->set_token_label(pkcs11_token_label);
+    if (!pkcs11_key_label.empty()) p->set_key_label(pkcs11_key_label);
+    if (!pkcs11_pin_file.empty()) p->set_pin_file(pkcs11_pin_file);
+    if (!pkcs11_pin_env.empty()) p->set_pin_env(pkcs11_pin_env);
+    if (pkcs11_create_key) p->set_create_key_if_missing(true);
+  } else if (root_key == "passphrase" || !passphrase_file.empty() || !passphrase_env.empty()) {
     auto* p = config.mutable_root_key()->mutable_passphrase();
     if (!passphrase_file.empty()) p->set_passphrase_file(passphrase_file);
     if (!passphrase_env.empty()) p->set_passphrase_env(passphrase_env);
@@ -137,6 +176,7 @@ int main(int argc, char** argv) {
   if (!audit_dir.empty()) config.mutable_audit()->set_dir(audit_dir);
   if (audit_sync) config.mutable_audit()->set_sync_every_record(true);
   if (rate_limit_rps > 0) config.mutable_rate_limit()->set_requests_per_second(rate_limit_rps);
+  if (import_token_ttl_s > 0) config.set_import_token_ttl_s(import_token_ttl_s);
 
   // Signals are taken by one thread with sigwait, so the handler can do real
   // work (a clean gRPC shutdown) instead of async-signal-safe tricks.
@@ -147,6 +187,11 @@ int main(int argc, char** argv) {
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   ::signal(SIGPIPE, SIG_IGN);
 
+  // The RSA private keys of BYOK imports are made in OpenSSL's secure heap
+  // (locked, cleared when freed); without the lock they still work.
+  if (auto s = clavis::crypto::InitSecureHeap(4 << 20); !s.ok()) {
+    spdlog::warn("{}", std::string(s.message()));
+  }
   auto server = clavis::kms::Server::BuildAndStart(config);
   if (!server.ok()) {
     spdlog::error("clavisd cannot start: {}", std::string(server.status().message()));

@@ -32,11 +32,15 @@
 #include "kms/auth/service_token.h"
 #include "kms/keys/clock.h"
 #include "kms/keys/envelope.h"
+#include "kms/keys/import_tokens.h"
 #include "kms/keys/key_events.h"
+#include "kms/keys/key_importer.h"
 #include "kms/keys/key_lifecycle.h"
 #include "kms/keys/key_repository.h"
 #include "kms/root/key_file_provider.h"
 #include "kms/root/passphrase_provider.h"
+#include "kms/root/pkcs11_provider.h"
+#include "kms/root/secret_input.h"
 #include "kms/service/access_control_service.h"
 #include "kms/service/approval_gate.h"
 #include "kms/service/key_admin_service.h"
@@ -51,6 +55,7 @@ using clavis::server::ServerConfig;
 
 constexpr char kDefaultListen[] = "127.0.0.1:7370";
 constexpr char kDefaultPassphraseEnv[] = "CLAVIS_ROOT_PASSPHRASE";
+constexpr char kDefaultPkcs11PinEnv[] = "CLAVIS_PKCS11_PIN";
 
 absl::Status EnsurePrivateDirectory(const std::string& path, bool create) {
   struct stat st;
@@ -79,34 +84,45 @@ absl::Status EnsurePrivateDirectory(const std::string& path, bool create) {
 }
 
 absl::StatusOr<crypto::SecretBytes> ReadPassphrase(const clavis::server::PassphraseRoot& cfg) {
-  if (!cfg.passphrase_file().empty()) {
-    std::ifstream in(cfg.passphrase_file());
-    if (!in) {
-      return absl::NotFoundError(
-          absl::StrCat("cannot read passphrase file ", cfg.passphrase_file()));
-    }
-    std::string line;
-    std::getline(in, line);
-    crypto::SecretBytes out = crypto::SecretBytes::CopyOf(line);
-    crypto::SecureWipe(line.data(), line.size());
-    return out;
+  StartupSecretSource source;
+  source.file = cfg.passphrase_file();
+  source.env = cfg.passphrase_env();
+  source.default_env = kDefaultPassphraseEnv;
+  source.what = "passphrase";
+  source.needed_by = "the passphrase root key";
+  source.file_setting = "passphrase_file";
+  return ReadStartupSecret(source);
+}
+
+absl::StatusOr<std::unique_ptr<RootKeyProvider>> OpenPkcs11RootKey(const ServerConfig& config) {
+  const clavis::server::Pkcs11Root& cfg = config.root_key().pkcs11();
+  // Named by flag: these are start-up mistakes an operator fixes by hand.
+  if (cfg.module_path().empty() || cfg.token_label().empty() || cfg.key_label().empty()) {
+    return absl::InvalidArgumentError(
+        "the pkcs11 root key needs root_key.pkcs11.module_path, token_label and key_label "
+        "(--pkcs11_module, --pkcs11_token_label, --pkcs11_key_label)");
   }
-  const std::string env =
-      cfg.passphrase_env().empty() ? kDefaultPassphraseEnv : cfg.passphrase_env();
-  const char* value = std::getenv(env.c_str());
-  if (value == nullptr || *value == '\0') {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "the passphrase root key needs a passphrase: set ", env, " or passphrase_file"));
-  }
-  crypto::SecretBytes out = crypto::SecretBytes::CopyOf(absl::string_view(value));
-  // Wipe the value in place first: unsetenv alone leaves it in memory (and
-  // in /proc/self/environ); then child processes must not inherit it.
-  crypto::SecureWipe(const_cast<char*>(value), std::strlen(value));
-  ::unsetenv(env.c_str());
-  return out;
+  StartupSecretSource source;
+  source.file = cfg.pin_file();
+  source.env = cfg.pin_env();
+  source.default_env = kDefaultPkcs11PinEnv;
+  source.what = "PIN";
+  source.needed_by = "the pkcs11 root key";
+  source.file_setting = "pin_file (--pkcs11_pin_file)";
+  auto pin = ReadStartupSecret(source);
+  if (!pin.ok()) return pin.status();
+  Pkcs11RootKeyOptions options;
+  options.module_path = cfg.module_path();
+  options.token_label = cfg.token_label();
+  options.key_label = cfg.key_label();
+  options.create_key_if_missing = cfg.create_key_if_missing() && config.create_if_missing();
+  auto provider = Pkcs11RootKeyProvider::Open(options, *pin);
+  if (!provider.ok()) return provider.status();
+  return std::unique_ptr<RootKeyProvider>(*std::move(provider));
 }
 
 absl::StatusOr<std::unique_ptr<RootKeyProvider>> OpenRootKey(const ServerConfig& config) {
+  if (config.root_key().has_pkcs11()) return OpenPkcs11RootKey(config);
   if (config.root_key().has_passphrase()) {
     auto passphrase = ReadPassphrase(config.root_key().passphrase());
     if (!passphrase.ok()) return passphrase.status();
@@ -209,6 +225,9 @@ class ServerImpl : public Server {
         spdlog::info("audit log closed (closing checkpoint written)");
       }
     }
+    escrow_.reset();
+    importer_.reset();
+    import_tokens_.reset();  // drops every import token's private key
     envelope_.reset();
     lifecycle_.reset();
     repository_.reset();
@@ -223,6 +242,9 @@ class ServerImpl : public Server {
   std::unique_ptr<KeyRepository> repository_;
   std::unique_ptr<KeyLifecycle> lifecycle_;
   std::unique_ptr<Envelope> envelope_;
+  std::unique_ptr<ImportTokenStore> import_tokens_;
+  std::unique_ptr<KeyImporter> importer_;
+  std::unique_ptr<EscrowExporter> escrow_;
   std::unique_ptr<access::Authenticator> authenticator_;
   std::unique_ptr<access::Authorizer> authorizer_;
   std::unique_ptr<auth::RateLimiter> rate_limiter_;
@@ -393,6 +415,7 @@ absl::StatusOr<ServerConfig> CompleteConfig(ServerConfig config) {
     config.mutable_audit()->set_dir(config.data_dir() + "/audit");
   }
   if (config.approval_ttl_s() == 0) config.set_approval_ttl_s(86400);
+  if (config.import_token_ttl_s() == 0) config.set_import_token_ttl_s(86400);
   int port = -1;
   const std::string port_text =
       config.listen_address().substr(config.listen_address().rfind(':') + 1);
@@ -448,8 +471,15 @@ absl::StatusOr<std::unique_ptr<Server>> Server::BuildAndStart(const ServerConfig
   if (auto s = BuildAccessControl(*config, server.get()); !s.ok()) return s;
   AccessComponents access{server->authenticator_.get(), server->authorizer_.get(),
                           server->rate_limiter_.get(), server->audit_trail_.get()};
-  server->admin_ = std::make_unique<KeyAdminService>(server->lifecycle_.get(), access,
-                                                     server->approval_gate_.get());
+  ImportTokenOptions import_options;
+  import_options.validity = absl::Seconds(config->import_token_ttl_s());
+  server->import_tokens_ = std::make_unique<ImportTokenStore>(&server->clock_, import_options);
+  server->importer_ =
+      std::make_unique<KeyImporter>(server->lifecycle_.get(), server->import_tokens_.get());
+  server->escrow_ = std::make_unique<EscrowExporter>(server->repository_.get(), &server->clock_);
+  server->admin_ = std::make_unique<KeyAdminService>(server->lifecycle_.get(),
+                                                     server->importer_.get(), server->escrow_.get(),
+                                                     access, server->approval_gate_.get());
   server->access_control_ = std::make_unique<AccessControlService>(
       server->lifecycle_.get(), access, server->approval_gate_.get(), &server->clock_);
   KeyManagementLimits management_limits;

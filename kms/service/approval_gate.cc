@@ -43,7 +43,8 @@ absl::Status ApprovalGate::RequestApproval(GuardedCall& call, grpc::ServerContex
                                            const KeyName& key, policy::Action action,
                                            const std::string& resource,
                                            const google::protobuf::Message& payload,
-                                           uint32_t required, const std::string& summary) {
+                                           uint32_t required, const std::string& summary,
+                                           const std::string& redeem_command) {
   access::NewApproval request;
   request.key = key;
   request.action = std::string(policy::ActionName(action));
@@ -60,6 +61,16 @@ absl::Status ApprovalGate::RequestApproval(GuardedCall& call, grpc::ServerContex
   if (!created.ok()) return created.status();
   const std::string name = access::ApprovalName{created->tenant(), created->id()}.ToString();
   context->AddTrailingMetadata(kApprovalRequestMetadata, name);
+  const std::string expires = absl::FormatTime(
+      "%Y-%m-%dT%H:%M:%SZ", absl::FromUnixMicros(created->expire_time_us()), absl::UTCTimeZone());
+  if (!redeem_command.empty()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "approval required: ", key.ToString(), " needs ", required, " approvals for ",
+        request.action, "; created approval request ", name, ". Once ", required,
+        " principals other than you, allowed ApproveRequest on the key, approve it (clavisctl "
+        "approval approve ",
+        name, "), run `", redeem_command, " --approval ", name, "` before ", expires));
+  }
   return absl::FailedPreconditionError(absl::StrCat(
       "approval required: ", key.ToString(), " needs ", required, " approvals for ", request.action,
       "; created approval request ", name, ". It runs once ", required,
@@ -115,7 +126,33 @@ absl::Status ApprovalGate::Execute(const internal::ApprovalRecord& record) {
     if (r.has_approvals_required()) quorum = r.approvals_required();
     return ApplyKeyPolicy(lifecycle_, *name, r.policy(), quorum).status();
   }
+  if (type == clavis::v1::ExportEscrowRequest::descriptor()->full_name()) {
+    // Granted: the bundle goes to the requester alone, when they redeem it.
+    return absl::OkStatus();
+  }
   return absl::InternalError(absl::StrCat("approval request holds an unknown call type ", type));
+}
+
+absl::Status ApprovalGate::Redeem(GuardedCall& call, const KeyName& key, policy::Action action,
+                                  const std::string& resource, const std::string& approval) {
+  auto name = access::ParseApprovalName(approval);
+  if (!name.ok()) return name.status();
+  if (name->tenant != key.tenant) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("approval ", approval, " belongs to another tenant than ", key.ToString()));
+  }
+  auto record = book_->Get(*name);
+  if (!record.ok()) return record.status();
+  auto fingerprint = KeyFingerprint(key);
+  if (!fingerprint.ok()) return fingerprint.status();
+  if (record->key_id() != key.key_id || *fingerprint != record->key_fingerprint()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "approval ", approval,
+        " cannot be used: the key's policy or approvals_required changed after it was requested "
+        "(or it is for another key); request a new one"));
+  }
+  return book_->Redeem(*name, call.identity().principal, policy::ActionName(action), resource)
+      .status();
 }
 
 absl::StatusOr<clavis::v1::Key> ApplyKeyPolicy(KeyLifecycle* lifecycle, const KeyName& key,

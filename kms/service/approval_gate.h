@@ -40,15 +40,26 @@ class ApprovalGate {
                      const google::protobuf::Message& payload);
 
   // Creates an approval request for `payload` needing `required` approvals
-  // and returns the FAILED_PRECONDITION that tells the caller so.
+  // and returns the FAILED_PRECONDITION that tells the caller so. With a
+  // `redeem_command`, the approval is a grant the requester uses by running
+  // that command with --approval NAME (the message says so).
   absl::Status RequestApproval(GuardedCall& call, grpc::ServerContext* context, const KeyName& key,
                                policy::Action action, const std::string& resource,
                                const google::protobuf::Message& payload, uint32_t required,
-                               const std::string& summary);
+                               const std::string& summary, const std::string& redeem_command = "");
 
   // Runs an approved request's stored call, unless the key's policy or
-  // quorum changed since the request was made (FailedPrecondition).
+  // quorum changed since the request was made (FailedPrecondition). An
+  // ExportEscrow request runs nothing: its approval is a grant the requester
+  // redeems (Redeem).
   absl::Status Execute(const internal::ApprovalRecord& record);
+
+  // Uses the grant `approval` (tenants/{t}/approvals/{id}) for the caller's
+  // `action` on `resource` of `key`: once, by the requester, while the key's
+  // policy and quorum are those the approvers saw. FailedPrecondition
+  // (InvalidArgument for a malformed name) saying what is wrong.
+  absl::Status Redeem(GuardedCall& call, const KeyName& key, policy::Action action,
+                      const std::string& resource, const std::string& approval);
 
   access::ApprovalBook* book() const { return book_; }
 

@@ -21,6 +21,30 @@ std::optional<std::string> SegmentOf(const KeyVersionName&) { return std::nullop
 std::optional<std::string> SegmentOf(const SegmentName& n) { return n.segment; }
 
 absl::StatusOr<KeyName> ParseName(absl::string_view s, KeyName*) { return ParseKeyName(s); }
+
+absl::StatusOr<ImportWrappingAlgorithm> FromProto(clavis::v1::ImportWrappingAlgorithm a) {
+  switch (a) {
+    case clavis::v1::RSAES_OAEP_SHA_256:
+      return ImportWrappingAlgorithm::kRsaesOaepSha256;
+    case clavis::v1::RSA_AES_KEY_WRAP_SHA_256:
+      return ImportWrappingAlgorithm::kRsaAesKeyWrapSha256;
+    default:
+      return absl::InvalidArgumentError(
+          "wrapping_algorithm is required: RSAES_OAEP_SHA_256 or RSA_AES_KEY_WRAP_SHA_256");
+  }
+}
+
+absl::StatusOr<int> ModulusBits(clavis::v1::ImportWrappingKeySpec spec) {
+  switch (spec) {
+    case clavis::v1::IMPORT_WRAPPING_KEY_SPEC_UNSPECIFIED:
+    case clavis::v1::RSA_3072:
+      return kImportWrappingKeyBits3072;
+    case clavis::v1::RSA_4096:
+      return kImportWrappingKeyBits4096;
+    default:
+      return absl::InvalidArgumentError("wrapping_key_spec must be RSA_3072 or RSA_4096");
+  }
+}
 absl::StatusOr<KeyVersionName> ParseName(absl::string_view s, KeyVersionName*) {
   return ParseKeyVersionName(s);
 }
@@ -58,9 +82,14 @@ grpc::Status KeyAdminService::Guarded(Ctx* ctx, const char* rpc, const std::stri
   });
 }
 
-KeyAdminService::KeyAdminService(KeyLifecycle* lifecycle, AccessComponents access,
+KeyAdminService::KeyAdminService(KeyLifecycle* lifecycle, KeyImporter* importer,
+                                 EscrowExporter* escrow, AccessComponents access,
                                  ApprovalGate* approvals)
-    : lifecycle_(lifecycle), access_(access), approvals_(approvals) {}
+    : lifecycle_(lifecycle),
+      importer_(importer),
+      escrow_(escrow),
+      access_(access),
+      approvals_(approvals) {}
 
 absl::StatusOr<std::string> KeyAdminService::InitialPolicy(GuardedCall& call,
                                                            const clavis::v1::CreateKeyRequest& r,
@@ -133,6 +162,7 @@ grpc::Status KeyAdminService::CreateKey(Ctx* ctx, const clavis::v1::CreateKeyReq
     if (!policy.ok()) return policy.status();
     p.policy_json = *std::move(policy);
     p.approvals_required = r->approvals_required();
+    if (r->origin() != clavis::v1::KEY_ORIGIN_UNSPECIFIED) p.origin = r->origin();
     auto created = lifecycle_->CreateKey(p);
     if (!created.ok()) return created.status();
     *response = *std::move(created);
@@ -411,6 +441,105 @@ grpc::Status KeyAdminService::DestroySegment(Ctx* ctx, const clavis::v1::Segment
   return Guarded<SegmentName, clavis::v1::Segment>(
       ctx, "DestroySegment", r->name(), Action::kDestroySegment,
       [&](const SegmentName& n) { return lifecycle_->DestroySegment(n); }, response);
+}
+
+grpc::Status KeyAdminService::GetImportParameters(Ctx* ctx,
+                                                  const clavis::v1::GetImportParametersRequest* r,
+                                                  clavis::v1::ImportParameters* response) {
+  return Guarded<KeyName, clavis::v1::ImportParameters>(
+      ctx, "GetImportParameters", r->name(), Action::kImportKeyMaterial,
+      [&](const KeyName& n) -> absl::StatusOr<clavis::v1::ImportParameters> {
+        auto algorithm = FromProto(r->wrapping_algorithm());
+        if (!algorithm.ok()) return algorithm.status();
+        auto bits = ModulusBits(r->wrapping_key_spec());
+        if (!bits.ok()) return bits.status();
+        auto issued = importer_->GetImportParameters(n, *algorithm, *bits);
+        if (!issued.ok()) return issued.status();
+        clavis::v1::ImportParameters out;
+        out.set_name(n.ToString());
+        out.set_import_token(issued->token);
+        out.set_public_key_der(issued->public_key_der);
+        out.set_public_key_pem(issued->public_key_pem);
+        out.set_wrapping_algorithm(r->wrapping_algorithm());
+        out.set_wrapping_key_spec(*bits == kImportWrappingKeyBits4096 ? clavis::v1::RSA_4096
+                                                                      : clavis::v1::RSA_3072);
+        *out.mutable_expire_time() = ToTimestamp(issued->expire_time);
+        return out;
+      },
+      response);
+}
+
+grpc::Status KeyAdminService::ImportKeyMaterial(Ctx* ctx,
+                                                const clavis::v1::ImportKeyMaterialRequest* r,
+                                                clavis::v1::Key* response) {
+  return Guarded<KeyName, clavis::v1::Key>(
+      ctx, "ImportKeyMaterial", r->name(), Action::kImportKeyMaterial,
+      [&](const KeyName& n) -> absl::StatusOr<clavis::v1::Key> {
+        auto algorithm = FromProto(r->wrapping_algorithm());
+        if (!algorithm.ok()) return algorithm.status();
+        ImportTarget target;
+        target.new_version = r->new_version();
+        target.version = r->version();
+        if (r->new_version() && r->version() != 0) {
+          return absl::InvalidArgumentError("give new_version or version, not both");
+        }
+        if (r->has_valid_to()) {
+          auto valid_to = ToTime(r->valid_to(), "valid_to");
+          if (!valid_to.ok()) return valid_to.status();
+          target.valid_to = *valid_to;
+        }
+        return importer_->Import(n, r->import_token(), *algorithm, r->wrapped_key_material(),
+                                 target);
+      },
+      response);
+}
+
+// Always behind M-of-N approval: the first call becomes an approval request;
+// once approved, the requester calls again naming it and gets the bundle.
+grpc::Status KeyAdminService::ExportEscrow(Ctx* ctx, const clavis::v1::ExportEscrowRequest* r,
+                                           grpc::ServerWriter<clavis::v1::EscrowChunk>* writer) {
+  GuardedCall call(access_, ctx, "ExportEscrow");
+  if (auto s = call.Begin(); !s.ok()) return call.Finish(s);
+  call.SetResource(r->name());
+  auto key = ParseKeyName(r->name());
+  if (!key.ok()) return call.Finish(key.status());
+  const std::string resource = key->ToString();
+  if (auto s = call.AuthorizeKey(Action::kExportEscrow, *key, resource); !s.ok()) {
+    return call.Finish(s);
+  }
+  if (auto s = escrow_->CheckExportable(*key); !s.ok()) return call.Finish(s);
+  auto current = lifecycle_->GetKey(*key);
+  if (!current.ok()) return call.Finish(current.status());
+  if (current->approvals_required() < 2) {
+    return call.Finish(absl::FailedPreconditionError(absl::StrCat(
+        "an escrow export takes every segment key of ", resource,
+        " and needs M-of-N approval, but the key requires none; set approvals_required to 2 or "
+        "more first (clavisctl policy set ",
+        resource, " --approvals 2 ...)")));
+  }
+  if (r->approval().empty()) {
+    clavis::v1::ExportEscrowRequest payload;
+    payload.set_name(resource);
+    return call.Finish(approvals_->RequestApproval(
+        call, ctx, *key, Action::kExportEscrow, resource, payload, current->approvals_required(),
+        absl::StrCat("ExportEscrow on ", resource,
+                     ": hand every segment key of the key, wrapped under the customer's imported "
+                     "material, to the requester"),
+        absl::StrCat("clavisctl escrow export ", resource, " --out escrow.jsonl")));
+  }
+  if (auto s = approvals_->Redeem(call, *key, Action::kExportEscrow, resource, r->approval());
+      !s.ok()) {
+    return call.Finish(s);
+  }
+  // Audited as allowed before the first byte leaves.
+  if (grpc::Status started = call.Finish(absl::OkStatus()); !started.ok()) return started;
+  absl::Status exported = escrow_->Export(*key, [&](std::string chunk) -> absl::Status {
+    clavis::v1::EscrowChunk message;
+    message.set_data(std::move(chunk));
+    if (!writer->Write(message)) return absl::CancelledError("the client went away");
+    return absl::OkStatus();
+  });
+  return ToGrpcStatus(exported);
 }
 
 }  // namespace clavis::kms

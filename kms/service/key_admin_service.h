@@ -10,6 +10,8 @@
 #include <string>
 #include "clavis/v1/key_admin.grpc.pb.h"
 
+#include "kms/escrow/escrow_exporter.h"
+#include "kms/keys/key_importer.h"
 #include "kms/keys/key_lifecycle.h"
 #include "kms/service/approval_gate.h"
 #include "kms/service/guarded_call.h"
@@ -20,7 +22,8 @@ class KeyAdminService final : public clavis::v1::KeyAdmin::Service {
  public:
   // REQUIRES: lifecycle, the access components and approvals outlive the
   // service.
-  KeyAdminService(KeyLifecycle* lifecycle, AccessComponents access, ApprovalGate* approvals);
+  KeyAdminService(KeyLifecycle* lifecycle, KeyImporter* importer, EscrowExporter* escrow,
+                  AccessComponents access, ApprovalGate* approvals);
 
   using Ctx = grpc::ServerContext;
   grpc::Status CreateKey(Ctx*, const clavis::v1::CreateKeyRequest*, clavis::v1::Key*) override;
@@ -68,6 +71,12 @@ class KeyAdminService final : public clavis::v1::KeyAdmin::Service {
                                         clavis::v1::Segment*) override;
   grpc::Status DestroySegment(Ctx*, const clavis::v1::SegmentRequest*,
                               clavis::v1::Segment*) override;
+  grpc::Status GetImportParameters(Ctx*, const clavis::v1::GetImportParametersRequest*,
+                                   clavis::v1::ImportParameters*) override;
+  grpc::Status ImportKeyMaterial(Ctx*, const clavis::v1::ImportKeyMaterialRequest*,
+                                 clavis::v1::Key*) override;
+  grpc::Status ExportEscrow(Ctx*, const clavis::v1::ExportEscrowRequest*,
+                            grpc::ServerWriter<clavis::v1::EscrowChunk>*) override;
 
  private:
   template <typename Name, typename Out>
@@ -81,6 +90,8 @@ class KeyAdminService final : public clavis::v1::KeyAdmin::Service {
                                             const KeyName& key);
 
   KeyLifecycle* const lifecycle_;
+  KeyImporter* const importer_;
+  EscrowExporter* const escrow_;
   const AccessComponents access_;
   ApprovalGate* const approvals_;
 };

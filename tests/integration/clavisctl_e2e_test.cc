@@ -12,31 +12,12 @@
 #include "google/protobuf/util/json_util.h"
 #include "gtest/gtest.h"
 #include "tests/harness/clavisd_process.h"
+#include "tests/harness/run_shell.h"
 
 namespace clavis::testing {
 namespace {
 
 using ::testing::HasSubstr;
-
-struct CommandResult {
-  int exit_code = -1;
-  std::string out;  // stdout and stderr together
-};
-
-// Runs a shell command line, capturing what it prints and its exit code.
-// gRPC resolves "localhost" (the name in the test certificates) with its
-// native resolver: c-ares keeps a 10-byte allocation past exit that the
-// sanitizer build's leak checker would count against clavisctl.
-CommandResult RunShell(const std::string& command) {
-  CommandResult result;
-  FILE* pipe = ::popen(("GRPC_DNS_RESOLVER=native " + command).c_str(), "r");
-  char buffer[4096];
-  size_t n;
-  while ((n = std::fread(buffer, 1, sizeof(buffer), pipe)) > 0) result.out.append(buffer, n);
-  const int status = ::pclose(pipe);
-  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return result;
-}
 
 class ClavisctlTest : public ::testing::Test {
  protected:

@@ -10,6 +10,7 @@
 #include "google/protobuf/field_mask.pb.h"
 #include "tools/clavisctl/args.h"
 #include "tools/clavisctl/cli_checks.h"
+#include "tools/clavisctl/key_import_commands.h"
 #include "tools/clavisctl/key_version_commands.h"
 #include "tools/clavisctl/resource_format.h"
 
@@ -57,6 +58,13 @@ absl::Status CreateKey(Session& session, const CreateKeyArgs& args) {
     return UsageError(absl::StrCat("--approvals must be 0..", kMaxApprovals));
   }
   request.set_approvals_required(static_cast<uint32_t>(args.approvals));
+  if (args.origin == "external") {
+    request.set_origin(clavis::v1::EXTERNAL);
+  } else if (args.origin.empty() || args.origin == "generated") {
+    request.set_origin(clavis::v1::GENERATED);
+  } else {
+    return UsageError("--origin must be generated or external");
+  }
   absl::StatusOr<clavis::v1::Key> key =
       session.Call(session.admin(), &KeyAdmin::StubInterface::CreateKey, request);
   if (!key.ok()) return key.status();
@@ -189,6 +197,7 @@ void RegisterKeyCommands(CommandRegistry& registry) {
         "the default one from --admin/--user, or a whole document with --policy-file",
         {"clavisctl key create tenants/acme/keys/main --description 'orders KEK' "
          "--label env=prod --rotation-period 90d",
+         "clavisctl key create tenants/acme/keys/byok --origin external",
          "clavisctl key create tenants/acme/keys/crm --admin tenants/acme/groups/key-admins "
          "--user tenants/acme/principals/billing-app --approvals 2",
          "clavisctl key create tenants/acme/keys/hr --policy-file hr-policy.json"},
@@ -223,6 +232,12 @@ void RegisterKeyCommands(CommandRegistry& registry) {
                   "changes (0 or 1: none)")
         ->type_name("M")
         ->check(CLI::Range(0, kMaxApprovals));
+    c->add_option("--origin", args->origin,
+                  "generated (default): clavisd makes the material; external (BYOK): the key "
+                  "waits in PENDING_IMPORT for your material (key import-params, key import; "
+                  "docs/BYOK.md)")
+        ->type_name("ORIGIN")
+        ->check(CLI::IsMember({"generated", "external"}));
   }
   {
     auto args = std::make_shared<ListKeysArgs>();
@@ -296,6 +311,7 @@ void RegisterKeyCommands(CommandRegistry& registry) {
   }
 
   RegisterKeyVersionCommands(registry, *key);
+  RegisterKeyImportCommands(registry, *key);
 }
 
 }  // namespace clavis::clavisctl

@@ -25,6 +25,7 @@ struct CreateKeyArgs {
   std::vector<std::string> users;
   std::string policy_file;  // "-": stdin
   int approvals = 0;        // M of M-of-N, 0..kMaxApprovals; 0 or 1: none
+  std::string origin;       // "generated" (default) or "external" (BYOK)
 };
 // --policy-file together with --admin or --user is a usage error (CLI11
 // refuses it while parsing; CreateKey checks again for direct callers).

@@ -68,13 +68,15 @@ std::string FormatKey(const clavis::v1::Key& key) {
   std::string out = FormatTable(fields);
   if (key.versions().empty()) return out;
 
-  bool any_destroy_time = false;
+  bool any_destroy_time = false, any_expiry = false;
   for (const clavis::v1::KeyVersion& v : key.versions()) {
     any_destroy_time = any_destroy_time || IsSet(v.destroy_time());
+    any_expiry = any_expiry || IsSet(v.material_expire_time());
   }
   std::vector<TableRow> rows;
   TableRow header = {"VERSION", "STATE", "CREATED"};
   if (any_destroy_time) header.push_back("DESTROY TIME");
+  if (any_expiry) header.push_back("MATERIAL EXPIRES");
   header.push_back("KEY CHECK VALUE");
   rows.push_back(std::move(header));
   for (const clavis::v1::KeyVersion& v : key.versions()) {
@@ -82,6 +84,7 @@ std::string FormatKey(const clavis::v1::Key& key) {
         absl::StrCat(v.version(), v.version() == key.primary_version() ? " (primary)" : ""),
         FormatState(v.state()), FormatTimestamp(v.create_time())};
     if (any_destroy_time) row.push_back(FormatTimestamp(v.destroy_time()));
+    if (any_expiry) row.push_back(FormatTimestamp(v.material_expire_time()));
     row.push_back(OrDash(v.key_check_value()));
     rows.push_back(std::move(row));
   }

@@ -14,6 +14,7 @@
 #include "tools/clavisctl/channel.h"
 #include "tools/clavisctl/command_registry.h"
 #include "tools/clavisctl/data_commands.h"
+#include "tools/clavisctl/escrow_commands.h"
 #include "tools/clavisctl/exit_codes.h"
 #include "tools/clavisctl/global_options.h"
 #include "tools/clavisctl/key_commands.h"
@@ -131,6 +132,7 @@ int Run(int argc, const char* const* argv, const Io& io, const char* endpoint_en
     RegisterDataCommands(registry);
     RegisterPolicyCommands(registry);
     RegisterApprovalCommands(registry);
+    RegisterEscrowCommands(registry);
     RegisterWhoAmICommand(registry);
     RegisterPkiCommands(registry);
     RegisterTokenCommands(registry);

@@ -5,6 +5,7 @@
 #define CLAVIS_TOOLS_CLAVISCTL_SESSION_H_
 
 #include <chrono>
+#include <functional>
 #include <iostream>
 #include <memory>
 #include <string>
@@ -115,6 +116,29 @@ class Session {
                   absl::FormatDuration(absl::Now() - start));
     if (!status.ok()) return WithApprovalRequest(FromGrpcStatus(status), ApprovalRequest(context));
     return response;
+  }
+
+  // One server-streaming RPC; `on_message` gets each response in order (an
+  // error from it cancels the call and is returned). The session's deadline
+  // covers the whole stream.
+  template <typename Stub, typename Request, typename Response>
+  absl::Status Stream(Stub& stub,
+                      std::unique_ptr<grpc::ClientReaderInterface<Response>> (Stub::*method)(
+                          grpc::ClientContext*, const Request&),
+                      const Request& request,
+                      const std::function<absl::Status(const Response&)>& on_message) {
+    grpc::ClientContext context;
+    PrepareContext(&context);
+    std::unique_ptr<grpc::ClientReaderInterface<Response>> reader =
+        (stub.*method)(&context, request);
+    Response response;
+    absl::Status handled;
+    while (handled.ok() && reader->Read(&response)) handled = on_message(response);
+    if (!handled.ok()) context.TryCancel();
+    const grpc::Status status = reader->Finish();
+    if (!handled.ok()) return handled;
+    if (!status.ok()) return WithApprovalRequest(FromGrpcStatus(status), ApprovalRequest(context));
+    return absl::OkStatus();
   }
 
   // Prints `message` as one JSON document with --json, else `human` as is.

@@ -1,0 +1,177 @@
+#include "kms/keys/import_tokens.h"
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "crypto/encoding.h"
+#include "crypto/random.h"
+#include "kms/keys/resource_views.h"
+
+namespace clavis::kms {
+namespace {
+
+// "clavis-import-v1." + 16 random bytes, base64url without padding.
+constexpr absl::string_view kTokenPrefix = "clavis-import-v1.";
+constexpr size_t kTokenIdBytes = 16;
+constexpr size_t kTokenIdChars = 22;
+
+absl::StatusOr<std::string> TokenId(absl::string_view token) {
+  if (!absl::StartsWith(token, kTokenPrefix) ||
+      token.size() != kTokenPrefix.size() + kTokenIdChars) {
+    return absl::InvalidArgumentError(
+        "import_token is malformed: pass the import_token GetImportParameters returned, unchanged");
+  }
+  return std::string(token.substr(kTokenPrefix.size()));
+}
+
+absl::Status Unknown() {
+  return absl::InvalidArgumentError(
+      "import token unknown: this clavisd did not issue it, or it restarted since (tokens live "
+      "in memory only); call GetImportParameters again (clavisctl key import-params)");
+}
+
+}  // namespace
+
+ImportTokenStore::ImportTokenStore(const Clock* clock, ImportTokenOptions options)
+    : clock_(clock), options_(options) {}
+
+absl::StatusOr<IssuedImportToken> ImportTokenStore::Issue(const KeyName& key,
+                                                          ImportWrappingAlgorithm algorithm,
+                                                          int modulus_bits) {
+  if (modulus_bits != kImportWrappingKeyBits3072 && modulus_bits != kImportWrappingKeyBits4096) {
+    return absl::InvalidArgumentError("wrapping key spec must be RSA_3072 or RSA_4096");
+  }
+  auto room = [&]() -> absl::Status {
+    absl::MutexLock lock(&mu_);
+    SweepLocked(clock_->Now());
+    if (live_.size() >= options_.max_live_tokens) {
+      return absl::ResourceExhaustedError(
+          absl::StrCat("too many import tokens are live (", options_.max_live_tokens,
+                       "); use or let expire the ones issued, then try again"));
+    }
+    size_t for_key = 0;
+    for (const auto& [id, live] : live_) for_key += live.key == key ? 1 : 0;
+    if (for_key >= options_.max_live_tokens_per_key) {
+      return absl::ResourceExhaustedError(
+          absl::StrCat("key ", key.ToString(), " already has ", for_key,
+                       " live import tokens; use one of them or wait for them to expire"));
+    }
+    return absl::OkStatus();
+  };
+  if (auto s = room(); !s.ok()) return s;
+  // Key generation takes a second or more: outside the lock.
+  auto generated = crypto::RsaOaepPrivateKey::Generate(modulus_bits);
+  if (!generated.ok()) return generated.status();
+  std::shared_ptr<const crypto::RsaOaepPrivateKey> private_key = *std::move(generated);
+  IssuedImportToken out;
+  auto der = private_key->PublicKeyDer();
+  if (!der.ok()) return der.status();
+  auto pem = private_key->PublicKeyPem();
+  if (!pem.ok()) return pem.status();
+  out.public_key_der = *std::move(der);
+  out.public_key_pem = *std::move(pem);
+  const std::string id = crypto::Base64Encode(crypto::RandomBytes(kTokenIdBytes),
+                                              crypto::Base64Variant::kUrlSafeNoPadding);
+  out.token = absl::StrCat(kTokenPrefix, id);
+  // The limits were checked before generating; concurrent issuers may
+  // overshoot them by the few keys being generated at that moment.
+  absl::MutexLock lock(&mu_);
+  out.expire_time = clock_->Now() + options_.validity;
+  live_[id] = Live{key, algorithm, std::move(private_key), out.expire_time, 0};
+  return out;
+}
+
+absl::StatusOr<std::shared_ptr<const crypto::RsaOaepPrivateKey>> ImportTokenStore::Redeem(
+    absl::string_view token, const KeyName& key, ImportWrappingAlgorithm algorithm) {
+  auto id = TokenId(token);
+  if (!id.ok()) return id.status();
+  absl::MutexLock lock(&mu_);
+  SweepLocked(clock_->Now());
+  auto live = live_.find(*id);
+  if (live == live_.end()) {
+    auto dead = tombstones_.find(*id);
+    if (dead == tombstones_.end()) return Unknown();
+    const Tombstone& t = dead->second;
+    const std::string again = absl::StrCat(
+        "; call GetImportParameters again (clavisctl key import-params ", t.key.ToString(), ")");
+    switch (t.ending) {
+      case Ending::kExpired:
+        return absl::FailedPreconditionError(
+            absl::StrCat("import token expired at ", FormatTimestamp(t.when), again));
+      case Ending::kUsed:
+        return absl::FailedPreconditionError(absl::StrCat(
+            "import token was already used for an import at ", FormatTimestamp(t.when), again));
+      case Ending::kTooManyFailures:
+        return absl::FailedPreconditionError(
+            absl::StrCat("import token was discarded after ", options_.max_failed_unwraps,
+                         " failed unwraps at ", FormatTimestamp(t.when), again));
+    }
+  }
+  const Live& l = live->second;
+  if (!(l.key == key)) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("import token was issued for key ", l.key.ToString(), ", not ", key.ToString(),
+                     "; each token imports into the key it was issued for"));
+  }
+  if (l.algorithm != algorithm) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "import token was issued for wrapping algorithm ", ImportWrappingAlgorithmName(l.algorithm),
+        ", but the request says ", ImportWrappingAlgorithmName(algorithm),
+        "; wrap with the token's algorithm or ask for parameters for the other one"));
+  }
+  return l.private_key;
+}
+
+void ImportTokenStore::Consume(absl::string_view token) {
+  auto id = TokenId(token);
+  if (!id.ok()) return;
+  absl::MutexLock lock(&mu_);
+  auto live = live_.find(*id);
+  if (live == live_.end()) return;
+  BuryLocked(*id, live->second, Ending::kUsed, clock_->Now());
+  live_.erase(live);
+}
+
+void ImportTokenStore::RecordFailure(absl::string_view token) {
+  auto id = TokenId(token);
+  if (!id.ok()) return;
+  absl::MutexLock lock(&mu_);
+  auto live = live_.find(*id);
+  if (live == live_.end()) return;
+  if (++live->second.failures < options_.max_failed_unwraps) return;
+  BuryLocked(*id, live->second, Ending::kTooManyFailures, clock_->Now());
+  live_.erase(live);
+}
+
+void ImportTokenStore::Sweep() {
+  absl::MutexLock lock(&mu_);
+  SweepLocked(clock_->Now());
+}
+
+size_t ImportTokenStore::live_tokens() const {
+  absl::MutexLock lock(&mu_);
+  return live_.size();
+}
+
+void ImportTokenStore::SweepLocked(absl::Time now) {
+  for (auto it = live_.begin(); it != live_.end();) {
+    if (now >= it->second.expire_time) {
+      BuryLocked(it->first, it->second, Ending::kExpired, it->second.expire_time);
+      live_.erase(it++);  // drops the private key (cleared by OpenSSL when freed)
+    } else {
+      ++it;
+    }
+  }
+}
+
+void ImportTokenStore::BuryLocked(const std::string& id, const Live& live, Ending ending,
+                                  absl::Time when) {
+  if (tombstones_.emplace(id, Tombstone{live.key, ending, when}).second) {
+    tombstone_order_.push_back(id);
+  }
+  while (tombstone_order_.size() > options_.max_tombstones) {
+    tombstones_.erase(tombstone_order_.front());
+    tombstone_order_.pop_front();
+  }
+}
+
+}  // namespace clavis::kms

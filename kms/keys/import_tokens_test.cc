@@ -1,0 +1,109 @@
+#include "kms/keys/import_tokens.h"
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace clavis::kms {
+namespace {
+
+using ::testing::HasSubstr;
+
+constexpr auto kOaep = ImportWrappingAlgorithm::kRsaesOaepSha256;
+constexpr auto kRsaAes = ImportWrappingAlgorithm::kRsaAesKeyWrapSha256;
+
+class ImportTokenStoreTest : public ::testing::Test {
+ protected:
+  FakeClock clock_;
+  const KeyName key_{"acme", "byok"};
+};
+
+TEST_F(ImportTokenStoreTest, IssuesAUsableWrappingKey) {
+  ImportTokenStore store(&clock_);
+  auto issued = store.Issue(key_, kOaep, 3072);
+  ASSERT_TRUE(issued.ok()) << issued.status();
+  EXPECT_EQ(issued->expire_time, clock_.Now() + absl::Hours(24));
+  auto private_key = store.Redeem(issued->token, key_, kOaep);
+  ASSERT_TRUE(private_key.ok()) << private_key.status();
+  EXPECT_EQ((*private_key)->modulus_bits(), 3072);
+  auto wrapped = crypto::RsaOaepEncrypt(issued->public_key_pem, crypto::SecretBytes::CopyOf("x"));
+  ASSERT_TRUE(wrapped.ok());
+  EXPECT_EQ((*private_key)->Decrypt(*wrapped)->view(), "x");
+}
+
+TEST_F(ImportTokenStoreTest, RefusesOtherSizes) {
+  ImportTokenStore store(&clock_);
+  EXPECT_TRUE(absl::IsInvalidArgument(store.Issue(key_, kOaep, 2048).status()));
+}
+
+TEST_F(ImportTokenStoreTest, EachFailureHasItsOwnMessage) {
+  ImportTokenStore store(&clock_);
+  auto issued = store.Issue(key_, kRsaAes, 3072);
+  ASSERT_TRUE(issued.ok());
+
+  auto other_key = store.Redeem(issued->token, KeyName{"acme", "other"}, kRsaAes);
+  ASSERT_TRUE(absl::IsFailedPrecondition(other_key.status()));
+  EXPECT_THAT(other_key.status().message(), HasSubstr("issued for key tenants/acme/keys/byok"));
+
+  auto other_algorithm = store.Redeem(issued->token, key_, kOaep);
+  ASSERT_TRUE(absl::IsFailedPrecondition(other_algorithm.status()));
+  EXPECT_THAT(other_algorithm.status().message(),
+              HasSubstr("issued for wrapping algorithm RSA_AES_KEY_WRAP_SHA_256"));
+
+  auto malformed = store.Redeem("not-a-token", key_, kRsaAes);
+  ASSERT_TRUE(absl::IsInvalidArgument(malformed.status()));
+  EXPECT_THAT(malformed.status().message(), HasSubstr("malformed"));
+
+  std::string flipped = issued->token;
+  flipped.back() = flipped.back() == 'A' ? 'B' : 'A';
+  auto unknown = store.Redeem(flipped, key_, kRsaAes);
+  ASSERT_TRUE(absl::IsInvalidArgument(unknown.status()));
+  EXPECT_THAT(unknown.status().message(), HasSubstr("unknown"));
+
+  store.Consume(issued->token);
+  auto used = store.Redeem(issued->token, key_, kRsaAes);
+  ASSERT_TRUE(absl::IsFailedPrecondition(used.status()));
+  EXPECT_THAT(used.status().message(), HasSubstr("already used"));
+}
+
+TEST_F(ImportTokenStoreTest, ExpiryDiscardsThePrivateKey) {
+  ImportTokenOptions options;
+  options.validity = absl::Minutes(10);
+  ImportTokenStore store(&clock_, options);
+  auto issued = store.Issue(key_, kOaep, 3072);
+  ASSERT_TRUE(issued.ok());
+  std::weak_ptr<const crypto::RsaOaepPrivateKey> held = *store.Redeem(issued->token, key_, kOaep);
+  clock_.Advance(absl::Minutes(10));
+  store.Sweep();
+  EXPECT_EQ(store.live_tokens(), 0u);
+  EXPECT_TRUE(held.expired());  // nothing keeps the private key any more
+  auto expired = store.Redeem(issued->token, key_, kOaep);
+  ASSERT_TRUE(absl::IsFailedPrecondition(expired.status()));
+  EXPECT_THAT(expired.status().message(), HasSubstr("expired at"));
+}
+
+TEST_F(ImportTokenStoreTest, RepeatedFailuresDiscardTheToken) {
+  ImportTokenOptions options;
+  options.max_failed_unwraps = 3;
+  ImportTokenStore store(&clock_, options);
+  auto issued = store.Issue(key_, kOaep, 3072);
+  ASSERT_TRUE(issued.ok());
+  for (int i = 0; i < 2; ++i) store.RecordFailure(issued->token);
+  EXPECT_TRUE(store.Redeem(issued->token, key_, kOaep).ok());
+  store.RecordFailure(issued->token);
+  auto discarded = store.Redeem(issued->token, key_, kOaep);
+  ASSERT_TRUE(absl::IsFailedPrecondition(discarded.status()));
+  EXPECT_THAT(discarded.status().message(), HasSubstr("3 failed unwraps"));
+}
+
+TEST_F(ImportTokenStoreTest, LimitsLiveTokensPerKey) {
+  ImportTokenOptions options;
+  options.max_live_tokens_per_key = 1;
+  ImportTokenStore store(&clock_, options);
+  ASSERT_TRUE(store.Issue(key_, kOaep, 3072).ok());
+  auto refused = store.Issue(key_, kOaep, 3072);
+  ASSERT_TRUE(absl::IsResourceExhausted(refused.status()));
+  EXPECT_TRUE(store.Issue(KeyName{"acme", "other"}, kOaep, 3072).ok());
+}
+
+}  // namespace
+}  // namespace clavis::kms
