@@ -90,7 +90,9 @@ TEST(EscrowBundleTest, FlippedBitsNeverCrashAndNeverPassSilentlyAsOtherKeys) {
       auto parsed = ParseEscrowBundle(flipped);
       // Some flips still parse (a different letter of base64 or of a
       // state name); the wrapped keys' AES-GCM tags catch those at use.
-      if (parsed.ok()) EXPECT_EQ(parsed->segments.size(), 2u);
+      if (parsed.ok()) {
+        EXPECT_EQ(parsed->segments.size(), 2u);
+      }
     }
   }
 }

@@ -27,7 +27,9 @@ absl::Status Envelope::CheckKeyVersionUsable(const KeyEntry& key, uint32_t versi
         FormatTimestamp(FromMicros(v->material_expire_time_us())),
         "; import the same material again (clavisctl key import ", key.name().ToString(), ")"));
   }
-  if (v->state() == KeyState::PENDING_IMPORT) {
+  if (v->state() == KeyState::PENDING_IMPORT ||
+      (v->root_wrapped_material().empty() && !v->material_fingerprint().empty() &&
+       v->state() != KeyState::DESTROYED)) {
     return absl::FailedPreconditionError(absl::StrCat(
         "key version ", name, " is PENDING_IMPORT since ",
         FormatTimestamp(FromMicros(v->state_change_time_us())),
@@ -63,7 +65,7 @@ struct Envelope::KeyAndSegment {
 };
 
 absl::StatusOr<Envelope::KeyAndSegment> Envelope::UsableKeyAndSegment(const SegmentName& name) {
-  auto key = repository_->GetKey(name.key);
+  auto key = lifecycle_->CurrentKey(name.key);
   if (!key.ok()) return key.status();
   if (auto s = KeyNotUsable(name.key, (*key)->record()); !s.ok()) return s;
   auto segment = lifecycle_->GetOrCreateSegment(**key, name);
@@ -154,7 +156,7 @@ absl::StatusOr<DecryptResult> Envelope::Decrypt(absl::string_view ciphertext_blo
         absl::StrCat("the ciphertext blob was not made with key ", expected_key->ToString()));
   }
   const SegmentName segment_name{key_name, blob->header.segment};
-  auto key = repository_->GetKey(key_name);
+  auto key = lifecycle_->CurrentKey(key_name);
   if (!key.ok()) return key.status();
   if (auto s = KeyNotUsable(key_name, (*key)->record()); !s.ok()) return s;
   auto segment = repository_->GetSegment(segment_name);

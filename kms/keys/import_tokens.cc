@@ -32,7 +32,24 @@ absl::Status Unknown() {
 }  // namespace
 
 ImportTokenStore::ImportTokenStore(const Clock* clock, ImportTokenOptions options)
-    : clock_(clock), options_(options) {}
+    : clock_(clock), options_(options) {
+  if (options_.sweep_interval <= absl::ZeroDuration()) return;
+  sweeper_ = std::thread([this] {
+    absl::MutexLock lock(&mu_);
+    while (!stopping_) {
+      mu_.AwaitWithTimeout(absl::Condition(&stopping_), options_.sweep_interval);
+      if (!stopping_) SweepLocked(clock_->Now());
+    }
+  });
+}
+
+ImportTokenStore::~ImportTokenStore() {
+  {
+    absl::MutexLock lock(&mu_);
+    stopping_ = true;
+  }
+  if (sweeper_.joinable()) sweeper_.join();
+}
 
 absl::StatusOr<IssuedImportToken> ImportTokenStore::Issue(const KeyName& key,
                                                           ImportWrappingAlgorithm algorithm,
@@ -40,41 +57,55 @@ absl::StatusOr<IssuedImportToken> ImportTokenStore::Issue(const KeyName& key,
   if (modulus_bits != kImportWrappingKeyBits3072 && modulus_bits != kImportWrappingKeyBits4096) {
     return absl::InvalidArgumentError("wrapping key spec must be RSA_3072 or RSA_4096");
   }
-  auto room = [&]() -> absl::Status {
+  const std::string key_name = key.ToString();
+  {
+    // Reserve a slot first, so concurrent callers cannot all start a
+    // seconds-long key generation past the limits.
     absl::MutexLock lock(&mu_);
     SweepLocked(clock_->Now());
-    if (live_.size() >= options_.max_live_tokens) {
+    if (live_.size() + pending_ >= options_.max_live_tokens) {
       return absl::ResourceExhaustedError(
           absl::StrCat("too many import tokens are live (", options_.max_live_tokens,
                        "); use or let expire the ones issued, then try again"));
     }
-    size_t for_key = 0;
+    size_t for_key = pending_per_key_[key_name];
     for (const auto& [id, live] : live_) for_key += live.key == key ? 1 : 0;
     if (for_key >= options_.max_live_tokens_per_key) {
+      if (pending_per_key_[key_name] == 0) pending_per_key_.erase(key_name);
       return absl::ResourceExhaustedError(
-          absl::StrCat("key ", key.ToString(), " already has ", for_key,
+          absl::StrCat("key ", key_name, " already has ", for_key,
                        " live import tokens; use one of them or wait for them to expire"));
     }
-    return absl::OkStatus();
+    ++pending_;
+    ++pending_per_key_[key_name];
+  }
+  auto unreserve = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    --pending_;
+    if (--pending_per_key_[key_name] == 0) pending_per_key_.erase(key_name);
   };
-  if (auto s = room(); !s.ok()) return s;
   // Key generation takes a second or more: outside the lock.
   auto generated = crypto::RsaOaepPrivateKey::Generate(modulus_bits);
-  if (!generated.ok()) return generated.status();
+  if (!generated.ok()) {
+    absl::MutexLock lock(&mu_);
+    unreserve();
+    return generated.status();
+  }
   std::shared_ptr<const crypto::RsaOaepPrivateKey> private_key = *std::move(generated);
   IssuedImportToken out;
   auto der = private_key->PublicKeyDer();
-  if (!der.ok()) return der.status();
   auto pem = private_key->PublicKeyPem();
-  if (!pem.ok()) return pem.status();
+  if (!der.ok() || !pem.ok()) {
+    absl::MutexLock lock(&mu_);
+    unreserve();
+    return !der.ok() ? der.status() : pem.status();
+  }
   out.public_key_der = *std::move(der);
   out.public_key_pem = *std::move(pem);
   const std::string id = crypto::Base64Encode(crypto::RandomBytes(kTokenIdBytes),
                                               crypto::Base64Variant::kUrlSafeNoPadding);
   out.token = absl::StrCat(kTokenPrefix, id);
-  // The limits were checked before generating; concurrent issuers may
-  // overshoot them by the few keys being generated at that moment.
   absl::MutexLock lock(&mu_);
+  unreserve();
   out.expire_time = clock_->Now() + options_.validity;
   live_[id] = Live{key, algorithm, std::move(private_key), out.expire_time, 0};
   return out;
@@ -106,7 +137,7 @@ absl::StatusOr<std::shared_ptr<const crypto::RsaOaepPrivateKey>> ImportTokenStor
                          " failed unwraps at ", FormatTimestamp(t.when), again));
     }
   }
-  const Live& l = live->second;
+  Live& l = live->second;
   if (!(l.key == key)) {
     return absl::FailedPreconditionError(
         absl::StrCat("import token was issued for key ", l.key.ToString(), ", not ", key.ToString(),
@@ -118,6 +149,11 @@ absl::StatusOr<std::shared_ptr<const crypto::RsaOaepPrivateKey>> ImportTokenStor
         ", but the request says ", ImportWrappingAlgorithmName(algorithm),
         "; wrap with the token's algorithm or ask for parameters for the other one"));
   }
+  if (l.in_use) {
+    return absl::FailedPreconditionError(
+        "import token is in use by another import right now; a token makes one import");
+  }
+  l.in_use = true;
   return l.private_key;
 }
 
@@ -137,9 +173,18 @@ void ImportTokenStore::RecordFailure(absl::string_view token) {
   absl::MutexLock lock(&mu_);
   auto live = live_.find(*id);
   if (live == live_.end()) return;
+  live->second.in_use = false;
   if (++live->second.failures < options_.max_failed_unwraps) return;
   BuryLocked(*id, live->second, Ending::kTooManyFailures, clock_->Now());
   live_.erase(live);
+}
+
+void ImportTokenStore::Release(absl::string_view token) {
+  auto id = TokenId(token);
+  if (!id.ok()) return;
+  absl::MutexLock lock(&mu_);
+  auto live = live_.find(*id);
+  if (live != live_.end()) live->second.in_use = false;
 }
 
 void ImportTokenStore::Sweep() {

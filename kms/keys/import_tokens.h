@@ -23,6 +23,7 @@
 #include <deque>
 #include <memory>
 #include <string>
+#include <thread>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
@@ -45,6 +46,9 @@ struct ImportTokenOptions {
   int max_failed_unwraps = 5;
   // Tombstones of used or discarded tokens kept for messages.
   size_t max_tombstones = 10000;
+  // How often a background thread drops expired tokens' private keys, so
+  // they go at expiry even when no call comes (zero: only on calls).
+  absl::Duration sweep_interval = absl::ZeroDuration();
 };
 
 struct IssuedImportToken {
@@ -58,20 +62,29 @@ class ImportTokenStore {
  public:
   // REQUIRES: clock outlives the store.
   explicit ImportTokenStore(const Clock* clock, ImportTokenOptions options = {});
+  // Stops the sweeper and drops every private key.
+  ~ImportTokenStore();
+  ImportTokenStore(const ImportTokenStore&) = delete;
+  ImportTokenStore& operator=(const ImportTokenStore&) = delete;
 
   // A fresh wrapping key of `modulus_bits` (3072 or 4096) behind a new token
   // for `key`. ResourceExhausted when too many tokens are live.
   absl::StatusOr<IssuedImportToken> Issue(const KeyName& key, ImportWrappingAlgorithm algorithm,
                                           int modulus_bits);
 
-  // The token's private key, if the token is live and was issued for `key`
-  // and `algorithm`. The caller unwraps, then calls Consume or RecordFailure.
+  // The token's private key, if the token is live, was issued for `key`
+  // and `algorithm`, and is not in use by another import (FailedPrecondition
+  // then): the token is claimed until the caller calls exactly one of
+  // Consume, RecordFailure or Release, so one token never makes two imports.
   absl::StatusOr<std::shared_ptr<const crypto::RsaOaepPrivateKey>> Redeem(
       absl::string_view token, const KeyName& key, ImportWrappingAlgorithm algorithm);
   // The import succeeded: the token is used up.
   void Consume(absl::string_view token);
   // The unwrap failed; the token is discarded after max_failed_unwraps.
   void RecordFailure(absl::string_view token);
+  // The import was refused for another reason (wrong size, material that
+  // does not fit the key): the token may be used again.
+  void Release(absl::string_view token);
 
   // Drops expired tokens' private keys (also done on every call).
   void Sweep();
@@ -84,6 +97,7 @@ class ImportTokenStore {
     std::shared_ptr<const crypto::RsaOaepPrivateKey> private_key;
     absl::Time expire_time;
     int failures = 0;
+    bool in_use = false;  // claimed by an import in progress
   };
   enum class Ending { kExpired, kUsed, kTooManyFailures };
   struct Tombstone {
@@ -100,8 +114,14 @@ class ImportTokenStore {
   const ImportTokenOptions options_;
   mutable absl::Mutex mu_;
   absl::flat_hash_map<std::string, Live> live_ ABSL_GUARDED_BY(mu_);
+  // Tokens being issued (their RSA keys are being generated), in total and
+  // per key: they count against the limits before they exist.
+  size_t pending_ ABSL_GUARDED_BY(mu_) = 0;
+  absl::flat_hash_map<std::string, size_t> pending_per_key_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_map<std::string, Tombstone> tombstones_ ABSL_GUARDED_BY(mu_);
   std::deque<std::string> tombstone_order_ ABSL_GUARDED_BY(mu_);
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  std::thread sweeper_;
 };
 
 }  // namespace clavis::kms

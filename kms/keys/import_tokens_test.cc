@@ -1,5 +1,9 @@
 #include "kms/keys/import_tokens.h"
 
+#include <atomic>
+#include <thread>
+#include <vector>
+
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -81,6 +85,18 @@ TEST_F(ImportTokenStoreTest, ExpiryDiscardsThePrivateKey) {
   EXPECT_THAT(expired.status().message(), HasSubstr("expired at"));
 }
 
+TEST_F(ImportTokenStoreTest, TheSweeperDropsExpiredKeysWithoutAnyCall) {
+  ImportTokenOptions options;
+  options.validity = absl::Minutes(10);
+  options.sweep_interval = absl::Milliseconds(10);
+  ImportTokenStore store(&clock_, options);
+  ASSERT_TRUE(store.Issue(key_, kOaep, 3072).ok());
+  clock_.Advance(absl::Minutes(10));
+  const absl::Time give_up = absl::Now() + absl::Seconds(10);
+  while (store.live_tokens() != 0 && absl::Now() < give_up) absl::SleepFor(absl::Milliseconds(5));
+  EXPECT_EQ(store.live_tokens(), 0u);
+}
+
 TEST_F(ImportTokenStoreTest, RepeatedFailuresDiscardTheToken) {
   ImportTokenOptions options;
   options.max_failed_unwraps = 3;
@@ -93,6 +109,38 @@ TEST_F(ImportTokenStoreTest, RepeatedFailuresDiscardTheToken) {
   auto discarded = store.Redeem(issued->token, key_, kOaep);
   ASSERT_TRUE(absl::IsFailedPrecondition(discarded.status()));
   EXPECT_THAT(discarded.status().message(), HasSubstr("3 failed unwraps"));
+}
+
+TEST_F(ImportTokenStoreTest, ATokenServesOneImportAtATime) {
+  ImportTokenStore store(&clock_);
+  auto issued = store.Issue(key_, kOaep, 3072);
+  ASSERT_TRUE(issued.ok());
+  ASSERT_TRUE(store.Redeem(issued->token, key_, kOaep).ok());
+  auto busy = store.Redeem(issued->token, key_, kOaep);
+  ASSERT_TRUE(absl::IsFailedPrecondition(busy.status()));
+  EXPECT_THAT(busy.status().message(), HasSubstr("in use by another import"));
+  store.Release(issued->token);
+  ASSERT_TRUE(store.Redeem(issued->token, key_, kOaep).ok());
+  store.Consume(issued->token);
+  EXPECT_THAT(store.Redeem(issued->token, key_, kOaep).status().message(),
+              HasSubstr("already used"));
+}
+
+TEST_F(ImportTokenStoreTest, ConcurrentIssuersCannotPassTheLimit) {
+  ImportTokenOptions options;
+  options.max_live_tokens_per_key = 1;
+  ImportTokenStore store(&clock_, options);
+  std::atomic<int> issued{0}, refused{0};
+  std::vector<std::thread> threads;
+  for (int i = 0; i < 3; ++i) {
+    threads.emplace_back([&] {
+      auto t = store.Issue(key_, kOaep, 3072);
+      (t.ok() ? issued : refused)++;
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(issued.load(), 1);
+  EXPECT_EQ(refused.load(), 2);
 }
 
 TEST_F(ImportTokenStoreTest, LimitsLiveTokensPerKey) {

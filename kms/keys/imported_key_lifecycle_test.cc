@@ -194,5 +194,66 @@ TEST_F(ImportedKeyTest, DestroyedVersionsTakeNoMaterial) {
   EXPECT_THAT(refused.status().message(), HasSubstr("PENDING_DESTRUCTION"));
 }
 
+TEST_F(ImportedKeyTest, NothingIsWrappedUnderExpiredMaterial) {
+  const KeyName name = MakeExternalKey();
+  ImportTarget target;
+  target.valid_to = clock_.Now() + absl::Minutes(5);
+  ASSERT_TRUE(lifecycle_->ImportKeyMaterial(name, crypto::RandomSecret(32), target).ok());
+  ASSERT_TRUE(EncryptUnder(name, "old").ok());
+  clock_.Advance(absl::Minutes(6));
+  // No segment is created, rotated or re-wrapped under it (each call sees
+  // the expiry first), and no segment record was written.
+  EXPECT_TRUE(absl::IsFailedPrecondition(EncryptUnder(name, "new").status()));
+  EXPECT_TRUE(
+      absl::IsFailedPrecondition(lifecycle_->CreateSegment(SegmentName{name, "created"}).status()));
+  EXPECT_TRUE(
+      absl::IsFailedPrecondition(lifecycle_->RotateSegment(SegmentName{name, "old"}).status()));
+  EXPECT_TRUE(absl::IsFailedPrecondition(lifecycle_->RewrapSegments(name, "", 10).status()));
+  EXPECT_TRUE(absl::IsNotFound(repository_->GetSegment(SegmentName{name, "new"}).status()));
+}
+
+TEST_F(ImportedKeyTest, ExpiryWhileDisabledNeverYieldsAnEnabledKeyWithoutMaterial) {
+  const KeyName name = MakeExternalKey();
+  crypto::SecretBytes material = crypto::RandomSecret(32);
+  ImportTarget target;
+  target.valid_to = clock_.Now() + absl::Minutes(5);
+  ASSERT_TRUE(lifecycle_->ImportKeyMaterial(name, material, target).ok());
+  ASSERT_TRUE(lifecycle_->DisableKey(name).ok());
+  clock_.Advance(absl::Minutes(6));
+  auto disabled = lifecycle_->GetKey(name);
+  ASSERT_TRUE(disabled.ok());
+  EXPECT_EQ(disabled->state(), KeyState::DISABLED);  // the admin's decision stands
+  auto enabled = lifecycle_->EnableKey(name);
+  ASSERT_TRUE(enabled.ok()) << enabled.status();
+  EXPECT_EQ(enabled->state(), KeyState::PENDING_IMPORT);
+  EXPECT_TRUE(absl::IsFailedPrecondition(EncryptUnder(name, "s").status()));
+  ASSERT_TRUE(lifecycle_->ImportKeyMaterial(name, material, {}).ok());
+  EXPECT_EQ(lifecycle_->GetKey(name)->state(), KeyState::ENABLED);
+  EXPECT_TRUE(EncryptUnder(name, "s").ok());
+}
+
+TEST_F(ImportedKeyTest, KeysWaitingForMaterialCanBeDisabledAndDestroyed) {
+  limits_.min_destruction_window = absl::Seconds(1);
+  Rebuild();
+  const KeyName name = MakeExternalKey();
+  auto disabled = lifecycle_->DisableKey(name);
+  ASSERT_TRUE(disabled.ok()) << disabled.status();
+  EXPECT_EQ(disabled->state(), KeyState::DISABLED);
+  EXPECT_EQ(lifecycle_->EnableKey(name)->state(), KeyState::PENDING_IMPORT);
+  auto scheduled = lifecycle_->ScheduleKeyDestruction(name, absl::Seconds(1));
+  ASSERT_TRUE(scheduled.ok()) << scheduled.status();
+  clock_.Advance(absl::Seconds(2));
+  EXPECT_EQ(lifecycle_->DestroyKey(name)->state(), KeyState::DESTROYED);
+}
+
+TEST_F(ImportedKeyTest, ImportedKeysTakeNoRotationSchedule) {
+  const KeyName name = MakeExternalKey();
+  KeySettingsUpdate update;
+  update.rotation_period = absl::Hours(24 * 90);
+  auto refused = lifecycle_->UpdateKeySettings(name, update);
+  ASSERT_TRUE(absl::IsFailedPrecondition(refused.status()));
+  EXPECT_THAT(refused.status().message(), HasSubstr("cannot rotate on a schedule"));
+}
+
 }  // namespace
 }  // namespace clavis::kms

@@ -14,9 +14,12 @@
 // line only; key_import_test.cc runs those commands from the document.
 //
 // Errors are InvalidArgument. Sizes are checked before anything is
-// decrypted and say what was expected. Every failure after that — bad OAEP
-// padding, a wrong wrapping key, a failed AES key-wrap integrity check —
-// gives the same message, so the import is no padding oracle.
+// decrypted and say what was expected. Every failure of the decryption
+// itself (bad OAEP padding, a wrong wrapping key, a failed AES key-wrap
+// integrity check) gives the same message, so the import is no padding
+// oracle. A wrap that does open but holds material of another size says so:
+// only whoever made that wrap can get this answer, and it tells them
+// nothing they did not know.
 //
 // The RPCs around it: GetImportParameters (ImportTokenStore) and
 // ImportKeyMaterial (KeyLifecycle::ImportKeyMaterial); walkthrough in

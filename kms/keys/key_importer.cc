@@ -47,7 +47,10 @@ absl::StatusOr<clavis::v1::Key> KeyImporter::Import(const KeyName& name, absl::s
   if (!private_key.ok()) return private_key.status();
   // A wrong size is refused before any decryption and does not count
   // against the token; a failed unwrap does.
-  if (auto s = CheckWrappedSize(**private_key, algorithm, wrapped); !s.ok()) return s;
+  if (auto s = CheckWrappedSize(**private_key, algorithm, wrapped); !s.ok()) {
+    tokens_->Release(token);
+    return s;
+  }
   auto material = UnwrapImportedKeyMaterial(**private_key, algorithm, wrapped);
   if (!material.ok()) {
     tokens_->RecordFailure(token);
@@ -56,7 +59,11 @@ absl::StatusOr<clavis::v1::Key> KeyImporter::Import(const KeyName& name, absl::s
   auto imported = lifecycle_->ImportKeyMaterial(name, *material, target);
   // A refused import (wrong material for the version...) leaves the token
   // usable: the caller may retry with the right material before expiry.
-  if (imported.ok()) tokens_->Consume(token);
+  if (imported.ok()) {
+    tokens_->Consume(token);
+  } else {
+    tokens_->Release(token);
+  }
   return imported;
 }
 

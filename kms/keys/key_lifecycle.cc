@@ -95,6 +95,22 @@ absl::Status KeyNotUsable(const KeyName& name, const internal::KeyRecord& r) {
   }
 }
 
+// An imported version whose material is gone (expired and purged).
+bool MaterialAbsent(const internal::KeyVersionRecord& v) {
+  return !v.material_fingerprint().empty() && v.root_wrapped_material().empty() &&
+         v.state() != KeyState::DESTROYED;
+}
+
+// Whether a key of origin EXTERNAL has no usable primary material (never
+// imported, or expired): enabling it then leads to PENDING_IMPORT.
+bool PrimaryMaterialAbsent(const internal::KeyRecord& r) {
+  if (r.origin() != clavis::v1::EXTERNAL) return false;
+  for (const auto& v : r.versions()) {
+    if (v.version() == r.primary_version()) return MaterialAbsent(v);
+  }
+  return true;
+}
+
 bool ImportedMaterialExpired(const internal::KeyVersionRecord& v, absl::Time now) {
   return v.material_expire_time_us() != 0 && !v.root_wrapped_material().empty() &&
          now >= FromMicros(v.material_expire_time_us());
@@ -226,13 +242,21 @@ absl::StatusOr<clavis::v1::Key> KeyLifecycle::CreateKey(const CreateKeyParams& p
   return KeyView(r);
 }
 
-absl::StatusOr<clavis::v1::Key> KeyLifecycle::GetKey(const KeyName& name) {
+absl::StatusOr<std::shared_ptr<const KeyEntry>> KeyLifecycle::CurrentKey(const KeyName& name) {
   auto entry = repository_->GetKey(name);
   if (!entry.ok()) return entry.status();
   const absl::Time now = clock_->Now();
   for (const auto& v : (*entry)->record().versions()) {
-    if (ImportedMaterialExpired(v, now)) return ExpireImportedMaterial(name);
+    if (!ImportedMaterialExpired(v, now)) continue;
+    if (auto expired = ExpireImportedMaterial(name); !expired.ok()) return expired.status();
+    return repository_->GetKey(name);
   }
+  return entry;
+}
+
+absl::StatusOr<clavis::v1::Key> KeyLifecycle::GetKey(const KeyName& name) {
+  auto entry = CurrentKey(name);
+  if (!entry.ok()) return entry.status();
   return KeyView((*entry)->record());
 }
 
@@ -298,7 +322,9 @@ absl::StatusOr<clavis::v1::Key> KeyLifecycle::EnableKey(const KeyName& name) {
   auto updated = repository_->UpdateKey(name, [&](internal::KeyRecord* r) -> absl::Status {
     if (r->state() == KeyState::ENABLED) return absl::OkStatus();  // idempotent
     if (r->state() != KeyState::DISABLED) return KeyNotUsable(name, *r);
-    r->set_state(KeyState::ENABLED);
+    // Without primary material (never imported, or expired while disabled)
+    // the key can only wait for an import.
+    r->set_state(PrimaryMaterialAbsent(*r) ? KeyState::PENDING_IMPORT : KeyState::ENABLED);
     r->set_state_change_time_us(ToMicros(clock_->Now()));
     return absl::OkStatus();
   });
@@ -310,7 +336,9 @@ absl::StatusOr<clavis::v1::Key> KeyLifecycle::EnableKey(const KeyName& name) {
 absl::StatusOr<clavis::v1::Key> KeyLifecycle::DisableKey(const KeyName& name) {
   auto updated = repository_->UpdateKey(name, [&](internal::KeyRecord* r) -> absl::Status {
     if (r->state() == KeyState::DISABLED) return absl::OkStatus();
-    if (r->state() != KeyState::ENABLED) return KeyNotUsable(name, *r);
+    if (r->state() != KeyState::ENABLED && r->state() != KeyState::PENDING_IMPORT) {
+      return KeyNotUsable(name, *r);
+    }
     r->set_state(KeyState::DISABLED);
     r->set_state_change_time_us(ToMicros(clock_->Now()));
     return absl::OkStatus();
@@ -325,7 +353,8 @@ absl::StatusOr<clavis::v1::Key> KeyLifecycle::ScheduleKeyDestruction(
   auto w = CheckWindow(window);
   if (!w.ok()) return w.status();
   auto updated = repository_->UpdateKey(name, [&](internal::KeyRecord* r) -> absl::Status {
-    if (r->state() != KeyState::ENABLED && r->state() != KeyState::DISABLED) {
+    if (r->state() != KeyState::ENABLED && r->state() != KeyState::DISABLED &&
+        r->state() != KeyState::PENDING_IMPORT) {
       return KeyNotUsable(name, *r);
     }
     const absl::Time now = clock_->Now();
@@ -413,6 +442,15 @@ absl::StatusOr<clavis::v1::Key> KeyLifecycle::UpdateKeySettings(const KeyName& n
   }
   auto updated = repository_->UpdateKey(name, [&](internal::KeyRecord* r) -> absl::Status {
     if (r->state() == KeyState::DESTROYED) return KeyNotUsable(name, *r);
+    if (r->origin() == clavis::v1::EXTERNAL &&
+        ((u.rotation_period.has_value() && *u.rotation_period != absl::ZeroDuration()) ||
+         (u.next_rotation_time.has_value() && *u.next_rotation_time != absl::InfinitePast()))) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "key ", name.ToString(),
+          " holds imported material (origin EXTERNAL), which clavisd cannot make, so it cannot "
+          "rotate on a schedule; rotate it by importing new material (clavisctl key import "
+          "--new-version)"));
+    }
     if (u.description.has_value()) r->set_description(*u.description);
     if (u.labels.has_value()) {
       r->mutable_labels()->clear();
@@ -476,17 +514,18 @@ absl::StatusOr<clavis::v1::Key> KeyLifecycle::UpdateVersion(
 }
 
 absl::StatusOr<clavis::v1::Key> KeyLifecycle::EnableKeyVersion(const KeyVersionName& name) {
-  return UpdateVersion(name, KeyEvent::VERSION_ENABLED,
-                       [&](internal::KeyRecord*, internal::KeyVersionRecord* v) -> absl::Status {
-                         if (v->state() == KeyState::ENABLED) return absl::OkStatus();
-                         if (v->state() != KeyState::DISABLED) {
-                           return Refuse("key version", name.ToString(), v->state(),
-                                         v->state_change_time_us(), "");
-                         }
-                         v->set_state(KeyState::ENABLED);
-                         v->set_state_change_time_us(ToMicros(clock_->Now()));
-                         return absl::OkStatus();
-                       });
+  return UpdateVersion(
+      name, KeyEvent::VERSION_ENABLED,
+      [&](internal::KeyRecord*, internal::KeyVersionRecord* v) -> absl::Status {
+        if (v->state() == KeyState::ENABLED) return absl::OkStatus();
+        if (v->state() != KeyState::DISABLED) {
+          return Refuse("key version", name.ToString(), v->state(), v->state_change_time_us(), "");
+        }
+        // Expired while disabled: it waits for its material.
+        v->set_state(MaterialAbsent(*v) ? KeyState::PENDING_IMPORT : KeyState::ENABLED);
+        v->set_state_change_time_us(ToMicros(clock_->Now()));
+        return absl::OkStatus();
+      });
 }
 
 absl::StatusOr<clavis::v1::Key> KeyLifecycle::DisableKeyVersion(const KeyVersionName& name) {
@@ -499,7 +538,7 @@ absl::StatusOr<clavis::v1::Key> KeyLifecycle::DisableKeyVersion(const KeyVersion
               absl::StrCat("key version ", name.ToString(),
                            " is the primary version; rotate the key first (clavisctl key rotate)"));
         }
-        if (v->state() != KeyState::ENABLED) {
+        if (v->state() != KeyState::ENABLED && v->state() != KeyState::PENDING_IMPORT) {
           return Refuse("key version", name.ToString(), v->state(), v->state_change_time_us(), "");
         }
         v->set_state(KeyState::DISABLED);
@@ -520,7 +559,8 @@ absl::StatusOr<clavis::v1::Key> KeyLifecycle::ScheduleKeyVersionDestruction(
               absl::StrCat("key version ", name.ToString(),
                            " is the primary version; rotate the key first (clavisctl key rotate)"));
         }
-        if (v->state() != KeyState::ENABLED && v->state() != KeyState::DISABLED) {
+        if (v->state() != KeyState::ENABLED && v->state() != KeyState::DISABLED &&
+            v->state() != KeyState::PENDING_IMPORT) {
           return Refuse("key version", name.ToString(), v->state(), v->state_change_time_us(), "");
         }
         const absl::Time now = clock_->Now();
@@ -611,7 +651,7 @@ absl::StatusOr<std::shared_ptr<const SegmentEntry>> KeyLifecycle::GetOrCreateSeg
 }
 
 absl::StatusOr<clavis::v1::Segment> KeyLifecycle::CreateSegment(const SegmentName& name) {
-  auto key = repository_->GetKey(name.key);
+  auto key = CurrentKey(name.key);
   if (!key.ok()) return key.status();
   if (auto s = KeyNotUsable(name.key, (*key)->record()); !s.ok()) return s;
   auto record = NewSegmentRecord(**key, name.segment);
@@ -647,7 +687,7 @@ absl::StatusOr<std::vector<clavis::v1::Segment>> KeyLifecycle::ListSegments(
 }
 
 absl::StatusOr<clavis::v1::Segment> KeyLifecycle::RotateSegment(const SegmentName& name) {
-  auto key = repository_->GetKey(name.key);
+  auto key = CurrentKey(name.key);
   if (!key.ok()) return key.status();
   if (auto s = KeyNotUsable(name.key, (*key)->record()); !s.ok()) return s;
   const uint32_t key_version = (*key)->record().primary_version();
@@ -910,7 +950,8 @@ absl::StatusOr<clavis::v1::Key> KeyLifecycle::ExpireImportedMaterial(const KeyNa
 absl::StatusOr<RewrapProgress> KeyLifecycle::RewrapSegments(const KeyName& name,
                                                             const std::string& start_after,
                                                             size_t batch_size) {
-  auto key = repository_->GetKey(name);
+  // Expired material is purged first: nothing moves from, or onto, it.
+  auto key = CurrentKey(name);
   if (!key.ok()) return key.status();
   if (auto s = KeyNotUsable(name, (*key)->record()); !s.ok()) return s;
   const uint32_t primary = (*key)->record().primary_version();

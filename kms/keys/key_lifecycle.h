@@ -14,7 +14,10 @@
 // Keys of origin EXTERNAL (BYOK, docs/BYOK.md) also know PENDING_IMPORT:
 //   (created) PENDING_IMPORT -> ENABLED on the first import
 //   ENABLED -> PENDING_IMPORT when the primary version's material expires
-//   (its versions likewise), and back on re-import of the same material.
+//   (an ENABLED version likewise), and back on re-import of the same
+//   material; a DISABLED key or version keeps its state when its material
+//   expires and goes to PENDING_IMPORT, not ENABLED, when enabled without it
+//   PENDING_IMPORT -> DISABLED | PENDING_DESTRUCTION, as from ENABLED.
 // Refused transitions are FailedPrecondition with a message that says the
 // current state, since when, and what to do instead.
 //
@@ -103,6 +106,10 @@ class KeyLifecycle {
                KeyPolicyLimits limits = {});
 
   absl::StatusOr<clavis::v1::Key> CreateKey(const CreateKeyParams& params);
+  // The stored key after any expiry of imported material that has passed
+  // was written down (ExpireImportedMaterial): what every operation that
+  // wraps or unwraps under the key starts from.
+  absl::StatusOr<std::shared_ptr<const KeyEntry>> CurrentKey(const KeyName& name);
   absl::StatusOr<clavis::v1::Key> GetKey(const KeyName& name);
   // Keys after `start_after` (a key id), at most `limit`; `next` is the last
   // id returned when more may follow, else empty.

@@ -16,11 +16,17 @@
 #include "kms/root/root_key_wrapping.h"
 #include "spdlog/spdlog.h"
 
+// PKCS#11 3.0; p11-kit's 2.40 header may lack it.
+#ifndef CKR_AEAD_DECRYPT_FAILED
+#define CKR_AEAD_DECRYPT_FAILED 0x42UL
+#endif
+
 namespace clavis::kms {
 namespace {
 
 using root_internal::Pkcs11ErrorName;
 using root_internal::Pkcs11Module;
+using root_internal::Pkcs11SessionGone;
 using root_internal::Pkcs11Token;
 using root_internal::QuotedLabel;
 
@@ -70,18 +76,18 @@ bool IsUnreachable(CK_RV rv) {
 // What to do about a failed call before trying it once more.
 enum class Recovery {
   kNone,         // not a problem of the session or the login: report it
-  kSessionGone,  // the session no longer exists (token reset, sessions closed)
+  kSessionGone,  // the token says the session no longer exists: forget it
+  kTokenGone,    // the token was removed (or failed over): close the session
   kLoggedOut,    // the session exists, the login or the key's handle does not
   kSessionBusy,  // an earlier operation is still active in the session
 };
 
 Recovery RecoveryFor(CK_RV rv) {
+  if (Pkcs11SessionGone(rv)) return Recovery::kSessionGone;
   switch (rv) {
-    case CKR_SESSION_HANDLE_INVALID:
-    case CKR_SESSION_CLOSED:
     case CKR_DEVICE_REMOVED:
     case CKR_TOKEN_NOT_PRESENT:
-      return Recovery::kSessionGone;
+      return Recovery::kTokenGone;
     case CKR_USER_NOT_LOGGED_IN:
     case CKR_KEY_HANDLE_INVALID:
     case CKR_OBJECT_HANDLE_INVALID:
@@ -103,6 +109,30 @@ bool LeavesSessionUsable(CK_RV rv) {
   return rv != CKR_BUFFER_TOO_SMALL && RecoveryFor(rv) == Recovery::kNone;
 }
 
+// C_Decrypt's answers that mean the blob does not open under this key with
+// this associated data: the data is at fault (DataLoss).
+bool IsBlobRejected(CK_RV rv) {
+  return rv == CKR_ENCRYPTED_DATA_INVALID || rv == CKR_ENCRYPTED_DATA_LEN_RANGE ||
+         rv == CKR_AEAD_DECRYPT_FAILED;
+}
+
+// C_Decrypt's answers that some tokens give for a tag that does not verify
+// and others for a failure of their own (SoftHSM2 2.6 answers a bad tag
+// with CKR_GENERAL_ERROR); a self-test tells which.
+bool MayBeBlobRejected(CK_RV rv) {
+  return rv == CKR_GENERAL_ERROR || rv == CKR_FUNCTION_FAILED || rv == CKR_DATA_INVALID ||
+         rv == CKR_DATA_LEN_RANGE;
+}
+
+// The token refuses this key or AES-GCM with it: the key's attributes or
+// the token's mechanism policy changed (FailedPrecondition).
+bool IsKeyRefusal(CK_RV rv) {
+  return rv == CKR_KEY_FUNCTION_NOT_PERMITTED || rv == CKR_KEY_TYPE_INCONSISTENT ||
+         rv == CKR_KEY_SIZE_RANGE || rv == CKR_KEY_HANDLE_INVALID ||
+         rv == CKR_OBJECT_HANDLE_INVALID || rv == CKR_MECHANISM_INVALID ||
+         rv == CKR_MECHANISM_PARAM_INVALID;
+}
+
 absl::Status CallFailed(const Pkcs11Token& token, absl::string_view what, CK_RV rv) {
   const std::string message = absl::StrCat("PKCS#11 token ", QuotedLabel(token.label()), ": ", what,
                                            " failed (", Pkcs11ErrorName(rv), ")");
@@ -110,10 +140,19 @@ absl::Status CallFailed(const Pkcs11Token& token, absl::string_view what, CK_RV 
   return absl::InternalError(message);
 }
 
+// CallFailed, also telling the caller (if it asks) which CK_RV failed.
+absl::Status CallFailed(const Pkcs11Token& token, absl::string_view what, CK_RV rv,
+                        CK_RV* failed_call) {
+  if (failed_call != nullptr) *failed_call = rv;
+  return CallFailed(token, what, rv);
+}
+
 // Looks for the one secret key labelled `key_label`. NotFound if there is
-// none; FailedPrecondition if the label is ambiguous.
+// none; FailedPrecondition if the label is ambiguous; if a call fails, its
+// error, and its CK_RV in `*failed_call` (if not null).
 absl::StatusOr<CK_OBJECT_HANDLE> FindKey(const Pkcs11Token& token, CK_SESSION_HANDLE session,
-                                         const std::string& key_label) {
+                                         const std::string& key_label,
+                                         CK_RV* failed_call = nullptr) {
   CK_FUNCTION_LIST_PTR f = token.functions();
   CK_OBJECT_CLASS key_class = CKO_SECRET_KEY;
   CK_ATTRIBUTE query[] = {
@@ -121,13 +160,13 @@ absl::StatusOr<CK_OBJECT_HANDLE> FindKey(const Pkcs11Token& token, CK_SESSION_HA
       {CKA_LABEL, const_cast<char*>(key_label.data()), key_label.size()},
   };
   CK_RV rv = f->C_FindObjectsInit(session, query, 2);
-  if (rv != CKR_OK) return CallFailed(token, "looking for the root key", rv);
+  if (rv != CKR_OK) return CallFailed(token, "looking for the root key", rv, failed_call);
   CK_OBJECT_HANDLE found[2];
   CK_ULONG count = 0;
   rv = f->C_FindObjects(session, found, 2, &count);
   const CK_RV final_rv = f->C_FindObjectsFinal(session);
   if (rv == CKR_OK) rv = final_rv;
-  if (rv != CKR_OK) return CallFailed(token, "looking for the root key", rv);
+  if (rv != CKR_OK) return CallFailed(token, "looking for the root key", rv, failed_call);
   if (count == 0) {
     return absl::NotFoundError(absl::StrCat(
         "no AES secret key labelled ", QuotedLabel(key_label), " on PKCS#11 token ",
@@ -145,9 +184,9 @@ absl::StatusOr<CK_OBJECT_HANDLE> FindKey(const Pkcs11Token& token, CK_SESSION_HA
 
 // Refuses a key that is not a proper root key (see the header), listing
 // every attribute that is wrong. With `warn`, logs what is acceptable but
-// worth knowing.
+// worth knowing. A failed call as for FindKey.
 absl::Status CheckKey(const Pkcs11Token& token, CK_SESSION_HANDLE session, CK_OBJECT_HANDLE key,
-                      const std::string& key_label, bool warn) {
+                      const std::string& key_label, bool warn, CK_RV* failed_call = nullptr) {
   CK_KEY_TYPE key_type = 0;
   CK_ULONG value_len = 0;
   CK_BBOOL is_token = CK_FALSE, is_private = CK_FALSE, sensitive = CK_FALSE, extractable = CK_TRUE,
@@ -169,7 +208,7 @@ absl::Status CheckKey(const Pkcs11Token& token, CK_SESSION_HANDLE session, CK_OB
   const CK_RV rv = token.functions()->C_GetAttributeValue(session, key, attributes, kCount);
   // These two answers still fill in every attribute the token could give.
   if (rv != CKR_OK && rv != CKR_ATTRIBUTE_TYPE_INVALID && rv != CKR_ATTRIBUTE_SENSITIVE) {
-    return CallFailed(token, "reading the root key's attributes", rv);
+    return CallFailed(token, "reading the root key's attributes", rv, failed_call);
   }
   auto known = [&](size_t i) { return attributes[i].ulValueLen != CK_UNAVAILABLE_INFORMATION; };
 
@@ -342,14 +381,18 @@ std::string Pkcs11RootKeyProvider::Describe() const {
                       " module=", token_->module().path());
 }
 
-absl::StatusOr<CK_OBJECT_HANDLE> Pkcs11RootKeyProvider::KeyHandle(CK_SESSION_HANDLE session) {
+absl::StatusOr<CK_OBJECT_HANDLE> Pkcs11RootKeyProvider::KeyHandle(CK_SESSION_HANDLE session,
+                                                                  CK_RV* failed_call) {
   const uint64_t generation = token_->login_generation();
   absl::MutexLock lock(&mu_);
   if (key_generation_ == generation) return key_;
-  absl::StatusOr<CK_OBJECT_HANDLE> found = FindKey(*token_, session, key_label_);
+  absl::StatusOr<CK_OBJECT_HANDLE> found = FindKey(*token_, session, key_label_, failed_call);
   if (!found.ok()) return found.status();
   // Whatever now carries the label must still be a proper root key.
-  if (absl::Status s = CheckKey(*token_, session, *found, key_label_, false); !s.ok()) return s;
+  if (absl::Status s = CheckKey(*token_, session, *found, key_label_, false, failed_call);
+      !s.ok()) {
+    return s;
+  }
   key_ = *found;
   key_generation_ = generation;
   return key_;
@@ -362,30 +405,32 @@ absl::StatusOr<CK_RV> Pkcs11RootKeyProvider::WithSession(
     const bool last_attempt = attempt > 0;
     absl::StatusOr<Pkcs11Token::Lease> lease = token_->Acquire();
     if (!lease.ok()) return lease.status();
-    absl::StatusOr<CK_OBJECT_HANDLE> key = KeyHandle(lease->handle());
+    CK_RV rv = CKR_OK;
+    absl::StatusOr<CK_OBJECT_HANDLE> key = KeyHandle(lease->handle(), &rv);
     if (!key.ok()) {
       // The key went away or changed while clavisd runs: the server's
       // problem, not a missing record (which NotFound would suggest upward).
       if (absl::IsNotFound(key.status())) {
         return absl::FailedPreconditionError(key.status().message());
       }
-      // Looking the key up failed on this session: start over on a fresh one.
-      if (!absl::IsUnavailable(key.status()) || last_attempt) return key.status();
-      lease->Forget();
-      token_->ForgetIdleSessions();
-      continue;
+      // Not a failed call (an ambiguous label, an unfit key): the session
+      // is fine.
+      if (rv == CKR_OK) return key.status();
+    } else {
+      rv = operation(lease->handle(), *key);
+      if (rv == CKR_OK || clean_failure(rv)) return rv;
     }
-    const CK_RV rv = operation(lease->handle(), *key);
-    if (rv == CKR_OK || clean_failure(rv)) return rv;
     const Recovery recovery = RecoveryFor(rv);
     if (recovery == Recovery::kSessionGone) {
-      lease->Forget();
+      lease->Forget();  // the token said so: its number may be reused already
     } else if (recovery != Recovery::kLoggedOut) {
-      lease->Discard();  // an operation may still be active in it
+      lease->Discard();  // closed: an operation may still be active in it
     }
-    if (recovery == Recovery::kNone || last_attempt) return rv;
-    if (recovery == Recovery::kSessionGone) {
-      token_->ForgetIdleSessions();
+    if (recovery == Recovery::kNone || last_attempt) {
+      return key.ok() ? absl::StatusOr<CK_RV>(rv) : key.status();
+    }
+    if (recovery == Recovery::kSessionGone || recovery == Recovery::kTokenGone) {
+      token_->DropGoneIdleSessions();
     } else if (recovery == Recovery::kLoggedOut) {
       // A private key is invisible to a logged-out session: log in first,
       // then look the key up again.
@@ -394,6 +439,65 @@ absl::StatusOr<CK_RV> Pkcs11RootKeyProvider::WithSession(
     absl::MutexLock lock(&mu_);
     key_generation_ = kNoGeneration;
   }
+}
+
+absl::Status Pkcs11RootKeyProvider::KeyRefused(absl::string_view what, CK_RV rv) {
+  // Look the key up and check its attributes again: a changed attribute
+  // (CKA_DECRYPT set to false, a key replaced under the label) is named.
+  {
+    absl::MutexLock lock(&mu_);
+    key_generation_ = kNoGeneration;
+  }
+  absl::StatusOr<CK_RV> checked =
+      WithSession([](CK_SESSION_HANDLE, CK_OBJECT_HANDLE) { return static_cast<CK_RV>(CKR_OK); },
+                  [](CK_RV) { return false; });
+  if (absl::IsFailedPrecondition(checked.status())) return checked.status();
+  return absl::FailedPreconditionError(
+      absl::StrCat("PKCS#11 token ", QuotedLabel(token_->label()), " refused root key ",
+                   QuotedLabel(key_label_), " for ", what, " (", Pkcs11ErrorName(rv),
+                   "): the key's attributes or the token's policy for CKM_AES_GCM changed"));
+}
+
+absl::Status Pkcs11RootKeyProvider::DecryptSelfTest() {
+  // Nothing secret, and nothing that leaves this function: a fixed message,
+  // a fresh random IV every time (as for Wrap).
+  constexpr absl::string_view kMessage = "clavis pkcs11 root key self-test";
+  std::string aad = absl::StrCat(kPkcs11WrapDomainLabel, "self-test");
+  absl::StatusOr<CK_RV> rv = WithSession(
+      [&](CK_SESSION_HANDLE session, CK_OBJECT_HANDLE key) {
+        CK_FUNCTION_LIST_PTR f = token_->functions();
+        CK_BYTE iv[kIvSize];
+        crypto::FillRandom(iv, kIvSize);
+        CK_GCM_PARAMS params = GcmParams(iv, aad);
+        CK_MECHANISM mechanism = {CKM_AES_GCM, &params, sizeof(params)};
+        std::string message(kMessage);
+        std::string sealed(message.size() + kTagSize, '\0');
+        CK_ULONG sealed_size = sealed.size();
+        CK_RV result = f->C_EncryptInit(session, &mechanism, key);
+        if (result == CKR_OK) {
+          result =
+              f->C_Encrypt(session, reinterpret_cast<CK_BYTE_PTR>(message.data()), message.size(),
+                           reinterpret_cast<CK_BYTE_PTR>(sealed.data()), &sealed_size);
+        }
+        if (result != CKR_OK) return result;
+        params = GcmParams(iv, aad);
+        std::string opened(sealed.size(), '\0');
+        CK_ULONG opened_size = opened.size();
+        result = f->C_DecryptInit(session, &mechanism, key);
+        if (result == CKR_OK) {
+          result = f->C_Decrypt(session, reinterpret_cast<CK_BYTE_PTR>(sealed.data()), sealed_size,
+                                reinterpret_cast<CK_BYTE_PTR>(opened.data()), &opened_size);
+        }
+        if (result != CKR_OK) return result;
+        if (absl::string_view(opened.data(), opened_size) != kMessage) {
+          return static_cast<CK_RV>(CKR_GENERAL_ERROR);
+        }
+        return static_cast<CK_RV>(CKR_OK);
+      },
+      [](CK_RV) { return false; });
+  if (!rv.ok()) return rv.status();
+  if (*rv != CKR_OK) return CallFailed(*token_, "a root key self-test (seal and open)", *rv);
+  return absl::OkStatus();
 }
 
 absl::StatusOr<std::string> Pkcs11RootKeyProvider::Wrap(const crypto::SecretBytes& plaintext,
@@ -434,11 +538,10 @@ absl::StatusOr<std::string> Pkcs11RootKeyProvider::Wrap(const crypto::SecretByte
       },
       [](CK_RV) { return false; });
   if (!rv.ok()) return rv.status();
-  if (*rv != CKR_OK) {
-    return CallFailed(*token_, absl::StrCat("wrapping under root key ", QuotedLabel(key_label_)),
-                      *rv);
-  }
-  return blob;
+  if (*rv == CKR_OK) return blob;
+  if (IsKeyRefusal(*rv)) return KeyRefused("encryption", *rv);
+  return CallFailed(*token_, absl::StrCat("wrapping under root key ", QuotedLabel(key_label_)),
+                    *rv);
 }
 
 absl::StatusOr<crypto::SecretBytes> Pkcs11RootKeyProvider::Unwrap(
@@ -455,12 +558,21 @@ absl::StatusOr<crypto::SecretBytes> Pkcs11RootKeyProvider::Unwrap(
   std::string aad = absl::StrCat(kPkcs11WrapDomainLabel, associated_data);
   crypto::SecretBytes plaintext;
 
+  // Which call the last attempt's CK_RV came from, and whether C_Decrypt
+  // succeeded with the wrong length: the mapping below depends on both.
+  bool decrypt_called = false;
+  bool wrong_size = false;
+  CK_ULONG decrypted_size = 0;
+
   absl::StatusOr<CK_RV> rv = WithSession(
       [&](CK_SESSION_HANDLE session, CK_OBJECT_HANDLE key) {
+        decrypt_called = false;
+        wrong_size = false;
         CK_GCM_PARAMS params = GcmParams(iv, aad);
         CK_MECHANISM mechanism = {CKM_AES_GCM, &params, sizeof(params)};
         CK_RV result = token_->functions()->C_DecryptInit(session, &mechanism, key);
         if (result != CKR_OK) return result;
+        decrypt_called = true;
         auto* in = reinterpret_cast<CK_BYTE_PTR>(sealed.data());
         // Straight into secure memory. Room for the whole input, not just
         // the plaintext: some tokens (SoftHSM2) want that much before they
@@ -469,24 +581,45 @@ absl::StatusOr<crypto::SecretBytes> Pkcs11RootKeyProvider::Unwrap(
         CK_ULONG out_size = out.size();
         result = token_->functions()->C_Decrypt(session, in, sealed.size(), out.data(), &out_size);
         if (result != CKR_OK) return result;
-        if (out_size != plaintext_size) return static_cast<CK_RV>(CKR_ENCRYPTED_DATA_INVALID);
+        if (out_size != plaintext_size) {
+          // The tag verified, yet not ciphertext-many bytes: the token is wrong.
+          wrong_size = true;
+          decrypted_size = out_size;
+          return static_cast<CK_RV>(CKR_GENERAL_ERROR);
+        }
         plaintext = crypto::SecretBytes::CopyOf(out.view().substr(0, plaintext_size));
         return static_cast<CK_RV>(CKR_OK);
       },
       LeavesSessionUsable);
   if (!rv.ok()) return rv.status();
   if (*rv == CKR_OK) return plaintext;
-  // The token could not be asked, or would not answer: the blob may be
-  // fine, so this is not DataLoss.
-  if (IsUnreachable(*rv) || *rv == CKR_BUFFER_TOO_SMALL) {
-    return CallFailed(*token_, absl::StrCat("unwrapping under root key ", QuotedLabel(key_label_)),
-                      *rv);
+  const std::string what = absl::StrCat("unwrapping under root key ", QuotedLabel(key_label_));
+  if (!decrypt_called) {
+    // C_DecryptInit sees neither ciphertext nor tag: never the blob's fault.
+    if (IsKeyRefusal(*rv)) return KeyRefused("decryption", *rv);
+    return CallFailed(*token_, what, *rv);
   }
-  // Whatever else the token says (tokens differ: SoftHSM2 answers a bad tag
-  // with CKR_GENERAL_ERROR, others with CKR_ENCRYPTED_DATA_INVALID or 3.0's
-  // CKR_AEAD_DECRYPT_FAILED), the blob did not open under this key with
-  // this associated data.
-  return UnwrapFailed();
+  if (wrong_size) {
+    return absl::InternalError(absl::StrCat("PKCS#11 token ", QuotedLabel(token_->label()), ": ",
+                                            what, " returned ", decrypted_size, " bytes for ",
+                                            plaintext_size, " bytes of ciphertext"));
+  }
+  // The tag did not verify: wrong key, associated data or blob.
+  if (IsBlobRejected(*rv)) return UnwrapFailed();
+  if (IsKeyRefusal(*rv)) return KeyRefused("decryption", *rv);
+  if (MayBeBlobRejected(*rv)) {
+    // A tag that does not verify, or a token that cannot decrypt at all?
+    // If the token still seals and opens under the key, it was the blob.
+    const absl::Status self_test = DecryptSelfTest();
+    if (self_test.ok()) return UnwrapFailed();
+    if (!absl::IsInternal(self_test)) return self_test;  // unreachable, PIN refused, key gone
+    return absl::InternalError(
+        absl::StrCat(CallFailed(*token_, what, *rv).message(),
+                     ", and the token fails a self-test too: ", self_test.message()));
+  }
+  // Anything else (CKR_DEVICE_ERROR, CKR_ARGUMENTS_BAD, CKR_BUFFER_TOO_SMALL,
+  // ...) is no statement about the blob, which may be fine.
+  return CallFailed(*token_, what, *rv);
 }
 
 }  // namespace clavis::kms

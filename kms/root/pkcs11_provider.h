@@ -38,13 +38,45 @@
 // the message lists the labels seen --, no key and !create_key_if_missing),
 // PermissionDenied (wrong, locked or expired PIN), FailedPrecondition (not
 // a PKCS#11 module, duplicate labels, a key with the wrong attributes),
-// Unavailable (the token cannot be reached). Unwrap: every failure caused by
-// the blob or the associated data is DataLoss("root key unwrap failed ..."),
-// as for the other providers; a token that cannot be reached is Unavailable
-// (the data is fine: retry later). Wrap and Unwrap: FailedPrecondition if
-// the key was deleted or replaced by an unfit one while the provider runs.
+// Unavailable (the token cannot be reached).
+//
+// Wrap and Unwrap, by what the token answered:
+//  - DataLoss("root key unwrap failed ...", as for the other providers;
+//    Unwrap only): the blob is not a format-0x11 blob of a possible size,
+//    or C_Decrypt says the tag does not verify: CKR_ENCRYPTED_DATA_INVALID,
+//    CKR_ENCRYPTED_DATA_LEN_RANGE, CKR_AEAD_DECRYPT_FAILED. Tokens also
+//    answer a bad tag with CKR_GENERAL_ERROR, CKR_FUNCTION_FAILED,
+//    CKR_DATA_INVALID or CKR_DATA_LEN_RANGE (SoftHSM2 2.6: CKR_GENERAL_ERROR);
+//    after those from C_Decrypt the token must seal and open a fixed test
+//    message under the key: DataLoss if it can, else Internal (or the
+//    self-test's Unavailable / PermissionDenied / FailedPrecondition).
+//  - FailedPrecondition: the key was deleted, or the label now names an
+//    unfit key, or the token refuses the key or the mechanism
+//    (CKR_KEY_FUNCTION_NOT_PERMITTED, CKR_KEY_TYPE_INCONSISTENT,
+//    CKR_KEY_SIZE_RANGE, CKR_MECHANISM_INVALID, CKR_MECHANISM_PARAM_INVALID,
+//    CKR_KEY_HANDLE_INVALID or CKR_OBJECT_HANDLE_INVALID after looking it up
+//    again); the key's attributes are then checked as in Open() and the
+//    message names the one that changed, if one did.
+//  - PermissionDenied: a re-login was refused or not tried (below).
+//  - Unavailable: the token cannot be reached (CKR_DEVICE_ERROR,
+//    CKR_DEVICE_REMOVED, CKR_DEVICE_MEMORY, CKR_TOKEN_NOT_PRESENT,
+//    CKR_SESSION_COUNT, CKR_HOST_MEMORY, a session or login lost again
+//    after recovering): the data may be fine, retry later.
+//  - Internal: any other failure (CKR_GENERAL_ERROR or CKR_FUNCTION_FAILED
+//    from C_EncryptInit, C_Encrypt or C_DecryptInit, CKR_ARGUMENTS_BAD,
+//    CKR_BUFFER_TOO_SMALL, a token returning the wrong length, ...).
+//
 // A session or login the token dropped (HSM restart) is recovered from
-// once per call: a new session, a new login with the kept PIN.
+// once per call: a new session, a new login with the kept PIN. A re-login
+// costs at most one wrong PIN: none is tried while the token reports
+// CKF_USER_PIN_FINAL_TRY or CKF_USER_PIN_LOCKED (PermissionDenied), and
+// once the token refused the kept PIN (CKR_PIN_INCORRECT, CKR_PIN_LOCKED,
+// CKR_PIN_EXPIRED, ...: the PIN was changed on the HSM) every later call
+// fails with PermissionDenied ("... refused the PIN ...; fix the PIN and
+// restart clavisd") without calling C_Login again. A session is dropped
+// without closing only when the token says it is gone
+// (CKR_SESSION_HANDLE_INVALID, CKR_SESSION_CLOSED); after any other
+// failure that may leave it unusable it is closed (pkcs11_token.h).
 //
 // The PKCS#11 login belongs to the process: several providers on one token
 // in a process share it (pkcs11_token.h), and their PINs must all match.
@@ -129,8 +161,17 @@ class Pkcs11RootKeyProvider final : public RootKeyProvider {
   absl::StatusOr<CK_RV> WithSession(
       const std::function<CK_RV(CK_SESSION_HANDLE, CK_OBJECT_HANDLE)>& operation,
       const std::function<bool(CK_RV)>& clean_failure);
-  // The key's handle, looked up again after the token logged in anew.
-  absl::StatusOr<CK_OBJECT_HANDLE> KeyHandle(CK_SESSION_HANDLE session);
+  // The key's handle, looked up again after the token logged in anew. If
+  // a PKCS#11 call failed, its CK_RV is stored in `*failed_call`, which is
+  // left alone otherwise (key missing, ambiguous or unfit).
+  absl::StatusOr<CK_OBJECT_HANDLE> KeyHandle(CK_SESSION_HANDLE session, CK_RV* failed_call);
+  // The FailedPrecondition for a token that refused the key or AES-GCM
+  // with it (`rv`) for `what` ("encryption"): looks the key up and checks
+  // it again, to name the attribute that changed if one did.
+  absl::Status KeyRefused(absl::string_view what, CK_RV rv);
+  // Seals and opens a fixed, non-secret message under the key: OK if the
+  // token still decrypts with it, else why not.
+  absl::Status DecryptSelfTest();
 
   // Constant after construction.
   const std::shared_ptr<root_internal::Pkcs11Token> token_;

@@ -1,5 +1,6 @@
 #include "kms/root/pkcs11_token.h"
 
+#include <algorithm>
 #include <map>
 #include <memory>
 #include <string>
@@ -37,6 +38,39 @@ TokenRegistry& GetTokenRegistry() {
 bool IsUnreachable(CK_RV rv) {
   return rv == CKR_DEVICE_ERROR || rv == CKR_DEVICE_REMOVED || rv == CKR_DEVICE_MEMORY ||
          rv == CKR_TOKEN_NOT_PRESENT || rv == CKR_SESSION_COUNT || rv == CKR_HOST_MEMORY;
+}
+
+// The token refused the PIN itself (as opposed to failing to check it):
+// trying the same PIN again would only count another wrong one.
+bool IsPinRefusal(CK_RV rv) {
+  return rv == CKR_PIN_INCORRECT || rv == CKR_PIN_INVALID || rv == CKR_PIN_LEN_RANGE ||
+         rv == CKR_PIN_LOCKED || rv == CKR_PIN_EXPIRED;
+}
+
+bool IsUserSession(const CK_SESSION_INFO& info) {
+  return info.state == CKS_RO_USER_FUNCTIONS || info.state == CKS_RW_USER_FUNCTIONS;
+}
+
+// After a wrong PIN: how close the token says it is to locking the user
+// PIN, as text to append to a message ("" if not close or unknown).
+std::string PinTriesWarning(const Pkcs11Token& token) {
+  CK_TOKEN_INFO info;
+  if (token.functions()->C_GetTokenInfo(token.slot(), &info) != CKR_OK) return "";
+  if ((info.flags & CKF_USER_PIN_LOCKED) != 0) return "; the PIN is now LOCKED";
+  if ((info.flags & CKF_USER_PIN_FINAL_TRY) != 0) {
+    return "; one more wrong PIN LOCKS the token's user PIN";
+  }
+  if ((info.flags & CKF_USER_PIN_COUNT_LOW) != 0) {
+    return "; the token reports few tries left before it locks the user PIN "
+           "(CKF_USER_PIN_COUNT_LOW)";
+  }
+  return "";
+}
+
+absl::Status SessionStateUnreadable(const Pkcs11Token& token, CK_RV rv) {
+  return absl::UnavailableError(absl::StrCat("PKCS#11 token ", QuotedLabel(token.label()),
+                                             ": reading a session's state failed (",
+                                             Pkcs11ErrorName(rv), ")"));
 }
 
 struct FoundSlot {
@@ -193,33 +227,20 @@ Pkcs11Token::~Pkcs11Token() {
   for (CK_SESSION_HANDLE session : sessions) CloseSession(session);
 }
 
-absl::Status Pkcs11Token::Login(CK_SESSION_HANDLE session) {
+absl::Status Pkcs11Token::Login(CK_SESSION_HANDLE session, CK_RV* rv_out) {
   // C_Login takes a non-const pointer but only reads the PIN.
-  CK_RV rv = functions()->C_Login(session, CKU_USER, const_cast<CK_UTF8CHAR_PTR>(pin_.data()),
-                                  pin_.size());
+  const CK_RV rv = functions()->C_Login(session, CKU_USER, const_cast<CK_UTF8CHAR_PTR>(pin_.data()),
+                                        pin_.size());
+  *rv_out = rv;
   if (rv == CKR_OK || rv == CKR_USER_ALREADY_LOGGED_IN) return absl::OkStatus();
   const std::string token = QuotedLabel(label_);
   switch (rv) {
     case CKR_PIN_INCORRECT:
     case CKR_PIN_INVALID:
-    case CKR_PIN_LEN_RANGE: {
-      // Tokens count wrong PINs and lock the user out: say how close that is.
-      std::string warning;
-      CK_TOKEN_INFO info;
-      if (functions()->C_GetTokenInfo(slot_, &info) == CKR_OK) {
-        if ((info.flags & CKF_USER_PIN_LOCKED) != 0) {
-          warning = "; the PIN is now LOCKED";
-        } else if ((info.flags & CKF_USER_PIN_FINAL_TRY) != 0) {
-          warning = "; one more wrong PIN LOCKS the token's user PIN";
-        } else if ((info.flags & CKF_USER_PIN_COUNT_LOW) != 0) {
-          warning =
-              "; the token reports few tries left before it locks the user PIN "
-              "(CKF_USER_PIN_COUNT_LOW)";
-        }
-      }
+    case CKR_PIN_LEN_RANGE:
       return absl::PermissionDeniedError(absl::StrCat("wrong PIN for PKCS#11 token ", token, " (",
-                                                      Pkcs11ErrorName(rv), ")", warning));
-    }
+                                                      Pkcs11ErrorName(rv), ")",
+                                                      PinTriesWarning(*this)));
     case CKR_PIN_LOCKED:
       return absl::PermissionDeniedError(
           absl::StrCat("the user PIN of PKCS#11 token ", token,
@@ -241,6 +262,7 @@ absl::Status Pkcs11Token::Login(CK_SESSION_HANDLE session) {
 }
 
 absl::StatusOr<CK_SESSION_HANDLE> Pkcs11Token::OpenLoggedInSession(CK_FLAGS flags) {
+  if (absl::Status s = PinRefusal(); !s.ok()) return s;
   CK_SESSION_HANDLE session = CK_INVALID_HANDLE;
   CK_RV rv = functions()->C_OpenSession(slot_, flags, nullptr, nullptr, &session);
   if (rv != CKR_OK) {
@@ -251,49 +273,126 @@ absl::StatusOr<CK_SESSION_HANDLE> Pkcs11Token::OpenLoggedInSession(CK_FLAGS flag
                                                QuotedLabel(label_), " (", Pkcs11ErrorName(rv), ")",
                                                hint));
   }
+  bool anchor_lost;
+  {
+    absl::MutexLock lock(&mu_);
+    anchor_lost = ClaimHandle(session);
+  }
   if (absl::Status s = EnsureLoggedIn(session); !s.ok()) {
     CloseSession(session);
     return s;
   }
+  if (anchor_lost) ReplaceAnchorIfGone();
   return session;
 }
 
 absl::Status Pkcs11Token::EnsureLoggedIn(CK_SESSION_HANDLE session) {
+  if (absl::Status s = PinRefusal(); !s.ok()) return s;
   CK_SESSION_INFO info;
   const CK_RV rv = functions()->C_GetSessionInfo(session, &info);
+  if (rv != CKR_OK) return SessionStateUnreadable(*this, rv);
+  if (IsUserSession(info)) return absl::OkStatus();  // the process's login holds
+  if (!logged_in_once_.load()) {
+    // Open()'s first login: its errors are the operator's to fix now.
+    CK_RV login_rv;
+    return Login(session, &login_rv);
+  }
+  return LogInAgain(session);
+}
+
+absl::Status Pkcs11Token::LogInAgain(CK_SESSION_HANDLE session) {
+  absl::MutexLock lock(&login_mu_);
+  if (!pin_refusal_.ok()) return pin_refusal_;
+  const std::string token = QuotedLabel(label_);
+  // Another caller may have logged in again while this one waited.
+  CK_SESSION_INFO session_info;
+  CK_RV rv = functions()->C_GetSessionInfo(session, &session_info);
+  if (rv != CKR_OK) return SessionStateUnreadable(*this, rv);
+  if (IsUserSession(session_info)) return absl::OkStatus();
+
+  // Never spend the PIN's last try, nor try a locked PIN, unattended: the
+  // kept PIN may be the one that is wrong.
+  CK_TOKEN_INFO info;
+  rv = functions()->C_GetTokenInfo(slot_, &info);
   if (rv != CKR_OK) {
-    return absl::UnavailableError(absl::StrCat("PKCS#11 token ", QuotedLabel(label_),
-                                               ": reading a session's state failed (",
-                                               Pkcs11ErrorName(rv), ")"));
+    return absl::UnavailableError(
+        absl::StrCat("the login to PKCS#11 token ", token,
+                     " was lost, and reading the token's PIN state failed (", Pkcs11ErrorName(rv),
+                     "); not logging in again without it"));
   }
-  if (info.state == CKS_RO_USER_FUNCTIONS || info.state == CKS_RW_USER_FUNCTIONS) {
-    return absl::OkStatus();  // the process's login holds
+  if ((info.flags & CKF_USER_PIN_LOCKED) != 0) {
+    return absl::PermissionDeniedError(absl::StrCat(
+        "the login to PKCS#11 token ", token,
+        " was lost, and its user PIN is locked after too many wrong PINs; its security officer "
+        "must reset it, then fix the PIN if it changed and restart clavisd"));
   }
-  if (absl::Status s = Login(session); !s.ok()) return s;
-  if (logged_in_once_.load()) {
-    // The token had dropped the login; handles found before may be stale.
-    login_generation_.fetch_add(1);
-    spdlog::warn(
-        "PKCS#11 token {}: the login was lost (token reset or sessions closed); logged in again",
-        QuotedLabel(label_));
-    ReplaceAnchorIfGone();
+  if ((info.flags & CKF_USER_PIN_FINAL_TRY) != 0) {
+    return absl::PermissionDeniedError(absl::StrCat(
+        "the login to PKCS#11 token ", token,
+        " was lost, and one more wrong PIN would lock its user PIN (CKF_USER_PIN_FINAL_TRY): the "
+        "kept PIN is not risked on it; log in once with the right PIN using the HSM's tools to "
+        "reset the count, and if the PIN was changed, fix it and restart clavisd"));
   }
+
+  CK_RV login_rv = CKR_OK;
+  if (absl::Status s = Login(session, &login_rv); !s.ok()) {
+    if (!IsPinRefusal(login_rv)) return s;  // not the PIN's fault: try again next time
+    pin_refusal_ = absl::PermissionDeniedError(absl::StrCat(
+        "PKCS#11 token ", token, " refused the PIN when logging in again after losing the login (",
+        Pkcs11ErrorName(login_rv), ")", PinTriesWarning(*this),
+        "; it is not tried again, so as not to lock the user PIN: fix the PIN and restart "
+        "clavisd"));
+    pin_refused_.store(true);
+    spdlog::error("{}", std::string(pin_refusal_.message()));
+    return pin_refusal_;
+  }
+  // The token had dropped the login; handles found before may be stale.
+  login_generation_.fetch_add(1);
+  spdlog::warn(
+      "PKCS#11 token {}: the login was lost (token reset or sessions closed); logged in again",
+      token);
+  ReplaceAnchorIfGone();
   return absl::OkStatus();
+}
+
+absl::Status Pkcs11Token::PinRefusal() const {
+  if (!pin_refused_.load()) return absl::OkStatus();
+  absl::MutexLock lock(&login_mu_);
+  return pin_refusal_;
 }
 
 void Pkcs11Token::ReplaceAnchorIfGone() {
   absl::MutexLock lock(&mu_);
-  CK_SESSION_INFO info;
-  if (anchor_ != CK_INVALID_HANDLE && functions()->C_GetSessionInfo(anchor_, &info) == CKR_OK) {
-    return;  // still open: it holds the new login as well
+  if (anchor_ != CK_INVALID_HANDLE) {
+    CK_SESSION_INFO info;
+    // Open: it holds the new login as well. Any other answer (the token
+    // cannot tell now): kept, since replacing it would leak it.
+    if (!Pkcs11SessionGone(functions()->C_GetSessionInfo(anchor_, &info))) return;
+    // Gone: not closed, its number may already be a new session's.
+    anchor_ = CK_INVALID_HANDLE;
   }
-  // The old handle is not closed: its number may already be a new session's.
   CK_SESSION_HANDLE anchor = CK_INVALID_HANDLE;
   const CK_RV rv = functions()->C_OpenSession(slot_, CKF_SERIAL_SESSION, nullptr, nullptr, &anchor);
-  anchor_ = rv == CKR_OK ? anchor : CK_INVALID_HANDLE;
+  if (rv != CKR_OK) {
+    spdlog::warn("PKCS#11 token {}: cannot open a session to keep the login ({})",
+                 QuotedLabel(label_), Pkcs11ErrorName(rv));
+    return;
+  }
+  ClaimHandle(anchor);
+  anchor_ = anchor;
+}
+
+bool Pkcs11Token::ClaimHandle(CK_SESSION_HANDLE fresh) {
+  const size_t before = idle_.size();
+  idle_.erase(std::remove(idle_.begin(), idle_.end(), fresh), idle_.end());
+  open_ -= before - idle_.size();
+  if (anchor_ != fresh) return false;
+  anchor_ = CK_INVALID_HANDLE;
+  return true;
 }
 
 absl::StatusOr<Pkcs11Token::Lease> Pkcs11Token::Acquire() {
+  if (absl::Status s = PinRefusal(); !s.ok()) return s;
   {
     absl::MutexLock lock(&mu_);
     mu_.Await(absl::Condition(this, &Pkcs11Token::CanAcquire));
@@ -323,10 +422,18 @@ void Pkcs11Token::Release(CK_SESSION_HANDLE session, Lease::End end) {
   }
 }
 
-void Pkcs11Token::ForgetIdleSessions() {
+void Pkcs11Token::DropGoneIdleSessions() {
   absl::MutexLock lock(&mu_);
-  open_ -= idle_.size();
-  idle_.clear();
+  std::vector<CK_SESSION_HANDLE> kept;
+  for (CK_SESSION_HANDLE session : idle_) {
+    CK_SESSION_INFO info;
+    if (Pkcs11SessionGone(functions()->C_GetSessionInfo(session, &info))) {
+      --open_;  // dropped, not closed: see the header
+    } else {
+      kept.push_back(session);
+    }
+  }
+  idle_.swap(kept);
 }
 
 absl::StatusOr<CK_SESSION_HANDLE> Pkcs11Token::OpenReadWriteSession() {

@@ -17,6 +17,22 @@
 // handles may change across such a re-login: login_generation() tells
 // holders of handles when to look them up again.
 //
+// A re-login costs at most one wrong PIN: tokens count wrong PINs and lock
+// the user PIN after a few, and a PIN changed on the HSM would otherwise be
+// tried again on every request. Re-logins are serialised; none is tried
+// while the token reports CKF_USER_PIN_FINAL_TRY or CKF_USER_PIN_LOCKED; and
+// once the token refused the kept PIN (CKR_PIN_INCORRECT, CKR_PIN_LOCKED,
+// CKR_PIN_EXPIRED, ...) the token is marked: every later Acquire,
+// EnsureLoggedIn and OpenReadWriteSession fails with PermissionDenied
+// without calling C_Login, until the process restarts with the right PIN.
+//
+// Session handles are dropped without C_CloseSession only when the token
+// says they are gone (CKR_SESSION_HANDLE_INVALID, CKR_SESSION_CLOSED): the
+// token may already have given the same number to a new session. Any other
+// failure closes the session, so transient errors do not leak sessions. A
+// handle number the token gives out anew also evicts stale copies of it
+// from the idle pool and the anchor.
+//
 // Thread safety: all methods may be called concurrently. A Lease is used by
 // one thread at a time (a PKCS#11 session runs one operation at a time).
 #ifndef CLAVIS_KMS_ROOT_PKCS11_TOKEN_H_
@@ -38,6 +54,12 @@
 #include "kms/root/pkcs11_module.h"
 
 namespace clavis::kms::root_internal {
+
+// The token's word that a session no longer exists: its handle is dropped,
+// never closed (Lease::Forget). Any other failure is no such word.
+inline bool Pkcs11SessionGone(CK_RV rv) {
+  return rv == CKR_SESSION_HANDLE_INVALID || rv == CKR_SESSION_CLOSED;
+}
 
 class Pkcs11Token {
  public:
@@ -72,8 +94,9 @@ class Pkcs11Token {
     // Close the session instead of giving it back: after an error that may
     // have left an operation active in it.
     void Discard() { end_ = End::kClose; }
-    // The token says the session no longer exists: neither reuse nor close
-    // it (its handle may already belong to a new session).
+    // The token said the session no longer exists (Pkcs11SessionGone):
+    // neither reuse nor close it (its handle may already belong to a new
+    // session). After any other failure, Discard.
     void Forget() { end_ = End::kForget; }
 
    private:
@@ -87,15 +110,19 @@ class Pkcs11Token {
   };
 
   // A session from the pool, opening (and if need be logging in) a new one
-  // when none is idle; waits while max_sessions are in use.
+  // when none is idle; waits while max_sessions are in use. PermissionDenied
+  // once the token refused the kept PIN (see above).
   absl::StatusOr<Lease> Acquire();
   // After a call found its session gone (an HSM restart, C_CloseAllSessions):
-  // the idle sessions are most likely gone too. Their handles are dropped
-  // without closing them, since the token may already have given the same
-  // numbers to new sessions; the next calls open fresh ones.
-  void ForgetIdleSessions();
+  // the idle sessions are most likely gone too. Asks the token about each
+  // and drops, without closing, those it says are gone (their numbers may
+  // already be new sessions'); the others stay in the pool.
+  void DropGoneIdleSessions();
   // Logs in again if `session` says the process is no longer logged in
-  // (the login is per process, so this serves every session).
+  // (the login is per process, so this serves every session). A re-login
+  // follows the rules above: PermissionDenied without calling C_Login if
+  // the token refused the PIN before or reports its final try or a locked
+  // PIN; Unavailable if the token's flags cannot be read.
   absl::Status EnsureLoggedIn(CK_SESSION_HANDLE session);
   // A logged-in read-write session outside the pool (for creating objects);
   // the caller closes it with CloseSession.
@@ -120,9 +147,19 @@ class Pkcs11Token {
 
   // Opens a session with `flags` and makes sure the process is logged in.
   absl::StatusOr<CK_SESSION_HANDLE> OpenLoggedInSession(CK_FLAGS flags);
-  absl::Status Login(CK_SESSION_HANDLE session);
-  // After a re-login: opens a new anchor session if the old one is gone.
+  // C_Login as CKU_USER with the kept PIN; the error for its result.
+  absl::Status Login(CK_SESSION_HANDLE session, CK_RV* rv);
+  // A login after Open()'s, with the rules in the file comment.
+  absl::Status LogInAgain(CK_SESSION_HANDLE session) ABSL_LOCKS_EXCLUDED(login_mu_, mu_);
+  // The PermissionDenied every call gets once the token refused the PIN,
+  // or OK.
+  absl::Status PinRefusal() const ABSL_LOCKS_EXCLUDED(login_mu_);
+  // Opens a new anchor session if the token says the old one is gone.
   void ReplaceAnchorIfGone() ABSL_LOCKS_EXCLUDED(mu_);
+  // `fresh` was just given out by C_OpenSession, so no session this token
+  // kept under that number still exists: drops stale copies of it from the
+  // idle pool and the anchor. True if the anchor was one.
+  bool ClaimHandle(CK_SESSION_HANDLE fresh) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Release(CK_SESSION_HANDLE session, Lease::End end);
   bool CanAcquire() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     return !idle_.empty() || open_ < max_sessions_;
@@ -138,6 +175,13 @@ class Pkcs11Token {
   std::atomic<uint64_t> login_generation_{0};
   // Set once Open() has logged in: any later login is a re-login.
   std::atomic<bool> logged_in_once_{false};
+  // Held for a whole re-login, so that concurrent callers who all find the
+  // login gone cost one C_Login, not one each.
+  mutable absl::Mutex login_mu_ ABSL_ACQUIRED_BEFORE(mu_);
+  // Set (never cleared) when the token refused the kept PIN on a re-login;
+  // pin_refusal_ then holds the error to return.
+  std::atomic<bool> pin_refused_{false};
+  absl::Status pin_refusal_ ABSL_GUARDED_BY(login_mu_);
   absl::Mutex mu_;
   // A session kept open only to keep the login alive (PKCS#11 logs the
   // process out when its last session on the token closes).

@@ -473,6 +473,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::BuildAndStart(const ServerConfig
                           server->rate_limiter_.get(), server->audit_trail_.get()};
   ImportTokenOptions import_options;
   import_options.validity = absl::Seconds(config->import_token_ttl_s());
+  import_options.sweep_interval = absl::Seconds(1);
   server->import_tokens_ = std::make_unique<ImportTokenStore>(&server->clock_, import_options);
   server->importer_ =
       std::make_unique<KeyImporter>(server->lifecycle_.get(), server->import_tokens_.get());

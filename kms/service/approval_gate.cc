@@ -14,13 +14,29 @@ ApprovalGate::ApprovalGate(KeyLifecycle* lifecycle, access::Authorizer* authoriz
                            access::ApprovalBook* book)
     : lifecycle_(lifecycle), authorizer_(authorizer), book_(book) {}
 
-absl::StatusOr<std::string> ApprovalGate::KeyFingerprint(const KeyName& key) {
+namespace {
+
+bool IsEscrowExport(absl::string_view action) {
+  return action == policy::ActionName(policy::Action::kExportEscrow);
+}
+
+}  // namespace
+
+absl::StatusOr<std::string> ApprovalGate::KeyFingerprint(const KeyName& key, bool with_material) {
   auto current = lifecycle_->GetKey(key);
   if (!current.ok()) return current.status();
   auto policy = authorizer_->PolicyOf(key);
   if (!policy.ok()) return policy.status();
   const std::string json = *policy == nullptr ? "" : policy::PolicyToJson(**policy);
-  return crypto::Sha256(absl::StrCat(json.size(), ":", json, "|", current->approvals_required()));
+  std::string fingerprinted =
+      absl::StrCat(json.size(), ":", json, "|", current->approvals_required());
+  if (with_material) {
+    absl::StrAppend(&fingerprinted, "|primary ", current->primary_version());
+    for (const auto& v : current->versions()) {
+      absl::StrAppend(&fingerprinted, "|", v.version(), " ", v.state(), " ", v.key_check_value());
+    }
+  }
+  return crypto::Sha256(fingerprinted);
 }
 
 absl::Status ApprovalGate::Check(GuardedCall& call, grpc::ServerContext* context,
@@ -54,7 +70,7 @@ absl::Status ApprovalGate::RequestApproval(GuardedCall& call, grpc::ServerContex
   request.payload_type = payload.GetDescriptor()->full_name();
   request.payload = payload.SerializeAsString();
   request.summary = summary;
-  auto fingerprint = KeyFingerprint(key);
+  auto fingerprint = KeyFingerprint(key, IsEscrowExport(request.action));
   if (!fingerprint.ok()) return fingerprint.status();
   request.key_fingerprint = *std::move(fingerprint);
   auto created = book_->Create(request);
@@ -82,7 +98,8 @@ absl::Status ApprovalGate::RequestApproval(GuardedCall& call, grpc::ServerContex
 }
 
 absl::Status ApprovalGate::Execute(const internal::ApprovalRecord& record) {
-  auto fingerprint = KeyFingerprint(KeyName{record.tenant(), record.key_id()});
+  auto fingerprint =
+      KeyFingerprint(KeyName{record.tenant(), record.key_id()}, IsEscrowExport(record.action()));
   if (!fingerprint.ok()) return fingerprint.status();
   if (*fingerprint != record.key_fingerprint()) {
     return absl::FailedPreconditionError(
@@ -143,13 +160,13 @@ absl::Status ApprovalGate::Redeem(GuardedCall& call, const KeyName& key, policy:
   }
   auto record = book_->Get(*name);
   if (!record.ok()) return record.status();
-  auto fingerprint = KeyFingerprint(key);
+  auto fingerprint = KeyFingerprint(key, IsEscrowExport(policy::ActionName(action)));
   if (!fingerprint.ok()) return fingerprint.status();
   if (record->key_id() != key.key_id || *fingerprint != record->key_fingerprint()) {
     return absl::FailedPreconditionError(absl::StrCat(
         "approval ", approval,
-        " cannot be used: the key's policy or approvals_required changed after it was requested "
-        "(or it is for another key); request a new one"));
+        " cannot be used: the key's policy, approvals_required or versions (material) changed "
+        "after it was requested (or it is for another key); request a new one"));
   }
   return book_->Redeem(*name, call.identity().principal, policy::ActionName(action), resource)
       .status();

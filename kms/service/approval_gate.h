@@ -64,8 +64,12 @@ class ApprovalGate {
   access::ApprovalBook* book() const { return book_; }
 
  private:
-  // SHA-256 over the key's normalized policy and its quorum.
-  absl::StatusOr<std::string> KeyFingerprint(const KeyName& key);
+  // SHA-256 over the key's normalized policy and its quorum; for an escrow
+  // export also over its versions (number, state, key check value) and its
+  // primary version, so a grant no longer works once other material came
+  // in (an import of new material, then a rewrap onto it, would otherwise
+  // turn an approved export into one under someone else's material).
+  absl::StatusOr<std::string> KeyFingerprint(const KeyName& key, bool with_material);
 
   KeyLifecycle* const lifecycle_;
   access::Authorizer* const authorizer_;

@@ -520,11 +520,22 @@ grpc::Status KeyAdminService::ExportEscrow(Ctx* ctx, const clavis::v1::ExportEsc
   if (r->approval().empty()) {
     clavis::v1::ExportEscrowRequest payload;
     payload.set_name(resource);
+    // Approvers see which material the bundle will be wrapped under: the
+    // customer can check each check value against their own copies.
+    std::string versions;
+    for (const auto& v : current->versions()) {
+      absl::StrAppend(&versions, versions.empty() ? "" : ", ", "version ", v.version(), " (",
+                      clavis::v1::KeyState_Name(v.state()), ", key check value ",
+                      v.key_check_value(),
+                      v.version() == current->primary_version() ? ", primary" : "", ")");
+    }
     return call.Finish(approvals_->RequestApproval(
         call, ctx, *key, Action::kExportEscrow, resource, payload, current->approvals_required(),
         absl::StrCat("ExportEscrow on ", resource,
-                     ": hand every segment key of the key, wrapped under the customer's imported "
-                     "material, to the requester"),
+                     ": hand every segment key of the key to the requester, wrapped under its "
+                     "imported material: ",
+                     versions.empty() ? "no versions" : versions,
+                     ". Approve only if these key check values are the customer's"),
         absl::StrCat("clavisctl escrow export ", resource, " --out escrow.jsonl")));
   }
   if (auto s = approvals_->Redeem(call, *key, Action::kExportEscrow, resource, r->approval());

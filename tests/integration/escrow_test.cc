@@ -19,6 +19,7 @@
 #include "crypto/rsa_oaep.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "kms/keys/key_repository.h"
 #include "tests/harness/clavisd_process.h"
 #include "tests/harness/run_shell.h"
 #include "tests/harness/sdk_options.h"
@@ -209,10 +210,35 @@ TEST_F(EscrowTest, ASdkRecordDecryptsOfflineFromTheBundleAndTheMaterial) {
   EXPECT_THAT(truncated.out, HasSubstr("truncated"));
 }
 
+// An approved export is for the material the approvers saw: an
+// administrator who brings in material of their own afterwards (and could
+// re-wrap every segment onto it) finds the grant void.
+TEST_F(EscrowTest, AGrantDiesWhenTheKeysMaterialChanges) {
+  const std::string request = RequestExport(admin_);
+  ASSERT_FALSE(request.empty());
+  // Approvers see the check values of the material the bundle would use.
+  CommandResult shown = Clavisctl("approval get " + request, alice_);
+  ASSERT_EQ(shown.exit_code, 0) << shown.out;
+  EXPECT_THAT(shown.out, HasSubstr(*kms::KeyCheckValue(material_)));
+  ASSERT_TRUE(Approve(request, alice_).ok());
+  ASSERT_TRUE(Approve(request, bob_).ok());
+  const crypto::SecretBytes insider = crypto::RandomSecret(32);
+  Import(insider, /*new_version=*/true);
+  CommandResult refused = Clavisctl(
+      absl::StrCat("escrow export ", key_, " --out ", bundle_, " --approval ", request), admin_);
+  EXPECT_EQ(refused.exit_code, 4) << refused.out;
+  EXPECT_THAT(refused.out, HasSubstr("versions (material) changed"));
+  EXPECT_FALSE(std::filesystem::exists(bundle_));
+}
+
 TEST_F(EscrowTest, ExportNeedsAQuorumAndTheRightToExport) {
   // The app (data plane only) may not even ask.
   CommandResult app = Clavisctl(absl::StrCat("escrow export ", key_, " --out ", bundle_), app_);
   EXPECT_EQ(app.exit_code, 6) << app.out;  // PERMISSION_DENIED
+  // Nor may another tenant's administrator.
+  CommandResult other_tenant =
+      Clavisctl(absl::StrCat("escrow export ", key_, " --out ", bundle_), PrincipalName("globex"));
+  EXPECT_EQ(other_tenant.exit_code, 6) << other_tenant.out;
   // A key without M-of-N cannot be escrowed at all.
   clavis::v1::CreateKeyRequest create;
   create.set_parent("tenants/acme");
