@@ -279,7 +279,8 @@ absl::StatusOr<std::vector<clavis::v1::Key>> KeyLifecycle::ListKeys(const std::s
   return out;
 }
 
-absl::StatusOr<clavis::v1::Key> KeyLifecycle::RotateKey(const KeyName& name) {
+absl::StatusOr<clavis::v1::Key> KeyLifecycle::RotateKey(
+    const KeyName& name, std::optional<absl::Time> if_next_rotation_time) {
   // Material is made once, outside the retry loop; the version number is
   // fixed inside it (it depends on the record read).
   crypto::SecretBytes material = crypto::RandomSecret(kMasterKeySize);
@@ -294,6 +295,14 @@ absl::StatusOr<clavis::v1::Key> KeyLifecycle::RotateKey(const KeyName& name) {
           "importing new material as a new version (clavisctl key import --new-version)"));
     }
     if (r->state() != KeyState::ENABLED) return KeyNotUsable(name, *r);
+    if (if_next_rotation_time.has_value() &&
+        r->next_rotation_time_us() != ToMicros(*if_next_rotation_time)) {
+      return absl::AbortedError(
+          absl::StrCat("key ", name.ToString(), " is no longer due for the rotation at ",
+                       FormatTimestamp(*if_next_rotation_time), " (next rotation now ",
+                       r->next_rotation_time_us() == 0 ? "none" : Since(r->next_rotation_time_us()),
+                       "): it was rotated already"));
+    }
     uint32_t max_version = 0;
     for (const auto& v : r->versions()) max_version = std::max(max_version, v.version());
     new_version = max_version + 1;

@@ -116,7 +116,11 @@ class KeyLifecycle {
   absl::StatusOr<std::vector<clavis::v1::Key>> ListKeys(const std::string& tenant,
                                                         const std::string& start_after,
                                                         size_t limit, std::string* next);
-  absl::StatusOr<clavis::v1::Key> RotateKey(const KeyName& name);
+  // With `if_next_rotation_time`, rotates only while the key's next rotation
+  // time is exactly that (Aborted otherwise): exactly one rotation per due
+  // time however many schedulers race.
+  absl::StatusOr<clavis::v1::Key> RotateKey(
+      const KeyName& name, std::optional<absl::Time> if_next_rotation_time = std::nullopt);
   absl::StatusOr<clavis::v1::Key> EnableKey(const KeyName& name);
   absl::StatusOr<clavis::v1::Key> DisableKey(const KeyName& name);
   // `window` nullopt: the default window.

@@ -1,5 +1,6 @@
 #include "kms/keys/key_lifecycle.h"
 
+#include <atomic>
 #include <thread>
 
 #include "gmock/gmock.h"
@@ -118,6 +119,32 @@ TEST_F(KeyLifecycleTest, ConcurrentRotationsEachGetTheirOwnVersion) {
   ASSERT_TRUE(got.ok());
   EXPECT_EQ(got->versions_size(), 9);
   EXPECT_EQ(got->primary_version(), 9u);
+}
+
+// Schedulers racing on one due rotation: compare-and-set on the due time
+// lets exactly one of them rotate.
+TEST_F(KeyLifecycleTest, ADueRotationHappensOnceHoweverManyRace) {
+  CreateKeyParams p;
+  p.tenant = "acme";
+  p.key_id = "crm";
+  p.rotation_period = absl::Hours(24);
+  ASSERT_TRUE(lifecycle_->CreateKey(p).ok());
+  const KeyName key{"acme", "crm"};
+  const absl::Time due = clock_.Now() + absl::Hours(24);
+  clock_.Advance(absl::Hours(25));
+  std::atomic<int> rotated{0}, aborted{0};
+  std::vector<std::thread> threads;
+  for (int i = 0; i < 8; ++i) {
+    threads.emplace_back([&] {
+      auto r = lifecycle_->RotateKey(key, due);
+      if (r.ok()) ++rotated;
+      if (absl::IsAborted(r.status())) ++aborted;
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(rotated.load(), 1);
+  EXPECT_EQ(aborted.load(), 7);
+  EXPECT_EQ(lifecycle_->GetKey(key)->primary_version(), 2u);
 }
 
 TEST_F(KeyLifecycleTest, RefusedTransitionsSayWhatToDo) {

@@ -125,13 +125,15 @@ int main(int argc, char** argv) {
   }
 
   ServerConfig config;
-  config.set_create_if_missing(true);
   if (!config_path.empty()) {
     if (auto s = LoadConfigFile(config_path, &config); !s.ok()) {
       std::fprintf(stderr, "clavisd: %s\n", std::string(s.message()).c_str());
       return 2;
     }
   }
+  // Parsing a config file starts from an empty message, so the default is
+  // applied after it: a file that does not say otherwise creates.
+  if (!config.has_create_if_missing()) config.set_create_if_missing(true);
   if (!listen_address.empty()) config.set_listen_address(listen_address);
   if (!data_dir.empty()) config.set_data_dir(data_dir);
   const bool pkcs11_flags = !pkcs11_module.empty() || !pkcs11_token_label.empty() ||

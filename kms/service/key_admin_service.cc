@@ -201,7 +201,16 @@ grpc::Status KeyAdminService::RotateKey(Ctx* ctx, const clavis::v1::RotateKeyReq
                                         clavis::v1::Key* response) {
   return Guarded<KeyName, clavis::v1::Key>(
       ctx, "RotateKey", r->name(), Action::kRotate,
-      [&](const KeyName& n) { return lifecycle_->RotateKey(n); }, response);
+      [&](const KeyName& n) -> absl::StatusOr<clavis::v1::Key> {
+        std::optional<absl::Time> if_next;
+        if (r->has_if_next_rotation_time()) {
+          auto t = ToTime(r->if_next_rotation_time(), "if_next_rotation_time");
+          if (!t.ok()) return t.status();
+          if_next = *t;
+        }
+        return lifecycle_->RotateKey(n, if_next);
+      },
+      response);
 }
 
 grpc::Status KeyAdminService::EnableKey(Ctx* ctx, const clavis::v1::KeyNameRequest* r,

@@ -1,0 +1,308 @@
+// clavis-rotator against a real clavisd: a due rotation done exactly once by
+// racing rotators, every segment key re-wrapped afterwards (also after a
+// rotator is killed half-way), destruction at the end of a window, expiry of
+// imported material, Prometheus metrics and a clean SIGTERM.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "clavis/v1/key_admin.grpc.pb.h"
+#include "clavis/v1/key_management.grpc.pb.h"
+#include "crypto/random.h"
+#include "crypto/rsa_oaep.h"
+#include "gmock/gmock.h"
+#include "google/protobuf/util/time_util.h"
+#include "gtest/gtest.h"
+#include "tests/harness/clavisd_process.h"
+#include "tests/harness/run_shell.h"
+#include "tests/testing/unused_port.h"
+
+namespace clavis::testing {
+namespace {
+
+using google::protobuf::util::TimeUtil;
+using ::testing::HasSubstr;
+
+google::protobuf::Timestamp At(absl::Time t) {
+  return TimeUtil::MicrosecondsToTimestamp(absl::ToUnixMicros(t));
+}
+
+// GET http://127.0.0.1:port/metrics, the body ("" on failure).
+std::string FetchMetrics(int port) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in address = {};
+  address.sin_family = AF_INET;
+  address.sin_port = htons(static_cast<uint16_t>(port));
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  std::string response;
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) == 0) {
+    const std::string request = "GET /metrics HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n";
+    (void)::write(fd, request.data(), request.size());
+    char buffer[4096];
+    ssize_t n;
+    while ((n = ::read(fd, buffer, sizeof(buffer))) > 0) response.append(buffer, n);
+  }
+  ::close(fd);
+  const size_t body = response.find("\r\n\r\n");
+  return body == std::string::npos ? "" : response.substr(body + 4);
+}
+
+class RotatorTest : public ::testing::Test {
+ protected:
+  void SetUp() override { ASSERT_TRUE(clavisd_.Start().ok()); }
+  void TearDown() override {
+    for (pid_t pid : daemons_) {
+      ::kill(pid, SIGKILL);
+      ::waitpid(pid, nullptr, 0);
+    }
+  }
+
+  // The rotator's command line, as the tenant's admin (mTLS).
+  std::vector<std::string> RotatorArgs(const std::vector<std::string>& extra) {
+    const std::string prefix = clavisd_.client_cert_prefix(PrincipalName("acme"));
+    std::vector<std::string> args = {CLAVIS_ROTATOR_BINARY,
+                                     "--endpoint",
+                                     absl::StrCat("localhost:", clavisd_.port()),
+                                     "--ca_cert",
+                                     clavisd_.ca_cert_file(),
+                                     "--cert",
+                                     prefix + ".crt",
+                                     "--key",
+                                     prefix + ".key",
+                                     "--tenant",
+                                     "acme",
+                                     "--log_level",
+                                     "warn"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    return args;
+  }
+  std::string RotatorCommand(const std::vector<std::string>& extra) {
+    std::string out;
+    for (const std::string& a : RotatorArgs(extra)) absl::StrAppend(&out, "'", a, "' ");
+    return out;
+  }
+  // A rotator daemon in the background.
+  pid_t StartDaemon(const std::vector<std::string>& extra) {
+    std::vector<std::string> args = RotatorArgs(extra);
+    const pid_t pid = ::fork();
+    if (pid == 0) {
+      ::setenv("GRPC_DNS_RESOLVER", "native", 1);
+      std::vector<char*> argv;
+      for (std::string& a : args) argv.push_back(a.data());
+      argv.push_back(nullptr);
+      ::execv(argv[0], argv.data());
+      ::_exit(127);
+    }
+    daemons_.push_back(pid);
+    return pid;
+  }
+  int Stop(pid_t pid, int signal) {
+    ::kill(pid, signal);
+    int status = 0;
+    ::waitpid(pid, &status, 0);
+    daemons_.erase(std::remove(daemons_.begin(), daemons_.end(), pid), daemons_.end());
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  }
+
+  void CreateKey(const std::string& id, absl::Time next_rotation) {
+    clavis::v1::CreateKeyRequest request;
+    request.set_parent("tenants/acme");
+    request.set_key_id(id);
+    request.mutable_rotation_period()->set_seconds(24 * 3600);
+    *request.mutable_next_rotation_time() = At(next_rotation);
+    request.add_key_users(app_);
+    clavis::v1::Key key;
+    grpc::Status s = clavisd_.Admin()->CreateKey(ContextWithDeadline().get(), request, &key);
+    ASSERT_TRUE(s.ok()) << s.error_message();
+  }
+  void FillSegments(const std::string& key, int count) {
+    auto data = clavisd_.Data(app_);
+    for (int i = 0; i < count; ++i) {
+      clavis::v1::EncryptRequest request;
+      request.set_key(key);
+      request.set_segment(absl::StrCat("s", i));
+      request.set_plaintext("x");
+      clavis::v1::EncryptResponse response;
+      ASSERT_TRUE(data->Encrypt(ContextWithDeadline().get(), request, &response).ok());
+    }
+  }
+  clavis::v1::Key GetKey(const std::string& name) {
+    clavis::v1::GetKeyRequest request;
+    request.set_name(name);
+    clavis::v1::Key key;
+    EXPECT_TRUE(clavisd_.Admin()->GetKey(ContextWithDeadline().get(), request, &key).ok());
+    return key;
+  }
+  // Segments of `key` (all pages) whose every version is wrapped under
+  // `version`, and the total.
+  std::pair<int, int> SegmentsOn(const std::string& key, uint32_t version) {
+    clavis::v1::ListSegmentsRequest request;
+    request.set_parent(key);
+    request.set_page_size(1000);
+    int on = 0, total = 0;
+    while (true) {
+      clavis::v1::ListSegmentsResponse page;
+      EXPECT_TRUE(clavisd_.Admin()->ListSegments(ContextWithDeadline().get(), request, &page).ok());
+      for (const auto& s : page.segments()) {
+        ++total;
+        bool all = true;
+        for (const auto& v : s.versions()) all = all && v.wrapped_under_key_version() == version;
+        on += all ? 1 : 0;
+      }
+      if (page.next_page_token().empty()) break;
+      request.set_page_token(page.next_page_token());
+    }
+    return {on, total};
+  }
+  template <typename Predicate>
+  bool WaitFor(Predicate done, absl::Duration timeout = absl::Seconds(20)) {
+    const absl::Time give_up = absl::Now() + timeout;
+    while (absl::Now() < give_up) {
+      if (done()) return true;
+      absl::SleepFor(absl::Milliseconds(50));
+    }
+    return done();
+  }
+
+  TempDir dir_;
+  ClavisdProcess clavisd_{ClavisdOptions(dir_.path() + "/data")};
+  const std::string app_ = PrincipalName("acme", "app");
+  std::vector<pid_t> daemons_;
+};
+
+TEST_F(RotatorTest, RacingRotatorsRotateADueKeyExactlyOnceAndRewrapEverySegment) {
+  const std::string key = "tenants/acme/keys/crm";
+  CreateKey("crm", absl::Now() + absl::Seconds(1));
+  FillSegments(key, 30);
+  // Not due yet: a pass changes nothing.
+  ASSERT_EQ(RunShell(RotatorCommand({"--once"})).exit_code, 0);
+  EXPECT_EQ(GetKey(key).primary_version(), 1u);
+  absl::SleepFor(absl::Seconds(1.2));
+  // Three rotators at once, each one pass.
+  const std::string once = RotatorCommand({"--once", "--rewrap_batch_size", "4"});
+  CommandResult raced = RunShell(absl::StrCat("export GRPC_DNS_RESOLVER=native; (", once, " & ",
+                                              once, " & ", once, " & wait) 2>&1"));
+  EXPECT_EQ(raced.exit_code, 0) << raced.out;
+  const clavis::v1::Key rotated = GetKey(key);
+  EXPECT_EQ(rotated.primary_version(), 2u);
+  EXPECT_EQ(rotated.versions_size(), 2) << "one rotation per due time";
+  // The next one is a rotation period later.
+  EXPECT_GT(rotated.next_rotation_time().seconds(),
+            absl::ToUnixSeconds(absl::Now() + absl::Hours(23)));
+  auto [on, total] = SegmentsOn(key, 2);
+  EXPECT_EQ(total, 30);
+  EXPECT_EQ(on, 30) << "every segment key re-wrapped onto the new version";
+}
+
+TEST_F(RotatorTest, AKilledRotatorLeavesNothingBehindOnceRestarted) {
+  const std::string key = "tenants/acme/keys/crm";
+  CreateKey("crm", absl::Now() + absl::Seconds(1));
+  FillSegments(key, 400);
+  absl::SleepFor(absl::Seconds(1.2));
+  const pid_t first =
+      StartDaemon({"--interval_s", "3600", "--rewrap_batch_size", "1", "--metrics_listen", ""});
+  // Kill it (no clean-up at all) in the middle of the re-wrap.
+  ASSERT_TRUE(WaitFor([&] { return SegmentsOn(key, 2).first > 0; }));
+  EXPECT_EQ(Stop(first, SIGKILL), 128 + SIGKILL);
+  const auto [on_at_kill, total] = SegmentsOn(key, 2);
+  EXPECT_LT(on_at_kill, total) << "killed after the re-wrap was done; the test proves nothing";
+  // A new rotator's first pass finishes the job; nothing is lost.
+  ASSERT_EQ(RunShell(RotatorCommand({"--once"})).exit_code, 0);
+  EXPECT_EQ(SegmentsOn(key, 2), std::make_pair(400, 400));
+  EXPECT_EQ(GetKey(key).versions_size(), 2);
+  auto data = clavisd_.Data(app_);
+  clavis::v1::EncryptRequest request;
+  request.set_key(key);
+  request.set_segment("s7");
+  request.set_plaintext("still works");
+  clavis::v1::EncryptResponse sealed;
+  ASSERT_TRUE(data->Encrypt(ContextWithDeadline().get(), request, &sealed).ok());
+  clavis::v1::DecryptRequest decrypt;
+  decrypt.set_ciphertext_blob(sealed.ciphertext_blob());
+  clavis::v1::DecryptResponse opened;
+  ASSERT_TRUE(data->Decrypt(ContextWithDeadline().get(), decrypt, &opened).ok());
+  EXPECT_EQ(opened.plaintext(), "still works");
+}
+
+TEST_F(RotatorTest, DestructionsHappenWhenTheirWindowEnds) {
+  const std::string key = "tenants/acme/keys/old";
+  CreateKey("old", absl::Now() + absl::Hours(24));
+  clavis::v1::ScheduleDestructionRequest schedule;
+  schedule.set_name(key);
+  schedule.mutable_pending_window()->set_seconds(2);
+  clavis::v1::Key scheduled;
+  ASSERT_TRUE(clavisd_.Admin()
+                  ->ScheduleKeyDestruction(ContextWithDeadline().get(), schedule, &scheduled)
+                  .ok());
+  ASSERT_EQ(RunShell(RotatorCommand({"--once"})).exit_code, 0);
+  EXPECT_EQ(GetKey(key).state(), clavis::v1::PENDING_DESTRUCTION) << "not before its time";
+  absl::SleepFor(absl::Seconds(2.2));
+  ASSERT_EQ(RunShell(RotatorCommand({"--once"})).exit_code, 0);
+  EXPECT_EQ(GetKey(key).state(), clavis::v1::DESTROYED);
+}
+
+TEST_F(RotatorTest, ImportedMaterialExpiresAtItsValidTo) {
+  clavis::v1::CreateKeyRequest create;
+  create.set_parent("tenants/acme");
+  create.set_key_id("byok");
+  create.set_origin(clavis::v1::EXTERNAL);
+  clavis::v1::Key key;
+  ASSERT_TRUE(clavisd_.Admin()->CreateKey(ContextWithDeadline().get(), create, &key).ok());
+  clavis::v1::GetImportParametersRequest get;
+  get.set_name(key.name());
+  get.set_wrapping_algorithm(clavis::v1::RSAES_OAEP_SHA_256);
+  clavis::v1::ImportParameters params;
+  ASSERT_TRUE(clavisd_.Admin()
+                  ->GetImportParameters(ContextWithDeadline(absl::Seconds(60)).get(), get, &params)
+                  .ok());
+  clavis::v1::ImportKeyMaterialRequest import;
+  import.set_name(key.name());
+  import.set_import_token(params.import_token());
+  import.set_wrapping_algorithm(clavis::v1::RSAES_OAEP_SHA_256);
+  import.set_wrapped_key_material(
+      *crypto::RsaOaepEncrypt(params.public_key_pem(), crypto::RandomSecret(32)));
+  *import.mutable_valid_to() = At(absl::Now() + absl::Seconds(2));
+  ASSERT_TRUE(clavisd_.Admin()->ImportKeyMaterial(ContextWithDeadline().get(), import, &key).ok());
+  const int port = UnusedLoopbackPort();
+  const pid_t daemon =
+      StartDaemon({"--interval_s", "0.2", "--metrics_listen", absl::StrCat("127.0.0.1:", port)});
+  ASSERT_TRUE(WaitFor([&] {
+    return FetchMetrics(port).find("clavis_rotator_materials_expired_total 1") != std::string::npos;
+  })) << FetchMetrics(port);
+  // ListKeys alone (no other call touched the key) shows it expired now.
+  clavis::v1::ListKeysRequest list;
+  list.set_parent("tenants/acme");
+  clavis::v1::ListKeysResponse keys;
+  ASSERT_TRUE(clavisd_.Admin()->ListKeys(ContextWithDeadline().get(), list, &keys).ok());
+  ASSERT_EQ(keys.keys_size(), 1);
+  EXPECT_EQ(keys.keys(0).state(), clavis::v1::PENDING_IMPORT);
+  const std::string metrics = FetchMetrics(port);
+  EXPECT_THAT(metrics, HasSubstr("# TYPE clavis_rotator_passes_total counter"));
+  EXPECT_THAT(metrics, HasSubstr("clavis_rotator_errors_total 0"));
+  EXPECT_EQ(Stop(daemon, SIGTERM), 0) << "SIGTERM is a clean exit";
+}
+
+TEST_F(RotatorTest, WrongUsageAndAPrincipalWithoutRightsAreRefused) {
+  EXPECT_EQ(RunShell(absl::StrCat(CLAVIS_ROTATOR_BINARY, " --once 2>&1")).exit_code, 2)
+      << "--tenant is required";
+  // Another tenant's admin may not list acme's keys: the pass fails, exit 1.
+  const std::string prefix = clavisd_.client_cert_prefix(PrincipalName("globex"));
+  CommandResult refused =
+      RunShell(absl::StrCat(CLAVIS_ROTATOR_BINARY, " --endpoint localhost:", clavisd_.port(),
+                            " --ca_cert ", clavisd_.ca_cert_file(), " --cert ", prefix,
+                            ".crt --key ", prefix, ".key --tenant acme --once 2>&1"));
+  EXPECT_EQ(refused.exit_code, 1) << refused.out;
+  EXPECT_THAT(refused.out, HasSubstr("listing the keys of tenants/acme"));
+}
+
+}  // namespace
+}  // namespace clavis::testing

@@ -1,0 +1,220 @@
+#include "tools/rotator/rotator.h"
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "google/protobuf/util/time_util.h"
+#include "spdlog/spdlog.h"
+
+namespace clavis::rotator {
+namespace {
+
+using clavis::v1::Key;
+using google::protobuf::util::TimeUtil;
+
+absl::Time ToAbsl(const google::protobuf::Timestamp& t) {
+  return absl::FromUnixMicros(TimeUtil::TimestampToMicroseconds(t));
+}
+
+bool IsSet(const google::protobuf::Timestamp& t) { return t.seconds() != 0 || t.nanos() != 0; }
+
+std::string TenantName(const std::string& tenant) {
+  return absl::StartsWith(tenant, "tenants/") ? tenant : absl::StrCat("tenants/", tenant);
+}
+
+}  // namespace
+
+Rotator::Rotator(clavis::v1::KeyAdmin::StubInterface* admin, RotatorOptions options,
+                 RotatorMetrics* metrics, std::function<absl::Time()> now)
+    : admin_(admin), options_(std::move(options)), metrics_(metrics), now_(std::move(now)) {}
+
+std::unique_ptr<grpc::ClientContext> Rotator::Context() const {
+  auto context = std::make_unique<grpc::ClientContext>();
+  context->set_deadline(absl::ToChronoTime(absl::Now() + options_.call_timeout));
+  if (options_.prepare_context) options_.prepare_context(context.get());
+  return context;
+}
+
+void Rotator::Failed(const std::string& what, const grpc::Status& status) {
+  ++metrics_->errors;
+  spdlog::warn("rotator: {} failed: {} ({})", what, status.error_message(),
+               static_cast<int>(status.error_code()));
+}
+
+absl::Status Rotator::RunOnce() {
+  const absl::Time start = now_();
+  const bool full_scan = start - last_full_scan_ >= options_.full_scan_interval;
+  overdue_ = rewrap_pending_ = 0;
+  absl::Status first_error;
+  for (const std::string& tenant : options_.tenants) {
+    clavis::v1::ListKeysRequest request;
+    request.set_parent(TenantName(tenant));
+    request.set_page_size(1000);
+    while (true) {
+      clavis::v1::ListKeysResponse page;
+      grpc::Status s = admin_->ListKeys(Context().get(), request, &page);
+      if (!s.ok()) {
+        Failed(absl::StrCat("listing the keys of ", request.parent()), s);
+        if (first_error.ok()) {
+          first_error = absl::UnavailableError(
+              absl::StrCat("listing the keys of ", request.parent(), ": ", s.error_message()));
+        }
+        break;
+      }
+      for (Key& key : *page.mutable_keys()) HandleKey(std::move(key), full_scan);
+      if (page.next_page_token().empty()) break;
+      request.set_page_token(page.next_page_token());
+    }
+  }
+  if (full_scan) last_full_scan_ = start;
+  metrics_->keys_overdue = overdue_;
+  metrics_->keys_rewrap_pending = rewrap_pending_;
+  metrics_->last_pass_end_unix = absl::ToUnixSeconds(now_());
+  ++metrics_->passes;
+  return first_error;
+}
+
+void Rotator::HandleKey(Key key, bool full_scan) {
+  const absl::Time now = now_();
+  const std::string name = key.name();
+  if (key.state() == clavis::v1::DESTROYED) return;
+  if (key.state() == clavis::v1::PENDING_DESTRUCTION) {
+    if (!IsSet(key.destroy_time()) || ToAbsl(key.destroy_time()) > now) return;
+    clavis::v1::KeyNameRequest request;
+    request.set_name(name);
+    Key destroyed;
+    grpc::Status s = admin_->DestroyKey(Context().get(), request, &destroyed);
+    if (!s.ok()) return Failed("destroying " + name, s);
+    ++metrics_->keys_destroyed;
+    rewrapped_to_.erase(name);
+    spdlog::info("rotator: destroyed {} (its pending window ended)", name);
+    return;
+  }
+  // Imported material past its valid-to: reading the key writes the expiry
+  // down (clavisd purges the material and says so to watchers).
+  uint64_t expiring = 0;
+  for (const auto& v : key.versions()) {
+    if (IsSet(v.material_expire_time()) && ToAbsl(v.material_expire_time()) <= now &&
+        v.state() != clavis::v1::PENDING_IMPORT && v.state() != clavis::v1::DESTROYED) {
+      ++expiring;
+    }
+  }
+  if (expiring > 0) {
+    clavis::v1::GetKeyRequest request;
+    request.set_name(name);
+    Key fresh;
+    grpc::Status s = admin_->GetKey(Context().get(), request, &fresh);
+    if (!s.ok()) return Failed("expiring the imported material of " + name, s);
+    metrics_->materials_expired += expiring;
+    spdlog::info("rotator: imported material of {} version(s) of {} expired", expiring, name);
+    key = std::move(fresh);
+  }
+  for (const auto& v : key.versions()) {
+    if (v.state() != clavis::v1::PENDING_DESTRUCTION || !IsSet(v.destroy_time()) ||
+        ToAbsl(v.destroy_time()) > now) {
+      continue;
+    }
+    clavis::v1::KeyVersionRequest request;
+    request.set_name(v.name());
+    Key updated;
+    grpc::Status s = admin_->DestroyKeyVersion(Context().get(), request, &updated);
+    if (!s.ok()) {
+      Failed("destroying " + v.name(), s);
+      continue;
+    }
+    ++metrics_->versions_destroyed;
+    spdlog::info("rotator: destroyed {} (its pending window ended)", v.name());
+  }
+  const bool due = key.state() == clavis::v1::ENABLED && key.origin() != clavis::v1::EXTERNAL &&
+                   key.rotation_period().seconds() > 0 && IsSet(key.next_rotation_time()) &&
+                   ToAbsl(key.next_rotation_time()) <= now;
+  if (due) {
+    ++overdue_;
+    clavis::v1::RotateKeyRequest request;
+    request.set_name(name);
+    *request.mutable_if_next_rotation_time() = key.next_rotation_time();
+    Key rotated;
+    grpc::Status s = admin_->RotateKey(Context().get(), request, &rotated);
+    if (s.ok()) {
+      ++metrics_->rotations;
+      spdlog::info("rotator: rotated {} to version {} (due {})", name, rotated.primary_version(),
+                   TimeUtil::ToString(key.next_rotation_time()));
+      key = std::move(rotated);
+    } else if (s.error_code() == grpc::StatusCode::ABORTED) {
+      ++metrics_->rotations_done_elsewhere;  // another rotator won the race
+      clavis::v1::GetKeyRequest get;
+      get.set_name(name);
+      if (!admin_->GetKey(Context().get(), get, &key).ok()) return;
+    } else {
+      Failed("rotating " + name, s);
+    }
+  }
+  if (key.state() != clavis::v1::ENABLED) return;
+  auto done = rewrapped_to_.find(name);
+  if (full_scan || done == rewrapped_to_.end() || done->second != key.primary_version()) {
+    bool complete = false;
+    if (absl::Status s = Rewrap(name, &complete); !s.ok() || !complete) {
+      ++rewrap_pending_;
+    } else {
+      rewrapped_to_[name] = key.primary_version();
+    }
+  }
+  if (full_scan) (void)DestroyDueSegments(name);
+}
+
+absl::Status Rotator::Rewrap(const std::string& key, bool* complete) {
+  clavis::v1::RewrapSegmentsRequest request;
+  request.set_name(key);
+  request.set_batch_size(options_.rewrap_batch_size);
+  uint64_t moved = 0;
+  while (true) {
+    clavis::v1::RewrapSegmentsResponse response;
+    grpc::Status s = admin_->RewrapSegments(Context().get(), request, &response);
+    if (!s.ok()) {
+      Failed("re-wrapping the segments of " + key, s);
+      return absl::UnavailableError(s.error_message());
+    }
+    metrics_->segments_rewrapped += response.rewrapped();
+    moved += response.rewrapped();
+    if (response.next_page_token().empty()) break;
+    request.set_page_token(response.next_page_token());
+  }
+  if (moved > 0) spdlog::info("rotator: re-wrapped {} segment keys of {}", moved, key);
+  *complete = true;
+  return absl::OkStatus();
+}
+
+absl::Status Rotator::DestroyDueSegments(const std::string& key) {
+  clavis::v1::ListSegmentsRequest request;
+  request.set_parent(key);
+  request.set_page_size(1000);
+  const absl::Time now = now_();
+  while (true) {
+    clavis::v1::ListSegmentsResponse page;
+    grpc::Status s = admin_->ListSegments(Context().get(), request, &page);
+    if (!s.ok()) {
+      Failed("listing the segments of " + key, s);
+      return absl::UnavailableError(s.error_message());
+    }
+    for (const auto& segment : page.segments()) {
+      if (segment.state() != clavis::v1::PENDING_DESTRUCTION || !IsSet(segment.destroy_time()) ||
+          ToAbsl(segment.destroy_time()) > now) {
+        continue;
+      }
+      clavis::v1::SegmentRequest destroy;
+      destroy.set_name(segment.name());
+      clavis::v1::Segment out;
+      grpc::Status d = admin_->DestroySegment(Context().get(), destroy, &out);
+      if (!d.ok()) {
+        Failed("destroying " + segment.name(), d);
+        continue;
+      }
+      ++metrics_->segments_destroyed;
+      spdlog::info("rotator: destroyed {} (its pending window ended)", segment.name());
+    }
+    if (page.next_page_token().empty()) break;
+    request.set_page_token(page.next_page_token());
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace clavis::rotator
