@@ -30,22 +30,8 @@ rotator=$(realpath "$2")
 deploy=$(cd "$(dirname "$0")/../../deploy" && pwd)
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/clavis-deploy-test.XXXXXX")
-clavisd_pid=""
-cleanup() {
-  local status=$?
-  if [[ -n $clavisd_pid ]]; then
-    kill "$clavisd_pid" 2>/dev/null || true
-    wait "$clavisd_pid" 2>/dev/null || true
-  fi
-  if ((status != 0)) && [[ -s $work/clavisd.log ]]; then
-    echo "== clavisd log" >&2
-    cat "$work/clavisd.log" >&2
-  fi
-  rm -rf "$work"
-  exit "$status"
-}
-trap cleanup EXIT
-trap 'echo "FAIL: line $LINENO: $BASH_COMMAND" >&2' ERR
+# shellcheck source=../testing/script_cleanup.sh
+source "$(dirname "$0")/../testing/script_cleanup.sh"
 
 fail() {
   echo "FAIL: $*" >&2

@@ -22,22 +22,8 @@ example_dir=$(cd "$(dirname "$0")/example" && pwd)
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/clavis-install-test.XXXXXX")
 prefix=$work/prefix
-clavisd_pid=""
-cleanup() {
-  local status=$?
-  if [[ -n $clavisd_pid ]]; then
-    kill "$clavisd_pid" 2>/dev/null || true
-    wait "$clavisd_pid" 2>/dev/null || true
-  fi
-  if ((status != 0)) && [[ -s $work/clavisd.log ]]; then
-    echo "== clavisd log" >&2
-    cat "$work/clavisd.log" >&2
-  fi
-  rm -rf "$work"
-  exit "$status"
-}
-trap cleanup EXIT
-trap 'echo "FAIL: line $LINENO: $BASH_COMMAND" >&2' ERR
+# shellcheck source=../testing/script_cleanup.sh
+source "$(dirname "$0")/../testing/script_cleanup.sh"
 
 # Compiler cache for the example's builds. Paths under $work are rewritten
 # relative to the build directory, so a fresh temporary directory still hits.
