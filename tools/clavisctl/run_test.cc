@@ -161,6 +161,21 @@ TEST(RunTest, UsageErrorsExitTwo) {
            {"audit", "verify", "--public-key", "AAAA"},  // --dir missing
            {"audit", "tail", "--dir", "d", "-n", "0"},
            {"audit", "query", "--dir", "d", "--until", "soon"},
+           // BYOK and escrow.
+           {"key", "create", "tenants/t/keys/k", "--origin", "imported"},
+           {"key", "import-params", "tenants/t/keys/k", "--algorithm", "RSA_PKCS1"},
+           {"key", "import-params", "tenants/t/keys/k", "--wrapping-key-spec", "RSA_2048"},
+           {"key", "import-params", "tenants/t/keys/k", "--out-dir", "/nonexistent/clavisctl"},
+           {"key", "import", "tenants/t/keys/k", "--wrapped-file", "w"},       // token file missing
+           {"key", "import", "tenants/t/keys/k", "--import-token-file", "t"},  // wrapped missing
+           {"key", "import", "tenants/t/keys/k", "--import-token-file", "t", "--wrapped-file", "w",
+            "--new-version", "--version", "2"},
+           {"key", "import", "tenants/t/keys/k", "--import-token-file",
+            "/nonexistent/clavisctl-test", "--wrapped-file", "w"},
+           {"key", "import", "tenants/t/keys/k", "--import-token-file", "t", "--wrapped-file", "w",
+            "--valid-to", "next year"},
+           {"escrow", "export", "tenants/t/keys/k"},  // --out missing
+           {"escrow"},
        }) {
     std::string joined;
     for (const std::string& a : args) joined += a + " ";
