@@ -1,6 +1,7 @@
 #include "kms/keys/key_lifecycle.h"
 
 #include <algorithm>
+#include <set>
 
 #include "absl/strings/str_cat.h"
 #include "crypto/random.h"
@@ -954,6 +955,33 @@ absl::StatusOr<clavis::v1::Key> KeyLifecycle::ExpireImportedMaterial(const KeyNa
   if (!updated.ok()) return updated.status();
   for (uint32_t version : expired) Publish(name, KeyEvent::MATERIAL_EXPIRED, "", version);
   return KeyView(*updated);
+}
+
+absl::StatusOr<std::map<uint32_t, VersionUsage>> KeyLifecycle::KeyVersionUsage(const KeyName& name,
+                                                                               uint64_t* scanned) {
+  auto key = CurrentKey(name);
+  if (!key.ok()) return key.status();
+  std::map<uint32_t, VersionUsage> usage;
+  for (const auto& v : (*key)->record().versions()) usage[v.version()];
+  *scanned = 0;
+  std::string start_after;
+  constexpr size_t kPage = 1000;
+  while (true) {
+    auto page = repository_->ListSegments(name, "", start_after, kPage);
+    if (!page.ok()) return page.status();
+    for (const internal::SegmentRecord& segment : *page) {
+      ++*scanned;
+      std::set<uint32_t> seen;
+      for (const auto& v : segment.versions()) {
+        if (v.wrapped_key().empty()) continue;  // destroyed: protects nothing
+        ++usage[v.key_version()].segment_key_versions;
+        if (seen.insert(v.key_version()).second) ++usage[v.key_version()].segments;
+      }
+    }
+    if (page->size() < kPage) break;
+    start_after = page->back().segment();
+  }
+  return usage;
 }
 
 absl::StatusOr<RewrapProgress> KeyLifecycle::RewrapSegments(const KeyName& name,

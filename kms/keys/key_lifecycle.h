@@ -93,6 +93,12 @@ struct KeySettingsUpdate {
   std::optional<bool> require_explicit_segments;
 };
 
+// What a master-key version still protects (KeyVersionUsage).
+struct VersionUsage {
+  uint64_t segment_key_versions = 0;
+  uint64_t segments = 0;
+};
+
 struct RewrapProgress {
   uint64_t rewrapped = 0;
   uint64_t already_current = 0;
@@ -165,6 +171,13 @@ class KeyLifecycle {
   // nothing and repeats nothing harmful; call again with next_segment.
   absl::StatusOr<RewrapProgress> RewrapSegments(const KeyName& name, const std::string& start_after,
                                                 size_t batch_size);
+
+  // Per master-key version of the key (every version listed, unused ones
+  // with zeros), what it protects, from a scan of all its segments (pages
+  // of 1000); `scanned` gets the number of segments. Destroyed segment-key
+  // versions protect nothing and are not counted.
+  absl::StatusOr<std::map<uint32_t, VersionUsage>> KeyVersionUsage(const KeyName& name,
+                                                                   uint64_t* scanned);
 
   // A segment, created now (AlreadyExists if present).
   absl::StatusOr<clavis::v1::Segment> CreateSegment(const SegmentName& name);

@@ -147,6 +147,28 @@ TEST_F(KeyLifecycleTest, ADueRotationHappensOnceHoweverManyRace) {
   EXPECT_EQ(lifecycle_->GetKey(key)->primary_version(), 2u);
 }
 
+TEST_F(KeyLifecycleTest, VersionUsageFollowsRotationAndRewrap) {
+  const KeyName key = MakeKey();
+  for (const char* s : {"a", "b", "c"}) {
+    ASSERT_TRUE(lifecycle_->CreateSegment(SegmentName{key, s}).ok());
+  }
+  ASSERT_TRUE(lifecycle_->RotateKey(key).ok());
+  ASSERT_TRUE(lifecycle_->RotateSegment(SegmentName{key, "a"}).ok());  // a: v1 on 1, v2 on 2
+  uint64_t scanned = 0;
+  auto usage = lifecycle_->KeyVersionUsage(key, &scanned);
+  ASSERT_TRUE(usage.ok()) << usage.status();
+  EXPECT_EQ(scanned, 3u);
+  EXPECT_EQ((*usage)[1].segments, 3u);
+  EXPECT_EQ((*usage)[2].segments, 1u);
+  EXPECT_EQ((*usage)[2].segment_key_versions, 1u);
+  ASSERT_TRUE(lifecycle_->RewrapSegments(key, "", 10).ok());
+  usage = lifecycle_->KeyVersionUsage(key, &scanned);
+  ASSERT_TRUE(usage.ok());
+  EXPECT_EQ((*usage)[1].segments, 0u);
+  EXPECT_EQ((*usage)[2].segments, 3u);
+  EXPECT_EQ((*usage)[2].segment_key_versions, 4u);
+}
+
 TEST_F(KeyLifecycleTest, RefusedTransitionsSayWhatToDo) {
   const KeyName key = MakeKey();
   // Nothing to cancel.

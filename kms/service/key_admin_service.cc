@@ -562,4 +562,32 @@ grpc::Status KeyAdminService::ExportEscrow(Ctx* ctx, const clavis::v1::ExportEsc
   return ToGrpcStatus(exported);
 }
 
+grpc::Status KeyAdminService::GetKeyVersionUsage(Ctx* ctx, const clavis::v1::KeyNameRequest* r,
+                                                 clavis::v1::KeyVersionUsage* response) {
+  return Guarded<KeyName, clavis::v1::KeyVersionUsage>(
+      ctx, "GetKeyVersionUsage", r->name(), Action::kGetKey,
+      [&](const KeyName& n) -> absl::StatusOr<clavis::v1::KeyVersionUsage> {
+        uint64_t scanned = 0;
+        auto usage = lifecycle_->KeyVersionUsage(n, &scanned);
+        if (!usage.ok()) return usage.status();
+        auto key = lifecycle_->GetKey(n);
+        if (!key.ok()) return key.status();
+        clavis::v1::KeyVersionUsage out;
+        out.set_name(n.ToString());
+        out.set_segments_scanned(scanned);
+        for (const auto& v : key->versions()) {
+          auto* version = out.add_versions();
+          version->set_version(v.version());
+          version->set_state(v.state());
+          version->set_primary(v.version() == key->primary_version());
+          auto found = usage->find(v.version());
+          if (found == usage->end()) continue;
+          version->set_segment_key_versions(found->second.segment_key_versions);
+          version->set_segments(found->second.segments);
+        }
+        return out;
+      },
+      response);
+}
+
 }  // namespace clavis::kms

@@ -53,6 +53,8 @@ class KeyAdminService final : public clavis::v1::KeyAdmin::Service {
                                  clavis::v1::Key*) override;
   grpc::Status RewrapSegments(Ctx*, const clavis::v1::RewrapSegmentsRequest*,
                               clavis::v1::RewrapSegmentsResponse*) override;
+  grpc::Status GetKeyVersionUsage(Ctx*, const clavis::v1::KeyNameRequest*,
+                                  clavis::v1::KeyVersionUsage*) override;
   grpc::Status CreateSegment(Ctx*, const clavis::v1::SegmentRequest*,
                              clavis::v1::Segment*) override;
   grpc::Status GetSegment(Ctx*, const clavis::v1::SegmentRequest*, clavis::v1::Segment*) override;

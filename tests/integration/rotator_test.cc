@@ -201,6 +201,23 @@ TEST_F(RotatorTest, RacingRotatorsRotateADueKeyExactlyOnceAndRewrapEverySegment)
   auto [on, total] = SegmentsOn(key, 2);
   EXPECT_EQ(total, 30);
   EXPECT_EQ(on, 30) << "every segment key re-wrapped onto the new version";
+  // Version 1 now protects nothing; version 2 everything.
+  clavis::v1::KeyNameRequest usage_request;
+  usage_request.set_name(key);
+  clavis::v1::KeyVersionUsage usage;
+  ASSERT_TRUE(clavisd_.Admin()
+                  ->GetKeyVersionUsage(ContextWithDeadline().get(), usage_request, &usage)
+                  .ok());
+  EXPECT_EQ(usage.segments_scanned(), 30u);
+  ASSERT_EQ(usage.versions_size(), 2);
+  EXPECT_EQ(usage.versions(0).segments(), 0u);
+  EXPECT_EQ(usage.versions(1).segments(), 30u);
+  EXPECT_TRUE(usage.versions(1).primary());
+  // Another tenant's admin may not look.
+  grpc::Status refused =
+      clavisd_.Admin(PrincipalName("globex"))
+          ->GetKeyVersionUsage(ContextWithDeadline().get(), usage_request, &usage);
+  EXPECT_EQ(refused.error_code(), grpc::StatusCode::PERMISSION_DENIED);
 }
 
 TEST_F(RotatorTest, AKilledRotatorLeavesNothingBehindOnceRestarted) {

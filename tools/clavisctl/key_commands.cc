@@ -13,6 +13,7 @@
 #include "tools/clavisctl/key_import_commands.h"
 #include "tools/clavisctl/key_version_commands.h"
 #include "tools/clavisctl/resource_format.h"
+#include "tools/clavisctl/table.h"
 
 namespace clavis::clavisctl {
 namespace {
@@ -105,6 +106,23 @@ absl::Status ListKeys(Session& session, const ListKeysArgs& args) {
 
 absl::Status GetKey(Session& session, const std::string& name) {
   return CallOnName(session, &KeyAdmin::StubInterface::GetKey, name);
+}
+
+absl::Status KeyUsage(Session& session, const std::string& name) {
+  clavis::v1::KeyNameRequest request;
+  request.set_name(name);
+  absl::StatusOr<clavis::v1::KeyVersionUsage> usage =
+      session.Call(session.admin(), &KeyAdmin::StubInterface::GetKeyVersionUsage, request);
+  if (!usage.ok()) return usage.status();
+  std::vector<TableRow> rows = {{"VERSION", "STATE", "SEGMENTS", "SEGMENT KEY VERSIONS"}};
+  for (const auto& v : usage->versions()) {
+    rows.push_back({absl::StrCat(v.version(), v.primary() ? " (primary)" : ""),
+                    FormatState(v.state()), absl::StrCat(v.segments()),
+                    absl::StrCat(v.segment_key_versions())});
+  }
+  return session.Print(*usage, absl::StrCat(FormatTable(rows), usage->segments_scanned(),
+                                            " segments scanned; a version protecting none can "
+                                            "be disabled and destroyed without losing data\n"));
 }
 
 absl::Status RotateKey(Session& session, const std::string& name) {
@@ -256,6 +274,10 @@ void RegisterKeyCommands(CommandRegistry& registry) {
   };
   add({"get", "Show a key and its versions (state, creation time, key check value)",
        "clavisctl key get tenants/acme/keys/main", &GetKey});
+  add({"usage",
+       "Per version, how many segments and segment-key versions it still protects (scans the "
+       "key's segments)",
+       "clavisctl key usage tenants/acme/keys/main", &KeyUsage});
   add({"rotate", "Add a new version and make it primary; older enabled versions still decrypt",
        "clavisctl key rotate tenants/acme/keys/main", &RotateKey});
   add({"enable", "Enable a disabled key", "clavisctl key enable tenants/acme/keys/main",
