@@ -17,8 +17,9 @@ enum class Effect { kNone, kEvictKey, kEvictSegment, kRetireSegmentEncryption, k
 
 Effect EffectOf(absl::string_view type) {
   static const auto* const evict_key = new absl::flat_hash_set<std::string>{
-      "DISABLED",         "DESTRUCTION_SCHEDULED",         "DESTROYED",         "SETTINGS_CHANGED",
-      "VERSION_DISABLED", "VERSION_DESTRUCTION_SCHEDULED", "VERSION_DESTROYED", "MATERIAL_EXPIRED"};
+      "DISABLED",          "DESTRUCTION_SCHEDULED", "DESTROYED",
+      "SETTINGS_CHANGED",  "VERSION_DISABLED",      "VERSION_DESTRUCTION_SCHEDULED",
+      "VERSION_DESTROYED", "MATERIAL_EXPIRED",      "VERSION_COMPROMISED"};
   static const auto* const evict_segment = new absl::flat_hash_set<std::string>{
       "SEGMENT_REVOKED", "SEGMENT_DESTRUCTION_SCHEDULED", "SEGMENT_DESTROYED"};
   if (evict_key->contains(type)) return Effect::kEvictKey;

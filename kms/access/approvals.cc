@@ -39,6 +39,28 @@ absl::StatusOr<internal::ApprovalRecord> ParseRecord(const ApprovalName& name,
   return r;
 }
 
+// UTF-8 is already checked by protobuf (proto3 strings); this refuses C0
+// controls, DEL and C1 controls (U+0080..U+009F, encoded C2 80..C2 9F).
+absl::Status ValidateDenyReason(const std::string& reason) {
+  if (reason.size() > kMaxDenyReasonBytes) {
+    return absl::InvalidArgumentError(absl::StrCat("the deny reason is ", reason.size(),
+                                                   " bytes; at most ", kMaxDenyReasonBytes,
+                                                   " are kept"));
+  }
+  for (size_t i = 0; i < reason.size(); ++i) {
+    const auto c = static_cast<unsigned char>(reason[i]);
+    const bool c1 = c == 0xc2 && i + 1 < reason.size() &&
+                    static_cast<unsigned char>(reason[i + 1]) >= 0x80 &&
+                    static_cast<unsigned char>(reason[i + 1]) <= 0x9f;
+    if (c < 0x20 || c == 0x7f || c1) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("the deny reason holds a control character at byte ", i,
+                       "; use printable text on one line"));
+    }
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 std::string ApprovalName::ToString() const {
@@ -134,6 +156,11 @@ absl::StatusOr<ApprovalBook::Approved> ApprovalBook::Approve(const ApprovalName&
       return absl::FailedPreconditionError(
           absl::StrCat("approval request ", name.ToString(), " has expired"));
     }
+    if (r->state() == kApprovalDenied) {
+      return absl::FailedPreconditionError(absl::StrCat("approval request ", name.ToString(),
+                                                        " was denied by ", r->denied_by(),
+                                                        "; it can no longer be approved"));
+    }
     if (r->state() != kApprovalPending || r->executing()) {
       return absl::FailedPreconditionError(
           absl::StrCat("approval request ", name.ToString(), " is no longer pending"));
@@ -165,6 +192,50 @@ absl::StatusOr<ApprovalBook::Approved> ApprovalBook::Approve(const ApprovalName&
   return Approved{*std::move(updated), run_now};
 }
 
+absl::StatusOr<internal::ApprovalRecord> ApprovalBook::Deny(const ApprovalName& name,
+                                                            const std::string& denier,
+                                                            const std::string& reason) {
+  if (auto s = ValidateDenyReason(reason); !s.ok()) return s;
+  return Update(name, [&](internal::ApprovalRecord* r) -> absl::Status {
+    const std::string id = name.ToString();
+    if (r->state() == kApprovalExecuted) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "approval request ", id, " is EXECUTED (its action already ran); it cannot be denied"));
+    }
+    if (r->state() == kApprovalDenied) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("approval request ", id, " is DENIED already (by ", r->denied_by(), ")"));
+    }
+    if (r->state() == kApprovalExpired) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("approval request ", id, " is EXPIRED; it can no longer run"));
+    }
+    if (r->state() != kApprovalPending) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("approval request ", id, " is in state ", r->state(), "; not pending"));
+    }
+    // The quorum was reached and the action is running: too late to stop it.
+    if (r->executing()) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "approval request ", id, " is EXECUTING (the quorum was reached); it cannot be denied"));
+    }
+    const absl::Time now = clock_->Now();
+    const absl::Time expires = absl::FromUnixMicros(r->expire_time_us());
+    if (now >= expires) {
+      r->set_state(kApprovalExpired);
+      return absl::DeadlineExceededError(absl::StrCat("approval request ", id, " is EXPIRED (at ",
+                                                      absl::FormatTime(expires),
+                                                      "); it can no longer run"));
+    }
+    r->set_state(kApprovalDenied);
+    r->set_denied_by(denier);
+    r->set_deny_reason(reason);
+    r->set_deny_time_us(Micros(now));
+    r->clear_payload();  // it will never run; nothing to keep
+    return absl::OkStatus();
+  });
+}
+
 absl::Status ApprovalBook::Complete(const ApprovalName& name, const absl::Status& result) {
   auto updated = Update(name, [&](internal::ApprovalRecord* r) -> absl::Status {
     r->set_state(kApprovalExecuted);
@@ -192,6 +263,10 @@ absl::StatusOr<internal::ApprovalRecord> ApprovalBook::Redeem(const ApprovalName
       return absl::FailedPreconditionError(absl::StrCat("approval ", id, " was requested by ",
                                                         r->requester(),
                                                         "; only the requester may use it"));
+    }
+    if (r->state() == kApprovalDenied) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("approval ", id, " was denied by ", r->denied_by(), "; request a new one"));
     }
     if (r->state() == kApprovalPending) {
       return absl::FailedPreconditionError(

@@ -3,9 +3,10 @@
 //
 // An action that needs approval is not run; it becomes a pending request
 // holding the original request. It runs once `approvals_required` distinct
-// principals, other than the requester, approved it before it expired. Who
-// may approve is the key policy's business (action ApproveRequest), checked
-// by the caller before Approve; this class enforces the counting rules
+// principals, other than the requester, approved it before it expired, unless
+// someone denied it first (final). Who may approve or deny is the key
+// policy's business (action ApproveRequest), checked by the caller before
+// Approve and Deny; this class enforces the counting rules
 // atomically in the Store (compare-and-set), so concurrent approvals never
 // run an action twice.
 //
@@ -29,6 +30,11 @@ namespace clavis::kms::access {
 inline constexpr int kApprovalPending = 1;   // clavis.v1.APPROVAL_PENDING
 inline constexpr int kApprovalExecuted = 2;  // clavis.v1.APPROVAL_EXECUTED
 inline constexpr int kApprovalExpired = 3;   // clavis.v1.APPROVAL_EXPIRED
+inline constexpr int kApprovalDenied = 4;    // clavis.v1.APPROVAL_DENIED
+
+// A deny reason is shown to every reader of the request: short, and no
+// control characters that could rewrite an approver's terminal.
+inline constexpr size_t kMaxDenyReasonBytes = 512;
 
 struct NewApproval {
   KeyName key;
@@ -65,6 +71,14 @@ class ApprovalBook {
   // approval by the same principal, a request that is no longer pending or
   // has expired (it is then marked expired). NotFound for an unknown id.
   absl::StatusOr<Approved> Approve(const ApprovalName& name, const std::string& approver);
+
+  // Marks a pending request DENIED for good, by `denier`, and drops its
+  // stored call. InvalidArgument for a bad reason (kMaxDenyReasonBytes, no
+  // control characters); FailedPrecondition naming the state for a request
+  // that is executed, being executed, denied or expired (it is then marked
+  // expired); NotFound for an unknown id.
+  absl::StatusOr<internal::ApprovalRecord> Deny(const ApprovalName& name, const std::string& denier,
+                                                const std::string& reason);
 
   // Records the outcome of the action run after the quorum.
   absl::Status Complete(const ApprovalName& name, const absl::Status& result);

@@ -20,6 +20,7 @@ absl::Status Envelope::CheckKeyVersionUsable(const KeyEntry& key, uint32_t versi
   const internal::KeyVersionRecord* v = key.FindVersion(version);
   const std::string name = KeyVersionName{key.name(), version}.ToString();
   if (v == nullptr) return absl::NotFoundError(absl::StrCat("key version ", name, " not found"));
+  if (auto s = VersionCompromised(KeyVersionName{key.name(), version}, *v); !s.ok()) return s;
   if (ImportedMaterialExpired(*v, lifecycle_->clock()->Now())) {
     (void)lifecycle_->ExpireImportedMaterial(key.name());  // best effort; refused either way
     return absl::FailedPreconditionError(absl::StrCat(

@@ -69,7 +69,28 @@ absl::Status ValidateScheduleTime(absl::Time t) {
   return absl::OkStatus();
 }
 
+absl::Status CheckRetirement(clavis::v1::VersionRetirement retirement) {
+  if (!clavis::v1::VersionRetirement_IsValid(retirement)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("version_retirement ", static_cast<int>(retirement),
+                     " is unknown; use KEEP_UNUSED_VERSIONS, DISABLE_UNUSED_VERSIONS or "
+                     "DESTROY_UNUSED_VERSIONS"));
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
+
+absl::Status KeyLifecycle::CheckPeriod(absl::string_view what, absl::Duration period) const {
+  if (period == absl::ZeroDuration()) return absl::OkStatus();
+  if (period < limits_.min_rotation_period || period > limits_.max_rotation_period) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(what, " ", DescribeDuration(period), " is outside the allowed range ",
+                     DescribeDuration(limits_.min_rotation_period), " to ",
+                     DescribeDuration(limits_.max_rotation_period)));
+  }
+  return absl::OkStatus();
+}
 
 absl::Status KeyNotUsable(const KeyName& name, const internal::KeyRecord& r) {
   switch (r.state()) {
@@ -174,14 +195,11 @@ absl::StatusOr<clavis::v1::Key> KeyLifecycle::CreateKey(const CreateKeyParams& p
   if (p.next_rotation_time.has_value()) {
     if (auto s = ValidateScheduleTime(*p.next_rotation_time); !s.ok()) return s;
   }
-  if (p.rotation_period != absl::ZeroDuration() &&
-      (p.rotation_period < limits_.min_rotation_period ||
-       p.rotation_period > limits_.max_rotation_period)) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "rotation period ", DescribeDuration(p.rotation_period), " is outside the allowed range ",
-        DescribeDuration(limits_.min_rotation_period), " to ",
-        DescribeDuration(limits_.max_rotation_period)));
+  if (auto s = CheckPeriod("rotation period", p.rotation_period); !s.ok()) return s;
+  if (auto s = CheckPeriod("segment rotation period", p.segment_rotation_period); !s.ok()) {
+    return s;
   }
+  if (auto s = CheckRetirement(p.version_retirement); !s.ok()) return s;
   const bool external = p.origin == clavis::v1::EXTERNAL;
   if (p.origin != clavis::v1::GENERATED && !external) {
     return absl::InvalidArgumentError("origin must be GENERATED or EXTERNAL");
@@ -222,6 +240,8 @@ absl::StatusOr<clavis::v1::Key> KeyLifecycle::CreateKey(const CreateKeyParams& p
     r.set_next_rotation_time_us(ToMicros(now + p.rotation_period));
   }
   r.set_require_explicit_segments(p.require_explicit_segments);
+  r.set_version_retirement(p.version_retirement);
+  r.set_segment_rotation_period_s(absl::ToInt64Seconds(p.segment_rotation_period));
   if (p.approvals_required > kMaxApprovalsRequired) {
     return absl::InvalidArgumentError(
         absl::StrCat("approvals_required must be at most ", kMaxApprovalsRequired));
@@ -304,28 +324,103 @@ absl::StatusOr<clavis::v1::Key> KeyLifecycle::RotateKey(
                        r->next_rotation_time_us() == 0 ? "none" : Since(r->next_rotation_time_us()),
                        "): it was rotated already"));
     }
-    uint32_t max_version = 0;
-    for (const auto& v : r->versions()) max_version = std::max(max_version, v.version());
-    new_version = max_version + 1;
-    auto wrapped = repository_->WrapMasterMaterial(name, new_version, material);
-    if (!wrapped.ok()) return wrapped.status();
-    const int64_t now = ToMicros(clock_->Now());
-    internal::KeyVersionRecord* v = r->add_versions();
-    v->set_version(new_version);
-    v->set_state(KeyState::ENABLED);
-    v->set_create_time_us(now);
-    v->set_state_change_time_us(now);
-    v->set_root_wrapped_material(*wrapped);
-    v->set_key_check_value(*kcv);
-    r->set_primary_version(new_version);
-    if (r->rotation_period_s() > 0) {
-      r->set_next_rotation_time_us(now + r->rotation_period_s() * 1000000);
-    }
+    auto added = AddPrimaryVersion(name, material, *kcv, r);
+    if (!added.ok()) return added.status();
+    new_version = *added;
     return absl::OkStatus();
   });
   if (!updated.ok()) return updated.status();
   Publish(name, KeyEvent::ROTATED, "", new_version);
   return KeyView(*updated);
+}
+
+absl::StatusOr<uint32_t> KeyLifecycle::AddPrimaryVersion(const KeyName& name,
+                                                         const crypto::SecretBytes& material,
+                                                         const std::string& key_check_value,
+                                                         internal::KeyRecord* r) {
+  uint32_t max_version = 0;
+  for (const auto& v : r->versions()) max_version = std::max(max_version, v.version());
+  const uint32_t new_version = max_version + 1;
+  auto wrapped = repository_->WrapMasterMaterial(name, new_version, material);
+  if (!wrapped.ok()) return wrapped.status();
+  const int64_t now = ToMicros(clock_->Now());
+  internal::KeyVersionRecord* v = r->add_versions();
+  v->set_version(new_version);
+  v->set_state(KeyState::ENABLED);
+  v->set_create_time_us(now);
+  v->set_state_change_time_us(now);
+  v->set_root_wrapped_material(*wrapped);
+  v->set_key_check_value(key_check_value);
+  r->set_primary_version(new_version);
+  if (r->rotation_period_s() > 0) {
+    r->set_next_rotation_time_us(now + r->rotation_period_s() * 1000000);
+  }
+  return new_version;
+}
+
+absl::StatusOr<clavis::v1::Key> KeyLifecycle::MarkKeyVersionCompromised(
+    const KeyVersionName& name) {
+  // Material for the replacement primary is made outside the write, like
+  // RotateKey; it is only used when the primary itself is compromised.
+  crypto::SecretBytes material = crypto::RandomSecret(kMasterKeySize);
+  auto kcv = KeyCheckValue(material);
+  if (!kcv.ok()) return kcv.status();
+  uint32_t rotated_to = 0;
+  bool newly_marked = false;
+  auto updated = repository_->UpdateKey(name.key, [&](internal::KeyRecord* r) -> absl::Status {
+    rotated_to = 0;
+    newly_marked = false;
+    if (r->state() == KeyState::DESTROYED) return KeyNotUsable(name.key, *r);
+    internal::KeyVersionRecord* target = nullptr;
+    for (auto& v : *r->mutable_versions()) {
+      if (v.version() == name.version) target = &v;
+    }
+    if (target == nullptr) {
+      return absl::NotFoundError(absl::StrCat("key version ", name.ToString(), " not found"));
+    }
+    if (target->compromise_time_us() != 0) return absl::OkStatus();  // already marked
+    if (target->state() == KeyState::DESTROYED) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("key version ", name.ToString(), " is DESTROYED since ",
+                       Since(target->state_change_time_us()),
+                       ": its material is gone, so it protects nothing any more"));
+    }
+    if (target->version() == r->primary_version()) {
+      if (r->origin() == clavis::v1::EXTERNAL) {
+        return absl::FailedPreconditionError(absl::StrCat(
+            "key version ", name.ToString(),
+            " is the primary version of a key of imported material, and clavisd cannot make a "
+            "replacement; import new material first (clavisctl key import --new-version), then "
+            "mark this version compromised"));
+      }
+      if (r->state() != KeyState::ENABLED) return KeyNotUsable(name.key, *r);
+      auto added = AddPrimaryVersion(name.key, material, *kcv, r);
+      if (!added.ok()) return added.status();
+      rotated_to = *added;
+      // add_versions may have moved the target: find it again.
+      for (auto& v : *r->mutable_versions()) {
+        if (v.version() == name.version) target = &v;
+      }
+    }
+    target->set_compromise_time_us(ToMicros(clock_->Now()));
+    newly_marked = true;
+    return absl::OkStatus();
+  });
+  if (!updated.ok()) return updated.status();
+  if (rotated_to != 0) Publish(name.key, KeyEvent::ROTATED, "", rotated_to);
+  if (newly_marked) Publish(name.key, KeyEvent::VERSION_COMPROMISED, "", name.version);
+  return KeyView(*updated);
+}
+
+absl::Status VersionCompromised(const KeyVersionName& name,
+                                const internal::KeyVersionRecord& version) {
+  if (version.compromise_time_us() == 0) return absl::OkStatus();
+  return absl::FailedPreconditionError(absl::StrCat(
+      "key version ", name.ToString(), " was marked compromised at ",
+      Since(version.compromise_time_us()),
+      " and decrypts nothing; re-wrap the key's segments onto the primary version (clavisctl key "
+      "rewrap ",
+      name.key.ToString(), "; clavis-rotator does it at once), then try again"));
 }
 
 absl::StatusOr<clavis::v1::Key> KeyLifecycle::EnableKey(const KeyName& name) {
@@ -442,13 +537,16 @@ absl::StatusOr<clavis::v1::Key> KeyLifecycle::UpdateKeySettings(const KeyName& n
   if (u.next_rotation_time.has_value() && *u.next_rotation_time != absl::InfinitePast()) {
     if (auto s = ValidateScheduleTime(*u.next_rotation_time); !s.ok()) return s;
   }
-  if (u.rotation_period.has_value() && *u.rotation_period != absl::ZeroDuration() &&
-      (*u.rotation_period < limits_.min_rotation_period ||
-       *u.rotation_period > limits_.max_rotation_period)) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "rotation period ", DescribeDuration(*u.rotation_period), " is outside the allowed range ",
-        DescribeDuration(limits_.min_rotation_period), " to ",
-        DescribeDuration(limits_.max_rotation_period)));
+  if (u.rotation_period.has_value()) {
+    if (auto s = CheckPeriod("rotation period", *u.rotation_period); !s.ok()) return s;
+  }
+  if (u.segment_rotation_period.has_value()) {
+    if (auto s = CheckPeriod("segment rotation period", *u.segment_rotation_period); !s.ok()) {
+      return s;
+    }
+  }
+  if (u.version_retirement.has_value()) {
+    if (auto s = CheckRetirement(*u.version_retirement); !s.ok()) return s;
   }
   auto updated = repository_->UpdateKey(name, [&](internal::KeyRecord* r) -> absl::Status {
     if (r->state() == KeyState::DESTROYED) return KeyNotUsable(name, *r);
@@ -480,6 +578,10 @@ absl::StatusOr<clavis::v1::Key> KeyLifecycle::UpdateKeySettings(const KeyName& n
     }
     if (u.require_explicit_segments.has_value()) {
       r->set_require_explicit_segments(*u.require_explicit_segments);
+    }
+    if (u.version_retirement.has_value()) r->set_version_retirement(*u.version_retirement);
+    if (u.segment_rotation_period.has_value()) {
+      r->set_segment_rotation_period_s(absl::ToInt64Seconds(*u.segment_rotation_period));
     }
     return absl::OkStatus();
   });
@@ -696,7 +798,8 @@ absl::StatusOr<std::vector<clavis::v1::Segment>> KeyLifecycle::ListSegments(
   return out;
 }
 
-absl::StatusOr<clavis::v1::Segment> KeyLifecycle::RotateSegment(const SegmentName& name) {
+absl::StatusOr<clavis::v1::Segment> KeyLifecycle::RotateSegment(
+    const SegmentName& name, std::optional<uint32_t> if_primary_version) {
   auto key = CurrentKey(name.key);
   if (!key.ok()) return key.status();
   if (auto s = KeyNotUsable(name.key, (*key)->record()); !s.ok()) return s;
@@ -705,6 +808,11 @@ absl::StatusOr<clavis::v1::Segment> KeyLifecycle::RotateSegment(const SegmentNam
   uint32_t new_version = 0;
   auto updated = repository_->UpdateSegment(name, [&](internal::SegmentRecord* r) -> absl::Status {
     if (r->state() != KeyState::ENABLED) return SegmentNotUsable(name, *r);
+    if (if_primary_version.has_value() && r->primary_version() != *if_primary_version) {
+      return absl::AbortedError(absl::StrCat(
+          "segment ", name.ToString(), " is no longer on primary version ", *if_primary_version,
+          " (now ", r->primary_version(), "): it was rotated already"));
+    }
     uint32_t max_version = 0;
     for (const auto& v : r->versions()) max_version = std::max(max_version, v.version());
     new_version = max_version + 1;
@@ -997,13 +1105,22 @@ absl::StatusOr<RewrapProgress> KeyLifecycle::RewrapSegments(const KeyName& name,
   if (!segments.ok()) return segments.status();
   const bool more = batch_size != 0 && segments->size() > batch_size;
   if (more) segments->resize(batch_size);
+  auto compromised = [&](uint32_t key_version) {
+    const internal::KeyVersionRecord* v = (*key)->FindVersion(key_version);
+    return v != nullptr && v->compromise_time_us() != 0;
+  };
   RewrapProgress progress;
   for (const auto& listed : *segments) {
     const SegmentName segment_name{name, listed.segment()};
     bool changed = false;
+    bool rotated = false;
+    std::vector<RewrapProgress::CompromisedUse> uses;
     auto updated =
         repository_->UpdateSegment(segment_name, [&](internal::SegmentRecord* r) -> absl::Status {
           changed = false;
+          rotated = false;
+          uses.clear();
+          bool primary_was_compromised = false;
           for (auto& v : *r->mutable_versions()) {
             if (v.key_version() == primary || v.wrapped_key().empty()) continue;
             auto plain = repository_->UnwrapSegmentKey(**key, r->segment(), v);
@@ -1014,15 +1131,43 @@ absl::StatusOr<RewrapProgress> KeyLifecycle::RewrapSegments(const KeyName& name,
             auto wrapped =
                 repository_->WrapSegmentKey(**key, primary, r->segment(), v.version(), *plain);
             if (!wrapped.ok()) return wrapped.status();
+            if (compromised(v.key_version())) {
+              uses.push_back({r->segment(), v.key_version(), v.version()});
+              if (v.version() == r->primary_version()) primary_was_compromised = true;
+            }
             v.set_key_version(primary);
             v.set_wrapped_key(*wrapped);
             changed = true;
+          }
+          // Whoever holds the compromised material and a copy of the store
+          // knows that segment key: new data gets a fresh one. Old data
+          // keeps decrypting under the moved version (re-encrypt it with
+          // ReEncrypt to leave the exposed key behind entirely).
+          if (primary_was_compromised && r->state() == KeyState::ENABLED) {
+            uint32_t max_version = 0;
+            for (const auto& v : r->versions()) max_version = std::max(max_version, v.version());
+            crypto::SecretBytes fresh = crypto::RandomSecret(kSegmentKeySize);
+            auto wrapped =
+                repository_->WrapSegmentKey(**key, primary, r->segment(), max_version + 1, fresh);
+            if (!wrapped.ok()) return wrapped.status();
+            internal::SegmentVersionRecord* v = r->add_versions();
+            v->set_version(max_version + 1);
+            v->set_key_version(primary);
+            v->set_wrapped_key(*wrapped);
+            v->set_create_time_us(ToMicros(clock_->Now()));
+            r->set_primary_version(max_version + 1);
+            rotated = true;
           }
           // Nothing to do: an error stops the write, mapped to "current" below.
           return changed ? absl::OkStatus() : absl::CancelledError("current");
         });
     if (updated.ok()) {
       ++progress.rewrapped;
+      for (auto& use : uses) progress.compromised_uses.push_back(std::move(use));
+      if (rotated) {
+        ++progress.segments_rotated;
+        Publish(name, KeyEvent::SEGMENT_ROTATED, listed.segment(), updated->primary_version());
+      }
     } else if (absl::IsCancelled(updated.status()) || absl::IsNotFound(updated.status())) {
       ++progress.already_current;  // or deleted meanwhile
     } else {

@@ -18,6 +18,8 @@
 //   material; a DISABLED key or version keeps its state when its material
 //   expires and goes to PENDING_IMPORT, not ENABLED, when enabled without it
 //   PENDING_IMPORT -> DISABLED | PENDING_DESTRUCTION, as from ENABLED.
+// Orthogonal to the state, a version can be marked compromised (final): it
+// then decrypts nothing and its segment keys only move off it by re-wrap.
 // Refused transitions are FailedPrecondition with a message that says the
 // current state, since when, and what to do instead.
 //
@@ -66,6 +68,8 @@ struct CreateKeyParams {
   uint32_t approvals_required = 0;  // M of M-of-N; 0 or 1: none
   // EXTERNAL: no material is made; the key waits in PENDING_IMPORT.
   clavis::v1::KeyOrigin origin = clavis::v1::GENERATED;
+  clavis::v1::VersionRetirement version_retirement = clavis::v1::VERSION_RETIREMENT_UNSPECIFIED;
+  absl::Duration segment_rotation_period = absl::ZeroDuration();  // zero: none
 };
 
 // Where imported material goes (ImportKeyMaterial).
@@ -91,6 +95,8 @@ struct KeySettingsUpdate {
   std::optional<absl::Duration> rotation_period;  // zero: none
   std::optional<absl::Time> next_rotation_time;   // InfinitePast: clear
   std::optional<bool> require_explicit_segments;
+  std::optional<clavis::v1::VersionRetirement> version_retirement;
+  std::optional<absl::Duration> segment_rotation_period;  // zero: none
 };
 
 // What a master-key version still protects (KeyVersionUsage).
@@ -103,6 +109,17 @@ struct RewrapProgress {
   uint64_t rewrapped = 0;
   uint64_t already_current = 0;
   std::string next_segment;  // empty when every segment was visited
+  // Each segment-key version moved off a compromised master-key version:
+  // what the caller audits, one record per use of compromised material.
+  struct CompromisedUse {
+    std::string segment;
+    uint32_t key_version = 0;
+    uint32_t segment_key_version = 0;
+  };
+  std::vector<CompromisedUse> compromised_uses;
+  // Segments given a fresh primary segment key (theirs had been wrapped
+  // under a compromised version).
+  uint64_t segments_rotated = 0;
 };
 
 class KeyLifecycle {
@@ -148,6 +165,13 @@ class KeyLifecycle {
       const KeyVersionName& name, std::optional<absl::Duration> window);
   absl::StatusOr<clavis::v1::Key> CancelKeyVersionDestruction(const KeyVersionName& name);
   absl::StatusOr<clavis::v1::Key> DestroyKeyVersion(const KeyVersionName& name);
+  // Marks a version compromised (final; again is a no-op): CheckKeyVersion-
+  // Usable refuses it from then on, so it decrypts nothing, and only
+  // RewrapSegments still unwraps under it. The primary version of a
+  // generated key is first replaced by a new one in the same write (a
+  // rotation); for an imported key that is FailedPrecondition (import new
+  // material with new_version first). Destroyed versions: FailedPrecondition.
+  absl::StatusOr<clavis::v1::Key> MarkKeyVersionCompromised(const KeyVersionName& name);
 
   // Stores imported material (already unwrapped; 32 bytes) in a key of
   // origin EXTERNAL, wrapped under the root key, with its key check value
@@ -186,7 +210,11 @@ class KeyLifecycle {
                                                                 const std::string& label_prefix,
                                                                 const std::string& start_after,
                                                                 size_t limit, std::string* next);
-  absl::StatusOr<clavis::v1::Segment> RotateSegment(const SegmentName& name);
+  // With `if_primary_version`, rotates only while the segment's primary
+  // version is exactly that (Aborted otherwise): one rotation per due time
+  // however many rotators race.
+  absl::StatusOr<clavis::v1::Segment> RotateSegment(
+      const SegmentName& name, std::optional<uint32_t> if_primary_version = std::nullopt);
   absl::StatusOr<clavis::v1::Segment> RevokeSegment(const SegmentName& name);
   absl::StatusOr<clavis::v1::Segment> EnableSegment(const SegmentName& name);
   absl::StatusOr<clavis::v1::Segment> ScheduleSegmentDestruction(
@@ -205,6 +233,14 @@ class KeyLifecycle {
 
  private:
   absl::StatusOr<absl::Duration> CheckWindow(std::optional<absl::Duration> window) const;
+  // A rotation period: zero (none) or within the limits.
+  absl::Status CheckPeriod(absl::string_view what, absl::Duration period) const;
+  // Adds a version holding `material` (generated) to `r` and makes it
+  // primary, advancing the next rotation time; returns its number.
+  absl::StatusOr<uint32_t> AddPrimaryVersion(const KeyName& name,
+                                             const crypto::SecretBytes& material,
+                                             const std::string& key_check_value,
+                                             internal::KeyRecord* r);
   absl::StatusOr<internal::SegmentRecord> NewSegmentRecord(const KeyEntry& key,
                                                            const std::string& segment);
   void Publish(const KeyName& key, clavis::v1::KeyEvent::Type type, const std::string& segment = {},
@@ -226,6 +262,10 @@ class KeyLifecycle {
 // 2026-11-02T10:00:00Z; ...") and friends, shared with the data plane.
 absl::Status KeyNotUsable(const KeyName& name, const internal::KeyRecord& record);
 absl::Status SegmentNotUsable(const SegmentName& name, const internal::SegmentRecord& record);
+// FailedPrecondition naming the version and when it was marked compromised,
+// with what to do (re-wrap), if it is; OK otherwise.
+absl::Status VersionCompromised(const KeyVersionName& name,
+                                const internal::KeyVersionRecord& version);
 // True when a version's imported material has passed its valid_to at `now`
 // but is still stored (ExpireImportedMaterial has not run yet).
 bool ImportedMaterialExpired(const internal::KeyVersionRecord& version, absl::Time now);

@@ -37,6 +37,10 @@ clavis::v1::Key KeyView(const internal::KeyRecord& record) {
   }
   key.set_require_explicit_segments(record.require_explicit_segments());
   key.set_approvals_required(record.approvals_required());
+  key.set_version_retirement(record.version_retirement());
+  if (record.segment_rotation_period_s() != 0) {
+    key.mutable_segment_rotation_period()->set_seconds(record.segment_rotation_period_s());
+  }
   for (const auto& v : record.versions()) {
     clavis::v1::KeyVersion* out = key.add_versions();
     out->set_name(KeyVersionName{name, v.version()}.ToString());
@@ -48,6 +52,9 @@ clavis::v1::Key KeyView(const internal::KeyRecord& record) {
     out->set_key_check_value(v.key_check_value());
     if (v.material_expire_time_us() != 0) {
       SetTime(v.material_expire_time_us(), out->mutable_material_expire_time());
+    }
+    if (v.compromise_time_us() != 0) {
+      SetTime(v.compromise_time_us(), out->mutable_compromise_time());
     }
   }
   return key;

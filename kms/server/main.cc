@@ -49,6 +49,7 @@ absl::Status LoadConfigFile(const std::string& path, ServerConfig* config) {
 int main(int argc, char** argv) {
   CLI::App app{"clavisd: the Clavis key service (tenant master keys, segment keys, data keys)"};
   app.footer(kFooter);
+  app.set_version_flag("--version", std::string("clavisd ") + clavis::kms::ServerVersion());
   std::string config_path, listen_address, data_dir, root_key, root_key_file, passphrase_file,
       passphrase_env, log_level, port_file;
   bool dev_short_windows = false, no_create = false, insecure_dev_no_auth = false,

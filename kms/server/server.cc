@@ -358,6 +358,8 @@ absl::Status BuildAccessControl(const ServerConfig& config, ServerImpl* server) 
 
 }  // namespace
 
+const char* ServerVersion() { return CLAVIS_VERSION; }
+
 bool IsLoopbackAddress(const std::string& listen_address) {
   absl::string_view host = listen_address;
   const size_t colon = host.rfind(':');
@@ -482,7 +484,8 @@ absl::StatusOr<std::unique_ptr<Server>> Server::BuildAndStart(const ServerConfig
                                                      server->importer_.get(), server->escrow_.get(),
                                                      access, server->approval_gate_.get());
   server->access_control_ = std::make_unique<AccessControlService>(
-      server->lifecycle_.get(), access, server->approval_gate_.get(), &server->clock_);
+      server->lifecycle_.get(), access, server->approval_gate_.get(), &server->clock_,
+      ServerVersion());
   KeyManagementLimits management_limits;
   management_limits.max_batch_items = config->max_batch_items();
   server->management_ = std::make_unique<KeyManagementService>(

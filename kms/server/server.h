@@ -15,6 +15,10 @@ namespace clavis::kms {
 // Fills defaults and checks a config (InvalidArgument naming the field).
 absl::StatusOr<clavis::server::ServerConfig> CompleteConfig(clavis::server::ServerConfig config);
 
+// The release clavisd was built as (CMake's PROJECT_VERSION): what
+// `clavisd --version` prints and WhoAmI reports.
+const char* ServerVersion();
+
 // True for 127.0.0.0/8, ::1 and "localhost" listen addresses.
 bool IsLoopbackAddress(const std::string& listen_address);
 

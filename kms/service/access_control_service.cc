@@ -26,14 +26,33 @@ clavis::v1::ApprovalRequest ToProto(const internal::ApprovalRecord& r) {
   out.set_result_code(r.result_code());
   out.set_result_message(r.result_message());
   out.set_summary(r.summary());
+  if (!r.denied_by().empty()) {
+    out.set_denied_by(r.denied_by());
+    out.set_deny_reason(r.deny_reason());
+    *out.mutable_deny_time() = ToTimestamp(absl::FromUnixMicros(r.deny_time_us()));
+  }
   return out;
+}
+
+// The audit record of `call` names `rpc` instead of the policy action its
+// authorization recorded: a validation is not a SetPolicy and a denial not
+// an approval, though each needs that right. (TakeItemAudit resets the
+// recorded action to the RPC's name.)
+void AuditAsTheRpc(GuardedCall& call, const std::string& resource) {
+  (void)call.TakeItemAudit();
+  call.SetResource(resource);
 }
 
 }  // namespace
 
 AccessControlService::AccessControlService(KeyLifecycle* lifecycle, AccessComponents access,
-                                           ApprovalGate* approvals, const Clock* clock)
-    : lifecycle_(lifecycle), access_(access), approvals_(approvals), clock_(clock) {}
+                                           ApprovalGate* approvals, const Clock* clock,
+                                           std::string server_version)
+    : lifecycle_(lifecycle),
+      access_(access),
+      approvals_(approvals),
+      clock_(clock),
+      server_version_(std::move(server_version)) {}
 
 grpc::Status AccessControlService::WhoAmI(Ctx* ctx, const clavis::v1::WhoAmIRequest*,
                                           clavis::v1::WhoAmIResponse* response) {
@@ -42,6 +61,7 @@ grpc::Status AccessControlService::WhoAmI(Ctx* ctx, const clavis::v1::WhoAmIRequ
     for (const auto& g : call.identity().groups) response->add_groups(g);
     response->set_method(auth::AuthMethodName(call.identity().method));
     response->set_peer(call.peer());
+    response->set_server_version(server_version_);
     return absl::OkStatus();
   });
 }
@@ -71,54 +91,81 @@ grpc::Status AccessControlService::GetKeyPolicy(Ctx* ctx, const clavis::v1::GetK
   });
 }
 
+absl::StatusOr<AccessControlService::PolicyChange> AccessControlService::PlanPolicyChange(
+    GuardedCall& call, const clavis::v1::SetKeyPolicyRequest& r) {
+  call.SetResource(r.key());
+  auto key = ParseKeyName(r.key());
+  if (!key.ok()) return key.status();
+  if (auto s = call.AuthorizeKey(Action::kSetPolicy, *key); !s.ok()) return s;
+  auto current = lifecycle_->GetKey(*key);
+  if (!current.ok()) return current.status();
+  auto proposed = access::ParseKeyPolicy(r.policy(), *key);
+  if (!proposed.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("policy: ", proposed.status().message()));
+  }
+  if (r.has_approvals_required() && r.approvals_required() > kMaxApprovalsRequired) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("approvals_required must be at most ", kMaxApprovalsRequired));
+  }
+  auto old_policy = access_.authorizer->PolicyOf(*key);
+  if (!old_policy.ok()) return old_policy.status();
+  PolicyChange change{*key, *std::move(proposed), current->approvals_required()};
+  if (r.has_approvals_required()) change.new_quorum = r.approvals_required();
+  change.widens = *old_policy == nullptr || policy::WidensAccess(**old_policy, change.proposed);
+  change.lowers_quorum =
+      change.new_quorum.has_value() && *change.new_quorum < change.current_quorum;
+  return change;
+}
+
 grpc::Status AccessControlService::SetKeyPolicy(Ctx* ctx, const clavis::v1::SetKeyPolicyRequest* r,
                                                 clavis::v1::KeyPolicy* response) {
   return RunGuarded(access_, ctx, "SetKeyPolicy", [&](GuardedCall& call) -> absl::Status {
-    call.SetResource(r->key());
-    auto key = ParseKeyName(r->key());
-    if (!key.ok()) return key.status();
-    if (auto s = call.AuthorizeKey(Action::kSetPolicy, *key); !s.ok()) return s;
-    auto current = lifecycle_->GetKey(*key);
-    if (!current.ok()) return current.status();
-    auto proposed = access::ParseKeyPolicy(r->policy(), *key);
-    if (!proposed.ok()) {
-      return absl::InvalidArgumentError(absl::StrCat("policy: ", proposed.status().message()));
-    }
-    if (r->has_approvals_required() && r->approvals_required() > kMaxApprovalsRequired) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("approvals_required must be at most ", kMaxApprovalsRequired));
-    }
-    auto old_policy = access_.authorizer->PolicyOf(*key);
-    if (!old_policy.ok()) return old_policy.status();
-    const bool widens = *old_policy == nullptr || policy::WidensAccess(**old_policy, *proposed);
-    const bool lowers_quorum =
-        r->has_approvals_required() && r->approvals_required() < current->approvals_required();
-    if (current->approvals_required() >= 2 && (widens || lowers_quorum)) {
+    auto change = PlanPolicyChange(call, *r);
+    if (!change.ok()) return change.status();
+    const KeyName& key = change->key;
+    if (change->NeedsApproval()) {
       return approvals_->RequestApproval(
-          call, ctx, *key, Action::kSetPolicy, key->ToString(), *r, current->approvals_required(),
+          call, ctx, key, Action::kSetPolicy, key.ToString(), *r, change->current_quorum,
           // Approvers see exactly what they approve.
-          absl::StrCat("SetPolicy on ", key->ToString(), widens ? " (widens access)" : "",
-                       lowers_quorum ? " (lowers approvals_required)" : "",
+          absl::StrCat("SetPolicy on ", key.ToString(), change->widens ? " (widens access)" : "",
+                       change->lowers_quorum ? " (lowers approvals_required)" : "",
                        r->has_approvals_required()
                            ? absl::StrCat("; new approvals_required: ", r->approvals_required())
                            : "",
-                       "; new policy: ", policy::PolicyToJson(*proposed)));
+                       "; new policy: ", policy::PolicyToJson(change->proposed)));
     }
-    if (proposed->allow_admin_and_data_to_same_principal) {
+    if (change->proposed.allow_admin_and_data_to_same_principal) {
       if (auto s = call.audit()->Alert(
-              call.identity().principal, call.peer(), "SeparationOfDutiesOverride", key->ToString(),
+              call.identity().principal, call.peer(), "SeparationOfDutiesOverride", key.ToString(),
               "policy set that gives one principal both administrative and data-plane rights");
           !s.ok()) {
         return s;
       }
     }
-    std::optional<uint32_t> quorum;
-    if (r->has_approvals_required()) quorum = r->approvals_required();
-    auto updated = ApplyKeyPolicy(lifecycle_, *key, r->policy(), quorum);
+    auto updated = ApplyKeyPolicy(lifecycle_, key, r->policy(), change->new_quorum);
     if (!updated.ok()) return updated.status();
-    response->set_key(key->ToString());
-    response->set_policy(policy::PolicyToJson(*proposed));
+    response->set_key(key.ToString());
+    response->set_policy(policy::PolicyToJson(change->proposed));
     response->set_approvals_required(updated->approvals_required());
+    return absl::OkStatus();
+  });
+}
+
+grpc::Status AccessControlService::ValidateKeyPolicy(
+    Ctx* ctx, const clavis::v1::SetKeyPolicyRequest* r,
+    clavis::v1::ValidateKeyPolicyResponse* response) {
+  return RunGuarded(access_, ctx, "ValidateKeyPolicy", [&](GuardedCall& call) -> absl::Status {
+    auto change = PlanPolicyChange(call, *r);
+    AuditAsTheRpc(call, r->key());
+    if (!change.ok()) return change.status();
+    response->set_key(change->key.ToString());
+    response->set_policy(policy::PolicyToJson(change->proposed));
+    response->set_approvals_required(change->new_quorum.value_or(change->current_quorum));
+    response->set_needs_approval(change->NeedsApproval());
+    if (change->NeedsApproval()) {
+      if (change->widens) response->add_approval_reasons("widens access");
+      if (change->lowers_quorum) response->add_approval_reasons("lowers approvals_required");
+    }
     return absl::OkStatus();
   });
 }
@@ -167,7 +214,7 @@ grpc::Status AccessControlService::SimulatePolicy(Ctx* ctx,
 }
 
 absl::StatusOr<internal::ApprovalRecord> AccessControlService::AuthorizedApproval(
-    GuardedCall& call, const std::string& raw_name, Action action) {
+    GuardedCall& call, const std::string& raw_name, Action action, bool requester_may) {
   call.SetResource(raw_name);
   auto name = access::ParseApprovalName(raw_name);
   if (!name.ok()) return name.status();
@@ -179,6 +226,10 @@ absl::StatusOr<internal::ApprovalRecord> AccessControlService::AuthorizedApprova
   }
   auto record = approvals_->book()->Get(*name);
   if (!record.ok()) return record.status();
+  if (requester_may && call.identity().tenant == record->tenant() &&
+      record->requester() == call.identity().principal) {
+    return record;
+  }
   // Decided on what the request is about (its key, version or segment), so
   // segment-scoped statements apply to approvals of segment actions.
   const KeyName key{record->tenant(), record->key_id()};
@@ -204,7 +255,10 @@ grpc::Status AccessControlService::ListApprovalRequests(
     call.SetResource(r->key());
     auto key = ParseKeyName(r->key());
     if (!key.ok()) return key.status();
+    // Authorization first: a missing key is NOT_FOUND only to those who may
+    // know (tenant administrators); to others it looks like any refusal.
     if (auto s = call.AuthorizeKey(Action::kGetPolicy, *key); !s.ok()) return s;
+    if (auto s = lifecycle_->GetKey(*key).status(); !s.ok()) return s;
     auto list = approvals_->book()->List(*key, r->include_finished());
     if (!list.ok()) return list.status();
     for (const auto& record : *list) *response->add_requests() = ToProto(record);
@@ -250,6 +304,23 @@ grpc::Status AccessControlService::ApproveRequest(Ctx* ctx,
     if (!current.ok()) return current.status();
     current->clear_payload();
     *response = ToProto(*current);
+    return absl::OkStatus();
+  });
+}
+
+grpc::Status AccessControlService::DenyRequest(Ctx* ctx, const clavis::v1::DenyRequestRequest* r,
+                                               clavis::v1::ApprovalRequest* response) {
+  return RunGuarded(access_, ctx, "DenyRequest", [&](GuardedCall& call) -> absl::Status {
+    auto record =
+        AuthorizedApproval(call, r->name(), Action::kApproveRequest, /*requester_may=*/true);
+    AuditAsTheRpc(call, r->name());
+    if (!record.ok()) return record.status();
+    auto name = access::ParseApprovalName(r->name());
+    if (!name.ok()) return name.status();
+    auto denied = approvals_->book()->Deny(*name, call.identity().principal, r->reason());
+    if (!denied.ok()) return denied.status();
+    denied->clear_payload();
+    *response = ToProto(*denied);
     return absl::OkStatus();
   });
 }

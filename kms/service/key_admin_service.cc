@@ -82,6 +82,17 @@ grpc::Status KeyAdminService::Guarded(Ctx* ctx, const char* rpc, const std::stri
   });
 }
 
+namespace {
+
+// SegmentRequest.if_primary_version means something to RotateSegment only.
+absl::Status RefuseCompareAndSet(const clavis::v1::SegmentRequest& r) {
+  if (r.if_primary_version() == 0) return absl::OkStatus();
+  return absl::InvalidArgumentError(
+      "if_primary_version is for RotateSegment only; leave it unset here");
+}
+
+}  // namespace
+
 KeyAdminService::KeyAdminService(KeyLifecycle* lifecycle, KeyImporter* importer,
                                  EscrowExporter* escrow, AccessComponents access,
                                  ApprovalGate* approvals)
@@ -158,6 +169,10 @@ grpc::Status KeyAdminService::CreateKey(Ctx* ctx, const clavis::v1::CreateKeyReq
       p.next_rotation_time = *next;
     }
     p.require_explicit_segments = r->require_explicit_segments();
+    p.version_retirement = r->version_retirement();
+    auto segment_period = ToDuration(r->segment_rotation_period(), "segment_rotation_period");
+    if (!segment_period.ok()) return segment_period.status();
+    p.segment_rotation_period = *segment_period;
     auto policy = InitialPolicy(call, *r, key);
     if (!policy.ok()) return policy.status();
     p.policy_json = *std::move(policy);
@@ -286,11 +301,19 @@ grpc::Status KeyAdminService::UpdateKeySettings(Ctx* ctx,
       }
     } else if (path == "require_explicit_segments") {
       u.require_explicit_segments = r->require_explicit_segments();
+    } else if (path == "version_retirement") {
+      u.version_retirement = r->version_retirement();
+    } else if (path == "segment_rotation_period") {
+      auto period = ToDuration(r->segment_rotation_period(), "segment_rotation_period");
+      if (!period.ok())
+        mask = period.status();
+      else
+        u.segment_rotation_period = *period;
     } else {
       mask = absl::InvalidArgumentError(
           absl::StrCat("update_mask names unknown field ", QuoteForError(path),
                        "; known: description, labels, rotation_period, next_rotation_time, "
-                       "require_explicit_segments"));
+                       "require_explicit_segments, version_retirement, segment_rotation_period"));
     }
   }
   return Guarded<KeyName, clavis::v1::Key>(
@@ -337,6 +360,14 @@ grpc::Status KeyAdminService::CancelKeyVersionDestruction(Ctx* ctx,
       response);
 }
 
+grpc::Status KeyAdminService::MarkKeyVersionCompromised(Ctx* ctx,
+                                                        const clavis::v1::KeyVersionRequest* r,
+                                                        clavis::v1::Key* response) {
+  return Guarded<KeyVersionName, clavis::v1::Key>(
+      ctx, "MarkKeyVersionCompromised", r->name(), Action::kManageVersions,
+      [&](const KeyVersionName& n) { return lifecycle_->MarkKeyVersionCompromised(n); }, response);
+}
+
 grpc::Status KeyAdminService::DestroyKeyVersion(Ctx* ctx, const clavis::v1::KeyVersionRequest* r,
                                                 clavis::v1::Key* response) {
   return Guarded<KeyVersionName, clavis::v1::Key>(
@@ -359,8 +390,20 @@ grpc::Status KeyAdminService::RewrapSegments(Ctx* ctx, const clavis::v1::RewrapS
     const size_t batch = r->batch_size() == 0 ? 1000 : static_cast<size_t>(r->batch_size());
     auto progress = lifecycle_->RewrapSegments(*name, *start, batch);
     if (!progress.ok()) return progress.status();
+    // Every unwrap under a compromised version gets its own record, naming
+    // the version and the segment, besides the record of the call.
+    for (const auto& use : progress->compromised_uses) {
+      if (auto s = call.AuditItem("UnwrapUnderCompromisedVersion",
+                                  KeyVersionName{*name, use.key_version}.ToString(), use.segment,
+                                  nullptr, absl::OkStatus(), 0);
+          !s.ok()) {
+        return s;
+      }
+    }
     response->set_rewrapped(progress->rewrapped);
     response->set_already_current(progress->already_current);
+    response->set_compromised_rewrapped(progress->compromised_uses.size());
+    response->set_segments_rotated(progress->segments_rotated);
     response->set_next_page_token(EncodePageToken(progress->next_segment));
     return absl::OkStatus();
   });
@@ -370,14 +413,22 @@ grpc::Status KeyAdminService::CreateSegment(Ctx* ctx, const clavis::v1::SegmentR
                                             clavis::v1::Segment* response) {
   return Guarded<SegmentName, clavis::v1::Segment>(
       ctx, "CreateSegment", r->name(), Action::kCreateSegment,
-      [&](const SegmentName& n) { return lifecycle_->CreateSegment(n); }, response);
+      [&](const SegmentName& n) -> absl::StatusOr<clavis::v1::Segment> {
+        if (auto s = RefuseCompareAndSet(*r); !s.ok()) return s;
+        return lifecycle_->CreateSegment(n);
+      },
+      response);
 }
 
 grpc::Status KeyAdminService::GetSegment(Ctx* ctx, const clavis::v1::SegmentRequest* r,
                                          clavis::v1::Segment* response) {
   return Guarded<SegmentName, clavis::v1::Segment>(
       ctx, "GetSegment", r->name(), Action::kGetSegment,
-      [&](const SegmentName& n) { return lifecycle_->GetSegment(n); }, response);
+      [&](const SegmentName& n) -> absl::StatusOr<clavis::v1::Segment> {
+        if (auto s = RefuseCompareAndSet(*r); !s.ok()) return s;
+        return lifecycle_->GetSegment(n);
+      },
+      response);
 }
 
 grpc::Status KeyAdminService::ListSegments(Ctx* ctx, const clavis::v1::ListSegmentsRequest* r,
@@ -405,23 +456,33 @@ grpc::Status KeyAdminService::ListSegments(Ctx* ctx, const clavis::v1::ListSegme
 
 grpc::Status KeyAdminService::RotateSegment(Ctx* ctx, const clavis::v1::SegmentRequest* r,
                                             clavis::v1::Segment* response) {
+  std::optional<uint32_t> if_primary;
+  if (r->if_primary_version() != 0) if_primary = r->if_primary_version();
   return Guarded<SegmentName, clavis::v1::Segment>(
       ctx, "RotateSegment", r->name(), Action::kRotateSegment,
-      [&](const SegmentName& n) { return lifecycle_->RotateSegment(n); }, response);
+      [&](const SegmentName& n) { return lifecycle_->RotateSegment(n, if_primary); }, response);
 }
 
 grpc::Status KeyAdminService::RevokeSegment(Ctx* ctx, const clavis::v1::SegmentRequest* r,
                                             clavis::v1::Segment* response) {
   return Guarded<SegmentName, clavis::v1::Segment>(
       ctx, "RevokeSegment", r->name(), Action::kRevokeSegment,
-      [&](const SegmentName& n) { return lifecycle_->RevokeSegment(n); }, response);
+      [&](const SegmentName& n) -> absl::StatusOr<clavis::v1::Segment> {
+        if (auto s = RefuseCompareAndSet(*r); !s.ok()) return s;
+        return lifecycle_->RevokeSegment(n);
+      },
+      response);
 }
 
 grpc::Status KeyAdminService::EnableSegment(Ctx* ctx, const clavis::v1::SegmentRequest* r,
                                             clavis::v1::Segment* response) {
   return Guarded<SegmentName, clavis::v1::Segment>(
       ctx, "EnableSegment", r->name(), Action::kEnableSegment,
-      [&](const SegmentName& n) { return lifecycle_->EnableSegment(n); }, response);
+      [&](const SegmentName& n) -> absl::StatusOr<clavis::v1::Segment> {
+        if (auto s = RefuseCompareAndSet(*r); !s.ok()) return s;
+        return lifecycle_->EnableSegment(n);
+      },
+      response);
 }
 
 grpc::Status KeyAdminService::ScheduleSegmentDestruction(
@@ -442,14 +503,22 @@ grpc::Status KeyAdminService::CancelSegmentDestruction(Ctx* ctx,
                                                        clavis::v1::Segment* response) {
   return Guarded<SegmentName, clavis::v1::Segment>(
       ctx, "CancelSegmentDestruction", r->name(), Action::kDestroySegment,
-      [&](const SegmentName& n) { return lifecycle_->CancelSegmentDestruction(n); }, response);
+      [&](const SegmentName& n) -> absl::StatusOr<clavis::v1::Segment> {
+        if (auto s = RefuseCompareAndSet(*r); !s.ok()) return s;
+        return lifecycle_->CancelSegmentDestruction(n);
+      },
+      response);
 }
 
 grpc::Status KeyAdminService::DestroySegment(Ctx* ctx, const clavis::v1::SegmentRequest* r,
                                              clavis::v1::Segment* response) {
   return Guarded<SegmentName, clavis::v1::Segment>(
       ctx, "DestroySegment", r->name(), Action::kDestroySegment,
-      [&](const SegmentName& n) { return lifecycle_->DestroySegment(n); }, response);
+      [&](const SegmentName& n) -> absl::StatusOr<clavis::v1::Segment> {
+        if (auto s = RefuseCompareAndSet(*r); !s.ok()) return s;
+        return lifecycle_->DestroySegment(n);
+      },
+      response);
 }
 
 grpc::Status KeyAdminService::GetImportParameters(Ctx* ctx,
@@ -567,11 +636,14 @@ grpc::Status KeyAdminService::GetKeyVersionUsage(Ctx* ctx, const clavis::v1::Key
   return Guarded<KeyName, clavis::v1::KeyVersionUsage>(
       ctx, "GetKeyVersionUsage", r->name(), Action::kGetKey,
       [&](const KeyName& n) -> absl::StatusOr<clavis::v1::KeyVersionUsage> {
+        // The key is read before the scan: a version that was not primary
+        // then can gain no segment key during it (only the primary does),
+        // so a zero below is final for it (clavis-rotator retires on it).
+        auto key = lifecycle_->GetKey(n);
+        if (!key.ok()) return key.status();
         uint64_t scanned = 0;
         auto usage = lifecycle_->KeyVersionUsage(n, &scanned);
         if (!usage.ok()) return usage.status();
-        auto key = lifecycle_->GetKey(n);
-        if (!key.ok()) return key.status();
         clavis::v1::KeyVersionUsage out;
         out.set_name(n.ToString());
         out.set_segments_scanned(scanned);

@@ -51,6 +51,8 @@ class KeyAdminService final : public clavis::v1::KeyAdmin::Service {
                                            clavis::v1::Key*) override;
   grpc::Status DestroyKeyVersion(Ctx*, const clavis::v1::KeyVersionRequest*,
                                  clavis::v1::Key*) override;
+  grpc::Status MarkKeyVersionCompromised(Ctx*, const clavis::v1::KeyVersionRequest*,
+                                         clavis::v1::Key*) override;
   grpc::Status RewrapSegments(Ctx*, const clavis::v1::RewrapSegmentsRequest*,
                               clavis::v1::RewrapSegmentsResponse*) override;
   grpc::Status GetKeyVersionUsage(Ctx*, const clavis::v1::KeyNameRequest*,

@@ -7,6 +7,7 @@
 #include <fstream>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <sstream>
 #include <thread>
@@ -20,6 +21,7 @@
 #include "gtest/gtest.h"
 #include "kms/audit/audit_query.h"
 #include "kms/audit/audit_verifier.h"
+#include "tests/harness/run_shell.h"
 #include "tests/integration/clavisd_fixture.h"
 
 namespace clavis::testing {
@@ -191,6 +193,8 @@ TEST_F(AccessControlTest, AuthorizationMatrix) {
       {"CreateSegment", row(kOk, kDenied, kDenied, kDenied, kDenied, kDenied)},
       {"ListKeys", row(kOk, kDenied, kDenied, kDenied, kDenied, kDenied)},
       {"CreateKey", row(kOk, kDenied, kDenied, kDenied, kDenied, kDenied)},
+      // Version 1 is no longer primary (RotateKey above).
+      {"MarkKeyVersionCompromised", row(kOk, kDenied, kDenied, kDenied, kDenied, kDenied)},
   };
   int created = 0, segments = 0;
   for (const Cell& cell : matrix) {
@@ -237,6 +241,11 @@ TEST_F(AccessControlTest, AuthorizationMatrix) {
         r.set_key_id(absl::StrCat("k", created++));
         clavis::v1::Key k;
         s = Admin(who)->CreateKey(Ctx().get(), r, &k);
+      } else if (cell.action == "MarkKeyVersionCompromised") {
+        clavis::v1::KeyVersionRequest r;
+        r.set_name(absl::StrCat(kKey, "/versions/1"));
+        clavis::v1::Key k;
+        s = Admin(who)->MarkKeyVersionCompromised(Ctx().get(), r, &k);
       }
       EXPECT_EQ(s.error_code(), expected) << cell.action << " by " << who << ": " << Describe(s);
       if (expected == kDenied && s.error_code() == kDenied) {
@@ -263,6 +272,20 @@ TEST_F(AccessControlTest, MissingKeysLookTheSameToOutsidersAsRefusedOnes) {
                        grpc::StatusCode::PERMISSION_DENIED));
   EXPECT_TRUE(
       StatusIs(Admin(P("admin"))->GetKey(Ctx().get(), missing, &k), grpc::StatusCode::NOT_FOUND));
+  // The same for a key's approval requests.
+  clavis::v1::ListApprovalRequestsRequest list_existing, list_missing;
+  list_existing.set_key(kKey);
+  list_missing.set_key("tenants/authz/keys/nope");
+  clavis::v1::ListApprovalRequestsResponse listed;
+  EXPECT_TRUE(
+      StatusIs(Access(P("nobody"))->ListApprovalRequests(Ctx().get(), list_existing, &listed),
+               grpc::StatusCode::PERMISSION_DENIED));
+  EXPECT_TRUE(
+      StatusIs(Access(P("nobody"))->ListApprovalRequests(Ctx().get(), list_missing, &listed),
+               grpc::StatusCode::PERMISSION_DENIED));
+  EXPECT_TRUE(StatusIs(Access(P("admin"))->ListApprovalRequests(Ctx().get(), list_missing, &listed),
+                       grpc::StatusCode::NOT_FOUND, "not found"));
+  EXPECT_TRUE(IsOk(Access(P("admin"))->ListApprovalRequests(Ctx().get(), list_existing, &listed)));
 }
 
 TEST_F(AccessControlTest, SeparationOfDutiesNeedsTheAuditedOverride) {
@@ -563,6 +586,12 @@ TEST_F(AccessControlTest, DestructionNeedsTwoDistinctAuthorizedApprovers) {
   EXPECT_EQ(state(), clavis::v1::PENDING_DESTRUCTION);
   EXPECT_TRUE(StatusIs(approve(P("admin")), grpc::StatusCode::FAILED_PRECONDITION))
       << "an executed request cannot run again";
+  clavis::v1::DenyRequestRequest deny;
+  deny.set_name(request);
+  clavis::v1::ApprovalRequest denied;
+  EXPECT_TRUE(StatusIs(Access(P("ops2"))->DenyRequest(Ctx().get(), deny, &denied),
+                       grpc::StatusCode::FAILED_PRECONDITION, "is EXECUTED"))
+      << "what ran cannot be denied";
 
   clavis::v1::ListApprovalRequestsRequest list;
   list.set_key(kKey);
@@ -571,6 +600,235 @@ TEST_F(AccessControlTest, DestructionNeedsTwoDistinctAuthorizedApprovers) {
   ASSERT_TRUE(IsOk(Access(P("auditor"))->ListApprovalRequests(Ctx().get(), list, &listed)));
   ASSERT_EQ(listed.requests_size(), 1);
   EXPECT_EQ(listed.requests(0).requester(), P("admin"));
+}
+
+TEST_F(AccessControlTest, ADeniedRequestNeverRunsAndOnlyApproversMayDenyIt) {
+  CreateKey(/*approvals_required=*/2);
+  const std::string request = RequestDestructionApproval();
+  ASSERT_FALSE(request.empty());
+  auto deny = [&](const std::string& who, const std::string& reason,
+                  clavis::v1::ApprovalRequest* out) {
+    clavis::v1::DenyRequestRequest r;
+    r.set_name(request);
+    r.set_reason(reason);
+    return Access(who)->DenyRequest(Ctx().get(), r, out);
+  };
+  auto approve = [&](const std::string& who) {
+    clavis::v1::ApproveRequestRequest r;
+    r.set_name(request);
+    clavis::v1::ApprovalRequest out;
+    return Access(who)->ApproveRequest(Ctx().get(), r, &out);
+  };
+  ASSERT_TRUE(IsOk(approve(P("ops2"))));
+
+  clavis::v1::ApprovalRequest out;
+  // The auditor may read the request (GetPolicy) but not decide on it.
+  for (const std::string& who : {P("app"), P("auditor"), P("nobody")}) {
+    EXPECT_TRUE(StatusIs(deny(who, "", &out), grpc::StatusCode::PERMISSION_DENIED)) << who;
+  }
+  grpc::Status cross = deny(PrincipalName("globex"), "", &out);
+  EXPECT_TRUE(StatusIs(cross, grpc::StatusCode::PERMISSION_DENIED, "cross-tenant"))
+      << Describe(cross);
+  EXPECT_TRUE(StatusIs(deny(P("ops3"), "line one\nline two", &out),
+                       grpc::StatusCode::INVALID_ARGUMENT, "control character"));
+
+  ASSERT_TRUE(IsOk(deny(P("ops3"), "change freeze", &out)));
+  EXPECT_EQ(out.state(), clavis::v1::APPROVAL_DENIED);
+  EXPECT_EQ(out.denied_by(), P("ops3"));
+  EXPECT_EQ(out.deny_reason(), "change freeze");
+  EXPECT_GT(out.deny_time().seconds(), 0);
+  EXPECT_THAT(out.approvers(), ::testing::ElementsAre(P("ops2")));
+
+  // Final: the approval that would have reached the quorum is refused, and
+  // the destruction never runs.
+  grpc::Status late = approve(P("ops3"));
+  EXPECT_TRUE(StatusIs(late, grpc::StatusCode::FAILED_PRECONDITION, "was denied by " + P("ops3")))
+      << Describe(late);
+  EXPECT_TRUE(StatusIs(deny(P("ops2"), "", &out), grpc::StatusCode::FAILED_PRECONDITION,
+                       "is DENIED already"));
+  clavis::v1::GetKeyRequest get_key;
+  get_key.set_name(kKey);
+  clavis::v1::Key key;
+  ASSERT_TRUE(IsOk(Admin(P("admin"))->GetKey(Ctx().get(), get_key, &key)));
+  EXPECT_EQ(key.state(), clavis::v1::ENABLED);
+
+  clavis::v1::GetApprovalRequestRequest get;
+  get.set_name(request);
+  clavis::v1::ApprovalRequest got;
+  ASSERT_TRUE(IsOk(Access(P("auditor"))->GetApprovalRequest(Ctx().get(), get, &got)));
+  EXPECT_EQ(got.state(), clavis::v1::APPROVAL_DENIED);
+  EXPECT_EQ(got.deny_reason(), "change freeze");
+  clavis::v1::ListApprovalRequestsRequest list;
+  list.set_key(kKey);
+  clavis::v1::ListApprovalRequestsResponse listed;
+  ASSERT_TRUE(IsOk(Access(P("auditor"))->ListApprovalRequests(Ctx().get(), list, &listed)));
+  EXPECT_EQ(listed.requests_size(), 0) << "a denied request is no longer pending";
+
+  clavis::v1::DenyRequestRequest unknown;
+  unknown.set_name("tenants/authz/approvals/ar-0123456789abcdef01234567");
+  EXPECT_TRUE(StatusIs(Access(P("ops2"))->DenyRequest(Ctx().get(), unknown, &out),
+                       grpc::StatusCode::NOT_FOUND));
+
+  // Audited as what they were: denials, refused or not, never approvals.
+  int denials = 0;
+  bool ops3_denied = false;
+  for (const auto& r : AuditRecords()) {
+    if (r.action == "DenyRequest" && r.resource == request) {
+      ++denials;
+      if (r.principal == P("ops3") && r.result_code == absl::StatusCode::kOk) ops3_denied = true;
+    }
+    EXPECT_FALSE(r.action == "ApproveRequest" && r.principal == P("ops3") &&
+                 r.result_code == absl::StatusCode::kOk)
+        << "ops3 denied; their one approval came after and was refused";
+  }
+  EXPECT_TRUE(ops3_denied);
+  // app, auditor, nobody, globex, the bad reason, the denial, ops2's second.
+  EXPECT_EQ(denials, 7);
+}
+
+TEST_F(AccessControlTest, TheRequesterMayWithdrawTheirOwnRequestWithoutApproveRights) {
+  // "requester" may ask for destruction but approves nothing.
+  const std::string key = "tenants/authz/keys/withdrawn";
+  const std::string policy = absl::StrCat(
+      R"({"version": 1, "statements": [
+      {"effect": "Allow", "principals": [")",
+      P("admin"), R"(", ")", P("ops2"),
+      R"("], "actions": ["SetPolicy", "GetPolicy", "GetKey", "ApproveRequest", "ScheduleDestruction"]},
+      {"effect": "Allow", "principals": [")",
+      P("requester"), R"("], "actions": ["ScheduleDestruction", "GetKey"]}]})");
+  clavis::v1::CreateKeyRequest create;
+  create.set_parent(absl::StrCat("tenants/", kTenant));
+  create.set_key_id("withdrawn");
+  create.set_policy(policy);
+  clavis::v1::Key created;
+  ASSERT_TRUE(IsOk(Admin(P("admin"))->CreateKey(Ctx().get(), create, &created)));
+  clavis::v1::SetKeyPolicyRequest quorum;
+  quorum.set_key(key);
+  quorum.set_policy(policy);
+  quorum.set_approvals_required(2);
+  clavis::v1::KeyPolicy set;
+  ASSERT_TRUE(IsOk(Access(P("admin"))->SetKeyPolicy(Ctx().get(), quorum, &set)));
+
+  clavis::v1::ScheduleDestructionRequest schedule;
+  schedule.set_name(key);
+  clavis::v1::Key out_key;
+  grpc::ClientContext ctx;
+  ASSERT_TRUE(StatusIs(Admin(P("requester"))->ScheduleKeyDestruction(&ctx, schedule, &out_key),
+                       grpc::StatusCode::FAILED_PRECONDITION, "approval required"));
+  auto it = ctx.GetServerTrailingMetadata().find("clavis-approval-request");
+  ASSERT_NE(it, ctx.GetServerTrailingMetadata().end());
+  clavis::v1::DenyRequestRequest withdraw;
+  withdraw.set_name(std::string(it->second.data(), it->second.size()));
+  withdraw.set_reason("asked by mistake");
+  clavis::v1::ApprovalRequest out;
+  ASSERT_TRUE(IsOk(Access(P("requester"))->DenyRequest(Ctx().get(), withdraw, &out)));
+  EXPECT_EQ(out.state(), clavis::v1::APPROVAL_DENIED);
+  EXPECT_EQ(out.denied_by(), P("requester"));
+  // But approving stays out of the requester's reach: only their own
+  // request could be withdrawn, and it cannot be revived.
+  clavis::v1::ApproveRequestRequest approve;
+  approve.set_name(withdraw.name());
+  EXPECT_TRUE(StatusIs(Access(P("ops2"))->ApproveRequest(Ctx().get(), approve, &out),
+                       grpc::StatusCode::FAILED_PRECONDITION, "was denied"));
+}
+
+TEST_F(AccessControlTest, ValidateKeyPolicyChecksLikeSetKeyPolicyAndChangesNothing) {
+  CreateKey(/*approvals_required=*/2);
+  clavis::v1::GetKeyPolicyRequest get;
+  get.set_key(kKey);
+  clavis::v1::KeyPolicy before;
+  ASSERT_TRUE(IsOk(Access(P("admin"))->GetKeyPolicy(Ctx().get(), get, &before)));
+  auto validate = [&](const std::string& who, const std::string& document,
+                      clavis::v1::ValidateKeyPolicyResponse* out,
+                      std::optional<uint32_t> quorum = std::nullopt) {
+    clavis::v1::SetKeyPolicyRequest r;
+    r.set_key(kKey);
+    r.set_policy(document);
+    if (quorum.has_value()) r.set_approvals_required(*quorum);
+    return Access(who)->ValidateKeyPolicy(Ctx().get(), r, out);
+  };
+  const std::string narrow = absl::StrCat(
+      R"({"version": 1, "statements": [{"sid": "key-administrators", "effect": "Allow",
+      "principals": [")",
+      P("admin"), R"(", ")", P("ops2"), R"(", ")", P("ops3"),
+      R"("], "actions": ["SetPolicy", "ApproveRequest", "GetPolicy", "GetKey"]}]})");
+  const std::string wide =
+      absl::StrCat(R"({"version": 1, "statements": [{"effect": "Allow", "principals": [")",
+                   P("nobody"), R"("], "actions": ["Decrypt"]}]})");
+
+  clavis::v1::ValidateKeyPolicyResponse out;
+  ASSERT_TRUE(IsOk(validate(P("admin"), narrow, &out)));
+  EXPECT_EQ(out.key(), kKey);
+  // As SetKeyPolicy would store it: normalized (version 1 is the 2026-11-01
+  // language).
+  EXPECT_THAT(out.policy(), HasSubstr("\"version\": \"2026-11-01\""));
+  EXPECT_THAT(out.policy(), HasSubstr("\"sid\": \"key-administrators\""));
+  EXPECT_EQ(out.approvals_required(), 2u);
+  EXPECT_FALSE(out.needs_approval()) << "a narrowing change runs at once";
+  EXPECT_THAT(out.approval_reasons(), ::testing::IsEmpty());
+
+  ASSERT_TRUE(IsOk(validate(P("admin"), wide, &out, 0)));
+  EXPECT_TRUE(out.needs_approval());
+  EXPECT_THAT(out.approval_reasons(),
+              ::testing::ElementsAre("widens access", "lowers approvals_required"));
+  EXPECT_EQ(out.approvals_required(), 0u) << "the quorum the key would have";
+
+  grpc::Status bad = validate(P("admin"), R"({"version": 1, "statements": [)", &out);
+  EXPECT_TRUE(StatusIs(bad, grpc::StatusCode::INVALID_ARGUMENT, "policy: ")) << Describe(bad);
+  bad = validate(P("admin"), R"({"version": 1, "statements": [{"effect": "Allow",
+      "principals": ["tenants/authz/principals/app"], "actions": ["Decrpyt"]}]})",
+                 &out);
+  EXPECT_TRUE(StatusIs(bad, grpc::StatusCode::INVALID_ARGUMENT, "statements[0].actions[0]"));
+  EXPECT_THAT(bad.error_message(), HasSubstr("did you mean \"Decrypt\""));
+  bad = validate(P("admin"), R"({"version": 1, "statements": [{"effect": "Allow",
+      "principals": ["tenants/globex/principals/app"], "actions": ["Decrypt"]}]})",
+                 &out);
+  EXPECT_TRUE(StatusIs(bad, grpc::StatusCode::INVALID_ARGUMENT, "statements[0].principals[0]"))
+      << Describe(bad);
+  bad = validate(P("admin"), std::string(40000, ' ') + narrow, &out);
+  EXPECT_TRUE(StatusIs(bad, grpc::StatusCode::INVALID_ARGUMENT, "the limit is")) << Describe(bad);
+  bad = validate(P("admin"), narrow, &out, 11);
+  EXPECT_TRUE(StatusIs(bad, grpc::StatusCode::INVALID_ARGUMENT, "approvals_required"));
+
+  // Validating needs what setting needs.
+  for (const std::string& who : {P("auditor"), P("app"), PrincipalName("globex")}) {
+    EXPECT_TRUE(StatusIs(validate(who, narrow, &out), grpc::StatusCode::PERMISSION_DENIED)) << who;
+  }
+  clavis::v1::SetKeyPolicyRequest missing;
+  missing.set_key("tenants/authz/keys/nope");
+  missing.set_policy(narrow);
+  EXPECT_TRUE(StatusIs(Access(P("admin"))->ValidateKeyPolicy(Ctx().get(), missing, &out),
+                       grpc::StatusCode::NOT_FOUND));
+
+  // Nothing changed, and no approval request was made.
+  clavis::v1::KeyPolicy after;
+  ASSERT_TRUE(IsOk(Access(P("admin"))->GetKeyPolicy(Ctx().get(), get, &after)));
+  EXPECT_EQ(after.policy(), before.policy());
+  EXPECT_EQ(after.approvals_required(), 2u);
+  clavis::v1::ListApprovalRequestsRequest list;
+  list.set_key(kKey);
+  list.set_include_finished(true);
+  clavis::v1::ListApprovalRequestsResponse listed;
+  ASSERT_TRUE(IsOk(Access(P("admin"))->ListApprovalRequests(Ctx().get(), list, &listed)));
+  EXPECT_EQ(listed.requests_size(), 0);
+  // Audited as validations, not as policy changes.
+  int validations = 0;
+  int policy_sets = 0;
+  for (const auto& r : AuditRecords()) {
+    if (r.action == "ValidateKeyPolicy") ++validations;
+    if (r.action == "SetPolicy") ++policy_sets;
+  }
+  EXPECT_EQ(validations, 11);
+  EXPECT_EQ(policy_sets, 1) << "only CreateKey()'s own SetKeyPolicy";
+}
+
+TEST_F(AccessControlTest, WhoAmIReportsTheServerVersion) {
+  clavis::v1::WhoAmIResponse who;
+  ASSERT_TRUE(IsOk(Access(P("app"))->WhoAmI(Ctx().get(), clavis::v1::WhoAmIRequest(), &who)));
+  CommandResult version = RunShell(absl::StrCat(CLAVISD_BINARY, " --version"));
+  ASSERT_EQ(version.exit_code, 0) << version.out;
+  EXPECT_EQ(absl::StrCat("clavisd ", who.server_version(), "\n"), version.out);
+  EXPECT_THAT(who.server_version(), ::testing::MatchesRegex("[0-9]+\\.[0-9]+\\.[0-9]+.*"));
 }
 
 TEST_F(AccessControlTest, AnApprovalDoesNotRunAfterThePolicyChanged) {

@@ -18,6 +18,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
+#include "gmock/gmock.h"
 #include "google/protobuf/util/message_differencer.h"
 #include "gtest/gtest.h"
 #include "tests/integration/clavisd_fixture.h"
@@ -27,6 +28,7 @@ namespace {
 
 using ::google::protobuf::util::MessageDifferencer;
 using grpc::StatusCode;
+using ::testing::HasSubstr;
 
 constexpr char kKey[] = "tenants/acme/keys/crm";
 constexpr char kSegment[] = "acme/orders/2026-11";
@@ -193,6 +195,13 @@ class BadInputTest : public ClavisdTest {
          },
          code, substring},
         {"RotateKey", [this, name] { return RotateKey(name); }, code, substring},
+        {"GetKeyVersionUsage",
+         [this, name] {
+           clavis::v1::KeyNameRequest r;
+           r.set_name(name);
+           return Call(&AdminStub::GetKeyVersionUsage, r);
+         },
+         code, substring},
         {"EnableKey", key_req(&AdminStub::EnableKey), code, substring},
         {"DisableKey", key_req(&AdminStub::DisableKey), code, substring},
         {"CancelKeyDestruction", key_req(&AdminStub::CancelKeyDestruction), code, substring},
@@ -268,6 +277,7 @@ class BadInputTest : public ClavisdTest {
         {"CancelKeyVersionDestruction", op(&AdminStub::CancelKeyVersionDestruction), code,
          substring},
         {"DestroyKeyVersion", op(&AdminStub::DestroyKeyVersion), code, substring},
+        {"MarkKeyVersionCompromised", op(&AdminStub::MarkKeyVersionCompromised), code, substring},
         {"ScheduleKeyVersionDestruction",
          [this, name] { return ScheduleVersionDestruction(name, Seconds(5)); }, code, substring},
     };
@@ -565,6 +575,28 @@ TEST_F(BadInputTest, MalformedSegmentNamesAndLabelsAreRefused) {
   const std::string longest = std::string(128, 'a') + "/" + std::string(127, 'b');
   auto dk = MakeSecretDataKey(boundary, longest, ctx_);
   EXPECT_TRUE(DecryptsTo(dk.ciphertext_blob(), ctx_, dk.plaintext()));
+}
+
+TEST_F(BadInputTest, SegmentCompareAndSetIsForRotateSegmentOnly) {
+  clavis::v1::SegmentRequest r;
+  r.set_name(SegName("cas"));
+  r.set_if_primary_version(1);
+  auto with_cas = [this, r](auto method) { return [this, r, method] { return Call(method, r); }; };
+  const StatusCode code = StatusCode::INVALID_ARGUMENT;
+  const std::string says = "for RotateSegment only";
+  Run({{"CreateSegment", with_cas(&AdminStub::CreateSegment), code, says},
+       {"GetSegment", with_cas(&AdminStub::GetSegment), code, says},
+       {"RevokeSegment", with_cas(&AdminStub::RevokeSegment), code, says},
+       {"EnableSegment", with_cas(&AdminStub::EnableSegment), code, says},
+       {"CancelSegmentDestruction", with_cas(&AdminStub::CancelSegmentDestruction), code, says},
+       {"DestroySegment", with_cas(&AdminStub::DestroySegment), code, says}});
+  r.clear_if_primary_version();
+  ASSERT_TRUE(IsOk(Call(&AdminStub::CreateSegment, r)));
+  r.set_if_primary_version(7);  // not the primary version: a rotation already happened
+  Run({{"RotateSegment stale", [this, r] { return Call(&AdminStub::RotateSegment, r); },
+        StatusCode::ABORTED, "rotated already"}});
+  r.set_if_primary_version(1);
+  EXPECT_TRUE(IsOk(Call(&AdminStub::RotateSegment, r)));
 }
 
 TEST_F(BadInputTest, CreateKeyAndListKeysRefuseBadTenantsAndIds) {

@@ -1,7 +1,9 @@
 // clavis-rotator against a real clavisd: a due rotation done exactly once by
 // racing rotators, every segment key re-wrapped afterwards (also after a
 // rotator is killed half-way), destruction at the end of a window, expiry of
-// imported material, Prometheus metrics and a clean SIGTERM.
+// imported material, a compromised version re-wrapped away and retired,
+// unused versions retired per the key's setting, segment keys rotated on
+// their own period, Prometheus metrics and a clean SIGTERM.
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -306,6 +308,141 @@ TEST_F(RotatorTest, ImportedMaterialExpiresAtItsValidTo) {
   EXPECT_THAT(metrics, HasSubstr("# TYPE clavis_rotator_passes_total counter"));
   EXPECT_THAT(metrics, HasSubstr("clavis_rotator_errors_total 0"));
   EXPECT_EQ(Stop(daemon, SIGTERM), 0) << "SIGTERM is a clean exit";
+}
+
+TEST_F(RotatorTest, ACompromisedVersionIsRewrappedAwayAuditedAndDisabled) {
+  const std::string key = "tenants/acme/keys/crm";
+  CreateKey("crm", absl::Now() + absl::Hours(24));
+  auto data = clavisd_.Data(app_);
+  clavis::v1::EncryptRequest encrypt;
+  encrypt.set_key(key);
+  encrypt.set_segment("customers/42");
+  encrypt.set_plaintext("alice@example.com");
+  clavis::v1::EncryptResponse sealed;
+  ASSERT_TRUE(data->Encrypt(ContextWithDeadline().get(), encrypt, &sealed).ok());
+  FillSegments(key, 20);
+  const int port = UnusedLoopbackPort();
+  // No full scan after the first pass: what follows is the rotator reacting
+  // to the compromise itself.
+  const pid_t daemon =
+      StartDaemon({"--interval_s", "0.2", "--full_scan_s", "3600", "--retire_grace_s", "0",
+                   "--metrics_listen", absl::StrCat("127.0.0.1:", port)});
+  ASSERT_TRUE(WaitFor([&] {
+    return FetchMetrics(port).find("clavis_rotator_passes_total 0") == std::string::npos &&
+           !FetchMetrics(port).empty();
+  }));
+
+  // Hold the rotator still while the refusal is checked.
+  ASSERT_EQ(::kill(daemon, SIGSTOP), 0);
+  // The primary (and only) version leaks: mark it; clavisd rotates first.
+  clavis::v1::KeyVersionRequest mark;
+  mark.set_name(key + "/versions/1");
+  clavis::v1::Key marked;
+  grpc::Status s =
+      clavisd_.Admin()->MarkKeyVersionCompromised(ContextWithDeadline().get(), mark, &marked);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(marked.primary_version(), 2u);
+  // A data user gets a clear refusal until the rotator has moved the keys.
+  clavis::v1::DecryptRequest decrypt;
+  decrypt.set_ciphertext_blob(sealed.ciphertext_blob());
+  clavis::v1::DecryptResponse opened;
+  grpc::Status refused = data->Decrypt(ContextWithDeadline().get(), decrypt, &opened);
+  EXPECT_EQ(refused.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_THAT(refused.error_message(), HasSubstr("marked compromised"));
+  ASSERT_EQ(::kill(daemon, SIGCONT), 0);
+  // The rotator re-wraps every segment key off v1 on its next pass, and
+  // then disables v1 (a compromised version is always retired).
+  ASSERT_TRUE(WaitFor([&] { return SegmentsOn(key, 2) == std::make_pair(21, 21); }));
+  ASSERT_TRUE(WaitFor([&] { return GetKey(key).versions(0).state() == clavis::v1::DISABLED; }))
+      << FetchMetrics(port);
+  ASSERT_TRUE(data->Decrypt(ContextWithDeadline().get(), decrypt, &opened).ok());
+  EXPECT_EQ(opened.plaintext(), "alice@example.com");
+  const std::string metrics = FetchMetrics(port);
+  EXPECT_THAT(metrics, HasSubstr("clavis_rotator_compromised_rewrapped_total 21"));
+  EXPECT_THAT(metrics, HasSubstr("clavis_rotator_segments_rotated_total 21"));
+  EXPECT_THAT(metrics, HasSubstr("clavis_rotator_versions_disabled_total 1"));
+  EXPECT_EQ(Stop(daemon, SIGTERM), 0);
+
+  // Every use of the compromised material is in the audit log, by segment.
+  CommandResult audit =
+      RunShell(absl::StrCat(CLAVISCTL_BINARY, " audit export --dir ", dir_.path(),
+                            "/data/audit --action UnwrapUnderCompromisedVersion --key ", key));
+  ASSERT_EQ(audit.exit_code, 0) << audit.out;
+  const std::vector<std::string> lines = absl::StrSplit(audit.out, '\n', absl::SkipWhitespace());
+  EXPECT_EQ(lines.size(), 21u) << audit.out;
+  EXPECT_THAT(audit.out, HasSubstr("customers/42"));
+}
+
+TEST_F(RotatorTest, UnusedVersionsAreRetiredPerTheKeysSetting) {
+  for (const char* id : {"keep", "destroy"}) CreateKey(id, absl::Now() + absl::Hours(24));
+  clavis::v1::UpdateKeySettingsRequest settings;
+  settings.set_name("tenants/acme/keys/destroy");
+  settings.mutable_update_mask()->add_paths("version_retirement");
+  settings.set_version_retirement(clavis::v1::DESTROY_UNUSED_VERSIONS);
+  clavis::v1::Key updated;
+  ASSERT_TRUE(
+      clavisd_.Admin()->UpdateKeySettings(ContextWithDeadline().get(), settings, &updated).ok());
+  for (const char* id : {"keep", "destroy"}) {
+    const std::string key = absl::StrCat("tenants/acme/keys/", id);
+    FillSegments(key, 5);
+    clavis::v1::RotateKeyRequest rotate;
+    rotate.set_name(key);
+    clavis::v1::Key rotated;
+    ASSERT_TRUE(clavisd_.Admin()->RotateKey(ContextWithDeadline().get(), rotate, &rotated).ok());
+  }
+  // Within the grace period nothing is retired, though the re-wrap is done.
+  ASSERT_EQ(RunShell(RotatorCommand({"--once", "--retire_grace_s", "3600"})).exit_code, 0);
+  EXPECT_EQ(SegmentsOn("tenants/acme/keys/destroy", 2), std::make_pair(5, 5));
+  EXPECT_EQ(GetKey("tenants/acme/keys/destroy").versions(0).state(), clavis::v1::ENABLED);
+  ASSERT_EQ(RunShell(RotatorCommand({"--once", "--retire_grace_s", "0"})).exit_code, 0);
+  EXPECT_EQ(GetKey("tenants/acme/keys/keep").versions(0).state(), clavis::v1::ENABLED)
+      << "the default keeps unused versions";
+  const clavis::v1::Key destroyed = GetKey("tenants/acme/keys/destroy");
+  EXPECT_EQ(destroyed.versions(0).state(), clavis::v1::PENDING_DESTRUCTION);
+  EXPECT_GT(TimeUtil::TimestampToSeconds(destroyed.versions(0).destroy_time()),
+            absl::ToUnixSeconds(absl::Now() + absl::Hours(24 * 29)))
+      << "the default pending window (30 days), cancellable until then";
+  EXPECT_EQ(destroyed.versions(1).state(), clavis::v1::ENABLED);
+  // clavisctl key get shows where the segment keys are.
+  CommandResult shown = RunShell(absl::StrCat(
+      CLAVISCTL_BINARY, " --endpoint localhost:", clavisd_.port(), " --ca-cert ",
+      clavisd_.ca_cert_file(), " --cert ", clavisd_.client_cert_prefix(PrincipalName("acme")),
+      ".crt --key ", clavisd_.client_cert_prefix(PrincipalName("acme")),
+      ".key key get tenants/acme/keys/destroy"));
+  ASSERT_EQ(shown.exit_code, 0) << shown.out;
+  EXPECT_THAT(shown.out, HasSubstr("SEGMENT KEYS"));
+  EXPECT_THAT(shown.out, HasSubstr("re-wrap: 5 of 5 segment keys on the primary version (100%)"));
+  EXPECT_THAT(shown.out, HasSubstr("disable, then schedule destruction"));
+}
+
+TEST_F(RotatorTest, SegmentKeysRotateOnTheirOwnPeriodOncePerDueTime) {
+  const std::string key = "tenants/acme/keys/crm";
+  CreateKey("crm", absl::Now() + absl::Hours(24));
+  clavis::v1::UpdateKeySettingsRequest settings;
+  settings.set_name(key);
+  settings.mutable_update_mask()->add_paths("segment_rotation_period");
+  settings.mutable_segment_rotation_period()->set_seconds(3);
+  clavis::v1::Key updated;
+  ASSERT_TRUE(
+      clavisd_.Admin()->UpdateKeySettings(ContextWithDeadline().get(), settings, &updated).ok());
+  FillSegments(key, 10);
+  ASSERT_EQ(RunShell(RotatorCommand({"--once"})).exit_code, 0);
+  auto primaries = [&] {
+    clavis::v1::ListSegmentsRequest request;
+    request.set_parent(key);
+    clavis::v1::ListSegmentsResponse page;
+    EXPECT_TRUE(clavisd_.Admin()->ListSegments(ContextWithDeadline().get(), request, &page).ok());
+    std::vector<uint32_t> out;
+    for (const auto& segment : page.segments()) out.push_back(segment.primary_version());
+    return out;
+  };
+  EXPECT_THAT(primaries(), ::testing::Each(1u)) << "not due yet";
+  absl::SleepFor(absl::Seconds(3.2));
+  // Two rotators at once: each due segment is rotated exactly once.
+  std::thread other([&] { EXPECT_EQ(RunShell(RotatorCommand({"--once"})).exit_code, 0); });
+  EXPECT_EQ(RunShell(RotatorCommand({"--once"})).exit_code, 0);
+  other.join();
+  EXPECT_THAT(primaries(), ::testing::Each(2u));
 }
 
 TEST_F(RotatorTest, WrongUsageAndAPrincipalWithoutRightsAreRefused) {

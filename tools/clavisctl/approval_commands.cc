@@ -6,6 +6,8 @@
 #include "clavis/v1/access_control.grpc.pb.h"
 #include "tools/clavisctl/access_format.h"
 #include "tools/clavisctl/command_helpers.h"
+#include "tools/clavisctl/resource_format.h"
+#include "tools/clavisctl/table.h"
 
 namespace clavis::clavisctl {
 namespace {
@@ -13,6 +15,17 @@ namespace {
 using clavis::v1::AccessControl;
 
 constexpr char kApprovalName[] = "tenants/T/approvals/ID";
+
+// FormatApprovalRequest plus, for a denied request, who denied it and why.
+// "denied by" is as wide as FormatApprovalRequest's widest field name
+// ("requester"), so the two tables line up as one.
+std::string FormatRequest(const clavis::v1::ApprovalRequest& request) {
+  std::string out = FormatApprovalRequest(request);
+  if (request.state() != clavis::v1::APPROVAL_DENIED) return out;
+  return out + FormatTable({{"denied by", request.denied_by()},
+                            {"reason", request.deny_reason().empty() ? "-" : request.deny_reason()},
+                            {"denied", FormatTimestamp(request.deny_time())}});
+}
 
 }  // namespace
 
@@ -37,7 +50,7 @@ absl::Status GetApproval(Session& session, const std::string& name) {
   absl::StatusOr<clavis::v1::ApprovalRequest> response =
       session.Call(session.access(), &AccessControl::StubInterface::GetApprovalRequest, request);
   if (!response.ok()) return response.status();
-  return session.Print(*response, FormatApprovalRequest(*response));
+  return session.Print(*response, FormatRequest(*response));
 }
 
 absl::Status ApproveApproval(Session& session, const std::string& name) {
@@ -71,12 +84,27 @@ absl::Status ApproveApproval(Session& session, const std::string& name) {
   return absl::OkStatus();
 }
 
+absl::Status DenyApproval(Session& session, const DenyApprovalArgs& args) {
+  clavis::v1::DenyRequestRequest request;
+  request.set_name(args.name);
+  request.set_reason(args.reason);
+  absl::StatusOr<clavis::v1::ApprovalRequest> response =
+      session.Call(session.access(), &AccessControl::StubInterface::DenyRequest, request);
+  if (!response.ok()) return response.status();
+  if (absl::Status s = session.Print(*response, FormatRequest(*response)); !s.ok()) return s;
+  if (!session.json()) {
+    session.err() << "denied; the " << response->action() << " will not run\n";
+  }
+  return absl::OkStatus();
+}
+
 void RegisterApprovalCommands(CommandRegistry& registry) {
   CLI::App* approval = registry.AddNoun(
       registry.root(), "approval",
-      "M-of-N approval requests: list, show and approve guarded changes (docs/ACCESS.md)",
+      "M-of-N approval requests: list, show, approve and deny guarded changes (docs/ACCESS.md)",
       {"clavisctl approval list tenants/acme/keys/crm",
-       "clavisctl approval approve tenants/acme/approvals/ar-5f2c9d"});
+       "clavisctl approval approve tenants/acme/approvals/ar-5f2c9d",
+       "clavisctl approval deny tenants/acme/approvals/ar-5f2c9d --reason \"change freeze\""});
   {
     auto args = std::make_shared<ListApprovalsArgs>();
     CLI::App* c = registry.AddCommand(*approval, "list",
@@ -84,7 +112,7 @@ void RegisterApprovalCommands(CommandRegistry& registry) {
                                       {"clavisctl approval list tenants/acme/keys/crm --all"},
                                       [args](Session& s) { return ListApprovals(s, *args); });
     AddNameArg(c, &args->key, "tenants/T/keys/K", "The key");
-    c->add_flag("--all", args->all, "Include executed and expired requests");
+    c->add_flag("--all", args->all, "Include executed, denied and expired requests");
   }
   AddNameCommand(registry, *approval,
                  {"get",
@@ -98,6 +126,20 @@ void RegisterApprovalCommands(CommandRegistry& registry) {
                   "the key). The approval that reaches the quorum runs the action",
                   "clavisctl approval approve tenants/acme/approvals/ar-5f2c9d", &ApproveApproval},
                  kApprovalName, "The approval request");
+  {
+    auto args = std::make_shared<DenyApprovalArgs>();
+    CLI::App* c = registry.AddCommand(
+        *approval, "deny",
+        "Deny a pending request for good: its action never runs (needs ApproveRequest on the "
+        "key; the requester may deny, i.e. withdraw, their own request)",
+        {"clavisctl approval deny tenants/acme/approvals/ar-5f2c9d --reason \"change freeze "
+         "until 2026-12-01\""},
+        [args](Session& s) { return DenyApproval(s, *args); });
+    AddNameArg(c, &args->name, kApprovalName, "The approval request");
+    c->add_option("--reason", args->reason,
+                  "Why, shown to everyone who reads the request (at most 512 bytes, one line)")
+        ->type_name("TEXT");
+  }
 }
 
 }  // namespace clavis::clavisctl

@@ -6,6 +6,8 @@
 //   approval list KEY [--all]    pending requests (--all: finished ones too)
 //   approval get NAME            one request (tenants/T/approvals/ID)
 //   approval approve NAME        add the caller's approval
+//   approval deny NAME [--reason TEXT]
+//                                deny it for good (or withdraw one's own)
 #ifndef CLAVIS_TOOLS_CLAVISCTL_APPROVAL_COMMANDS_H_
 #define CLAVIS_TOOLS_CLAVISCTL_APPROVAL_COMMANDS_H_
 
@@ -29,6 +31,13 @@ absl::Status GetApproval(Session& session, const std::string& name);
 // quorum, the stored action ran: if it failed, the command fails with the
 // action's status (its exit code), after printing the request.
 absl::Status ApproveApproval(Session& session, const std::string& name);
+
+struct DenyApprovalArgs {
+  std::string name;    // tenants/{t}/approvals/{id}
+  std::string reason;  // optional; the server bounds it (512 bytes, printable)
+};
+// Prints the denied request; its action will never run.
+absl::Status DenyApproval(Session& session, const DenyApprovalArgs& args);
 
 void RegisterApprovalCommands(CommandRegistry& registry);
 

@@ -128,7 +128,7 @@ void AddQueryOptions(CLI::App* c, AuditQueryArgs* args) {
       ->type_name("TIME")
       ->check(TimeCheck());
   c->add_flag("--alerts", args->alerts_only, "Only alert records (suspicious behaviour)");
-  c->add_option("--limit", args->limit, "At most this many records")->check(CLI::PositiveNumber);
+  c->add_option("--limit", args->limit, "At most this many records")->check(CountCheck());
 }
 
 }  // namespace
@@ -235,8 +235,7 @@ void RegisterAuditCommands(CommandRegistry& registry) {
         *audit, "tail", "Show the last records", {"clavisctl audit tail --dir data/audit -n 50"},
         [dir, count](Session& s) { return TailAudit(s, *dir, *count); });
     c->add_option("--dir", *dir, "The audit log directory (<data_dir>/audit)")->required();
-    c->add_option("-n,--lines", *count, "How many records (default 20)")
-        ->check(CLI::PositiveNumber);
+    c->add_option("-n,--lines", *count, "How many records (default 20)")->check(CountCheck());
   }
   {
     auto args = std::make_shared<AuditQueryArgs>();

@@ -15,6 +15,7 @@
 #include "gtest/gtest.h"
 #include "kms/audit/audit_log.h"
 #include "kms/audit/audit_testing.h"
+#include "tools/clavisctl/cli_testing.h"
 #include "tools/clavisctl/exit_codes.h"
 #include "tools/clavisctl/run.h"
 
@@ -78,24 +79,10 @@ class AuditCommandsTest : public ::testing::Test {
     std::filesystem::remove(key_file_);
   }
 
-  struct Result {
-    int code;
-    std::string out;
-    std::string err;
-  };
+  using Result = clavisctl::cli_testing::CliResult;
   Result Cli(std::vector<std::string> args) {
-    args.insert(args.begin(), "clavisctl");
-    std::vector<const char*> argv;
-    for (const std::string& a : args) argv.push_back(a.c_str());
-    std::istringstream in;
-    std::ostringstream out, err;
-    Io io;
-    io.in = &in;
-    io.out = &out;
-    io.err = &err;
     // No server: the audit commands are local.
-    const int code = clavisctl::Run(static_cast<int>(argv.size()), argv.data(), io, "127.0.0.1:1");
-    return {code, out.str(), err.str()};
+    return clavisctl::cli_testing::RunCliInProcess(std::move(args), "127.0.0.1:1");
   }
   Result Verify() {
     return Cli({"audit", "verify", "--dir", dir_, "--public-key-file", key_file_});

@@ -1,5 +1,8 @@
 #include "tools/clavisctl/cli_checks.h"
 
+#include "absl/strings/escaping.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
 #include "tools/clavisctl/args.h"
 
 namespace clavis::clavisctl {
@@ -24,6 +27,18 @@ CLI::Validator TimeoutCheck() {
         if (*d <= absl::ZeroDuration()) return "the timeout must be longer than 0s";
         if (*d > absl::Hours(24)) return "the timeout must be at most 1d";
         return std::string();
+      },
+      "");
+}
+
+CLI::Validator CountCheck() {
+  return CLI::Validator(
+      [](std::string& text) -> std::string {
+        int count = 0;
+        if (absl::SimpleAtoi(text, &count) && count >= 1) return std::string();
+        // CLI11 prefixes the message with the option's name.
+        return absl::StrCat("must be a whole number of at least 1, not \"", absl::CHexEscape(text),
+                            "\"");
       },
       "");
 }

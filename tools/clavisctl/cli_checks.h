@@ -15,6 +15,10 @@ CLI::Validator DurationCheck();
 // A duration in (0s, 1d], for --timeout: a longer deadline is no deadline in
 // practice, and the bound keeps now + timeout far from time_point overflow.
 CLI::Validator TimeoutCheck();
+// A whole number of at least 1 that fits an int (counts, page and batch
+// sizes). CLI::PositiveNumber would say "Value 0 not in range 0.000000 to
+// 1.797...e+308", which reads as if 0 were allowed.
+CLI::Validator CountCheck();
 // RFC 3339 (ParseTime).
 CLI::Validator TimeCheck();
 // One "key=value" entry (ParseKeyValue). Duplicate keys across entries are

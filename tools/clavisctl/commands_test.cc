@@ -22,6 +22,7 @@
 #include "grpcpp/server.h"
 #include "grpcpp/server_builder.h"
 #include "gtest/gtest.h"
+#include "tools/clavisctl/cli_testing.h"
 #include "tools/clavisctl/exit_codes.h"
 #include "tools/clavisctl/run.h"
 
@@ -106,6 +107,23 @@ class FakeAdmin final : public clavis::v1::KeyAdmin::Service, public Recorder {
                           absl::StrCat("key ", request->name(), " not found"));
     }
     *response = MainKey();
+    return grpc::Status::OK;
+  }
+
+  // Answers for kMain only: 3 segment keys on version 1; refused for others.
+  grpc::Status GetKeyVersionUsage(grpc::ServerContext*, const clavis::v1::KeyNameRequest* request,
+                                  clavis::v1::KeyVersionUsage* response) override {
+    if (request->name() != kMain) {
+      return grpc::Status(grpc::StatusCode::PERMISSION_DENIED, "GetKey denied");
+    }
+    response->set_name(kMain);
+    response->set_segments_scanned(3);
+    auto* v = response->add_versions();
+    v->set_version(1);
+    v->set_state(clavis::v1::ENABLED);
+    v->set_primary(true);
+    v->set_segment_key_versions(3);
+    v->set_segments(3);
     return grpc::Status::OK;
   }
 
@@ -259,6 +277,8 @@ clavis::v1::ApprovalRequest Approval(const std::string& name, int approvals,
 
 class FakeAccess final : public clavis::v1::AccessControl::Service, public Recorder {
  public:
+  std::atomic<int> set_calls{0};
+
   grpc::Status WhoAmI(grpc::ServerContext*, const clavis::v1::WhoAmIRequest*,
                       clavis::v1::WhoAmIResponse* response) override {
     response->set_principal("tenants/acme/principals/admin");
@@ -266,6 +286,7 @@ class FakeAccess final : public clavis::v1::AccessControl::Service, public Recor
     response->add_groups("tenants/acme/groups/oncall");
     response->set_method("mtls");
     response->set_peer("ipv4:127.0.0.1:50000");
+    response->set_server_version("9.8.7");
     return grpc::Status::OK;
   }
 
@@ -285,6 +306,7 @@ class FakeAccess final : public clavis::v1::AccessControl::Service, public Recor
                             const clavis::v1::SetKeyPolicyRequest* request,
                             clavis::v1::KeyPolicy* response) override {
     Record(*request);
+    ++set_calls;
     if (request->policy().find("widen") != std::string::npos) {
       return ApprovalRequired(context, request->key());
     }
@@ -292,6 +314,28 @@ class FakeAccess final : public clavis::v1::AccessControl::Service, public Recor
     response->set_policy(request->policy());
     response->set_approvals_required(
         request->has_approvals_required() ? request->approvals_required() : 2);
+    return grpc::Status::OK;
+  }
+
+  // A document holding "widen" would need approval, one holding "Decrpyt"
+  // is refused like clavisd's parser refuses it.
+  grpc::Status ValidateKeyPolicy(grpc::ServerContext*,
+                                 const clavis::v1::SetKeyPolicyRequest* request,
+                                 clavis::v1::ValidateKeyPolicyResponse* response) override {
+    Record(*request);
+    if (request->policy().find("Decrpyt") != std::string::npos) {
+      return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                          "policy: statements[0].actions[0]: unknown action \"Decrpyt\" (did you "
+                          "mean \"Decrypt\"?)");
+    }
+    response->set_key(request->key());
+    response->set_policy(kPolicy);
+    response->set_approvals_required(2);
+    if (request->policy().find("widen") != std::string::npos) {
+      response->set_needs_approval(true);
+      response->add_approval_reasons("widens access");
+      response->add_approval_reasons("lowers approvals_required");
+    }
     return grpc::Status::OK;
   }
 
@@ -357,6 +401,23 @@ class FakeAccess final : public clavis::v1::AccessControl::Service, public Recor
     }
     return grpc::Status::OK;
   }
+
+  // ar-7: denied with the reason sent; anything else: already executed.
+  grpc::Status DenyRequest(grpc::ServerContext*, const clavis::v1::DenyRequestRequest* request,
+                           clavis::v1::ApprovalRequest* response) override {
+    Record(*request);
+    if (request->name() != kApprovalName) {
+      return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
+                          absl::StrCat("approval request ", request->name(),
+                                       " is EXECUTED (its action already ran); it cannot be "
+                                       "denied"));
+    }
+    *response = Approval(kApprovalName, 1, clavis::v1::APPROVAL_DENIED);
+    response->set_denied_by("tenants/acme/principals/ops1");
+    response->set_deny_reason(request->reason());
+    response->mutable_deny_time()->set_seconds(1'796'086'800);  // 2026-12-01T01:00:00Z
+    return grpc::Status::OK;
+  }
 };
 
 class CommandsTest : public ::testing::Test {
@@ -384,18 +445,9 @@ class CommandsTest : public ::testing::Test {
   };
 
   Result Cli(std::vector<std::string> args, const std::string& stdin_text = "") {
-    args.insert(args.begin(), "clavisctl");
-    std::vector<const char*> argv;
-    for (const std::string& a : args) argv.push_back(a.c_str());
-    std::istringstream in(stdin_text);
-    std::ostringstream out, err;
-    Io io;
-    io.in = &in;
-    io.out = &out;
-    io.err = &err;
-    const int code =
-        clavisctl::Run(static_cast<int>(argv.size()), argv.data(), io, endpoint_.c_str());
-    return {code, out.str(), err.str()};
+    auto r =
+        clavisctl::cli_testing::RunCliInProcess(std::move(args), endpoint_.c_str(), stdin_text);
+    return {r.code, std::move(r.out), std::move(r.err)};
   }
 
   // A file in the test's temp dir holding `content`; removed in TearDown.
@@ -418,8 +470,23 @@ TEST_F(CommandsTest, KeyGetPrintsFieldsAndVersions) {
   const Result r = Cli({"key", "get", kMain});
   ASSERT_EQ(r.code, 0) << r.err;
   EXPECT_THAT(r.out, HasSubstr("name               tenants/acme/keys/main\n"));
-  EXPECT_THAT(r.out, HasSubstr("1 (primary)  ENABLED  -        0011223344556677\n"));
+  EXPECT_THAT(r.out, HasSubstr("SEGMENT KEYS"));
+  EXPECT_THAT(r.out, HasSubstr("1 (primary)  ENABLED  -        3             0011223344556677\n"));
+  EXPECT_THAT(r.out, HasSubstr("re-wrap: 3 of 3 segment keys on the primary version (100%)"));
   EXPECT_THAT(r.err, IsEmpty());
+
+  const Result skipped = Cli({"key", "get", kMain, "--no-usage"});
+  ASSERT_EQ(skipped.code, 0) << skipped.err;
+  EXPECT_THAT(skipped.out, HasSubstr("1 (primary)  ENABLED  -        0011223344556677\n"));
+  EXPECT_THAT(skipped.out, Not(HasSubstr("SEGMENT KEYS")));
+}
+
+TEST_F(CommandsTest, KeyGetWithoutUsageRightsStillShowsTheKey) {
+  const Result r = Cli({"key", "get", kGuarded});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("0011223344556677"));
+  EXPECT_THAT(r.out, Not(HasSubstr("SEGMENT KEYS")));
+  EXPECT_EQ(r.err, "(segment-key counts unavailable: GetKey denied)\n");
 }
 
 TEST_F(CommandsTest, KeyGetJson) {
@@ -930,14 +997,86 @@ TEST_F(CommandsTest, WhoAmI) {
   Result r = Cli({"whoami"});
   ASSERT_EQ(r.code, 0) << r.err;
   EXPECT_EQ(r.out,
-            "principal  tenants/acme/principals/admin\n"
-            "groups     tenants/acme/groups/ops, tenants/acme/groups/oncall\n"
-            "method     mtls\n"
-            "peer       ipv4:127.0.0.1:50000\n");
+            "principal       tenants/acme/principals/admin\n"
+            "groups          tenants/acme/groups/ops, tenants/acme/groups/oncall\n"
+            "method          mtls\n"
+            "peer            ipv4:127.0.0.1:50000\n"
+            "server version  9.8.7\n");
   r = Cli({"whoami", "--json"});
   ASSERT_EQ(r.code, 0) << r.err;
   EXPECT_THAT(r.out, HasSubstr("\"principal\": \"tenants/acme/principals/admin\""));
   EXPECT_THAT(r.out, HasSubstr("\"method\": \"mtls\""));
+  EXPECT_THAT(r.out, HasSubstr("\"serverVersion\": \"9.8.7\""));
+}
+
+TEST_F(CommandsTest, ApprovalDenySendsTheReasonAndShowsWhoDenied) {
+  Result r = Cli({"approval", "deny", kApprovalName, "--reason", "change freeze"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  auto sent = access_.Last<clavis::v1::DenyRequestRequest>();
+  EXPECT_EQ(sent.name(), kApprovalName);
+  EXPECT_EQ(sent.reason(), "change freeze");
+  // One aligned table: the request, then who denied it and why.
+  EXPECT_THAT(r.out, HasSubstr("state      DENIED\n"));
+  EXPECT_THAT(r.out, HasSubstr("denied by  tenants/acme/principals/ops1\n"
+                               "reason     change freeze\n"
+                               "denied     2026-12-01T01:00:00Z\n"));
+  EXPECT_EQ(r.err, "denied; the ScheduleDestruction will not run\n");
+
+  r = Cli({"approval", "deny", kApprovalName});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(access_.Last<clavis::v1::DenyRequestRequest>().reason(), "") << "no reason: none sent";
+  EXPECT_THAT(r.out, HasSubstr("reason     -\n"));
+
+  r = Cli({"approval", "deny", kApprovalName, "--reason", "freeze", "--json"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("\"state\": \"APPROVAL_DENIED\""));
+  EXPECT_THAT(r.out, HasSubstr("\"deniedBy\": \"tenants/acme/principals/ops1\""));
+  EXPECT_THAT(r.out, HasSubstr("\"denyReason\": \"freeze\""));
+  EXPECT_THAT(r.err, IsEmpty());
+
+  r = Cli({"approval", "deny", "tenants/acme/approvals/ar-done"});
+  EXPECT_EQ(r.code, kExitFailedPrecondition);
+  EXPECT_THAT(r.out, IsEmpty());
+  EXPECT_THAT(r.err, HasSubstr("is EXECUTED (its action already ran)"));
+
+  r = Cli({"approval", "deny"});
+  EXPECT_EQ(r.code, kExitUsage);
+}
+
+TEST_F(CommandsTest, PolicyValidateSaysValidAndWhetherSettingItNeedsApproval) {
+  const std::string file = TempFile("validate_policy.json", kPolicy);
+  Result r = Cli({"policy", "validate", kGuarded, "--policy-file", file});
+  ASSERT_EQ(r.code, 0) << r.err;
+  auto sent = access_.Last<clavis::v1::SetKeyPolicyRequest>();
+  EXPECT_EQ(sent.key(), kGuarded);
+  EXPECT_EQ(sent.policy(), kPolicy);
+  EXPECT_FALSE(sent.has_approvals_required());
+  EXPECT_EQ(r.out,
+            "valid: a policy for tenants/acme/keys/guarded\n"
+            "setting it needs no approval: `policy set` would apply it at once\n");
+  EXPECT_EQ(access_.set_calls.load(), 0) << "validating never calls SetKeyPolicy";
+
+  r = Cli({"policy", "validate", kGuarded, "--file", "-", "--approvals", "0"},
+          R"({"widen": true})");
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(access_.Last<clavis::v1::SetKeyPolicyRequest>().approvals_required(), 0u);
+  EXPECT_THAT(r.out, HasSubstr("setting it needs approval: it widens access and lowers "
+                               "approvals_required"));
+
+  r = Cli({"policy", "validate", kGuarded, "--file", file, "--json"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("\"policy\": \"{\\\"version\\\""));
+  EXPECT_THAT(r.out, HasSubstr("\"approvalsRequired\": 2"));
+
+  r = Cli({"policy", "validate", kGuarded, "--file", "-"},
+          R"({"statements": [{"actions": ["Decrpyt"]}]})");
+  EXPECT_EQ(r.code, kExitInvalidArgument);
+  EXPECT_THAT(r.out, IsEmpty());
+  EXPECT_THAT(r.err, HasSubstr("statements[0].actions[0]: unknown action \"Decrpyt\""));
+
+  const std::string empty = TempFile("validate_empty.json", " \n");
+  EXPECT_EQ(Cli({"policy", "validate", kGuarded, "--file", empty}).code, kExitUsage);
+  EXPECT_EQ(Cli({"policy", "validate", kGuarded}).code, kExitUsage);
 }
 
 }  // namespace

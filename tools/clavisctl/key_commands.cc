@@ -42,6 +42,17 @@ absl::Status CreateKey(Session& session, const CreateKeyArgs& args) {
     *request.mutable_rotation_period() = ToProtoDuration(*period);
   }
   request.set_require_explicit_segments(args.require_explicit_segments);
+  if (!args.segment_rotation_period.empty()) {
+    absl::StatusOr<absl::Duration> period = AsUsage(ParseDuration(args.segment_rotation_period));
+    if (!period.ok()) return period.status();
+    *request.mutable_segment_rotation_period() = ToProtoDuration(*period);
+  }
+  if (!args.retire_unused.empty()) {
+    absl::StatusOr<clavis::v1::VersionRetirement> retirement =
+        ParseVersionRetirement(args.retire_unused);
+    if (!retirement.ok()) return retirement.status();
+    request.set_version_retirement(*retirement);
+  }
   if (!args.policy_file.empty()) {
     if (!args.administrators.empty() || !args.users.empty()) {
       return UsageError("--policy-file excludes --admin and --user: the document says it all");
@@ -104,8 +115,38 @@ absl::Status ListKeys(Session& session, const ListKeysArgs& args) {
   return session.Print(all, FormatKeyList(all.keys()));
 }
 
-absl::Status GetKey(Session& session, const std::string& name) {
-  return CallOnName(session, &KeyAdmin::StubInterface::GetKey, name);
+absl::StatusOr<clavis::v1::VersionRetirement> ParseVersionRetirement(const std::string& value) {
+  if (value == "keep") return clavis::v1::KEEP_UNUSED_VERSIONS;
+  if (value == "disable") return clavis::v1::DISABLE_UNUSED_VERSIONS;
+  if (value == "destroy") return clavis::v1::DESTROY_UNUSED_VERSIONS;
+  return UsageError("--retire-unused must be keep, disable or destroy");
+}
+
+absl::Status GetKey(Session& session, const GetKeyArgs& args) {
+  clavis::v1::GetKeyRequest request;
+  request.set_name(args.name);
+  absl::StatusOr<clavis::v1::Key> key =
+      session.Call(session.admin(), &KeyAdmin::StubInterface::GetKey, request);
+  if (!key.ok()) return key.status();
+  // --json prints the Key message alone (scripts get usage from key usage).
+  if (session.json() || args.no_usage || key->versions().empty()) {
+    return PrintResource(session, *key);
+  }
+  // The usage scan reads every segment of the key: worth it for a person
+  // looking at one key, and skippable with --no-usage for very large keys.
+  clavis::v1::KeyNameRequest usage_request;
+  usage_request.set_name(args.name);
+  absl::StatusOr<clavis::v1::KeyVersionUsage> usage =
+      session.Call(session.admin(), &KeyAdmin::StubInterface::GetKeyVersionUsage, usage_request);
+  if (!usage.ok()) {
+    const absl::Status& why = usage.status();
+    session.err() << "(segment-key counts unavailable: "
+                  << (why.message().empty() ? absl::StatusCodeToString(why.code())
+                                            : std::string(why.message()))
+                  << ")\n";
+    return PrintResource(session, *key);
+  }
+  return session.Print(*key, FormatKeyWithUsage(*key, *usage));
 }
 
 absl::Status KeyUsage(Session& session, const std::string& name) {
@@ -120,9 +161,9 @@ absl::Status KeyUsage(Session& session, const std::string& name) {
                     FormatState(v.state()), absl::StrCat(v.segments()),
                     absl::StrCat(v.segment_key_versions())});
   }
-  return session.Print(*usage, absl::StrCat(FormatTable(rows), usage->segments_scanned(),
-                                            " segments scanned; a version protecting none can "
-                                            "be disabled and destroyed without losing data\n"));
+  return session.Print(*usage, absl::StrCat(FormatTable(rows), FormatRewrapProgress(*usage),
+                                            "\na version protecting none can be disabled and "
+                                            "destroyed without losing data\n"));
 }
 
 absl::Status RotateKey(Session& session, const std::string& name) {
@@ -150,14 +191,34 @@ absl::Status DestroyKey(Session& session, const std::string& name) {
 }
 
 absl::Status SetKeyRotation(Session& session, const SetRotationArgs& args) {
-  absl::StatusOr<absl::Duration> period = AsUsage(ParseDuration(args.period));
-  if (!period.ok()) return period.status();
+  if (args.period.empty() && args.next.empty() && args.segment_period.empty() &&
+      args.retire_unused.empty()) {
+    return UsageError(
+        "give at least one of --period, --next, --segment-period and --retire-unused");
+  }
   clavis::v1::UpdateKeySettingsRequest request;
   request.set_name(args.name);
   // Only the fields named in the mask change; description, labels and the
   // explicit-segments flag keep their values.
-  request.mutable_update_mask()->add_paths("rotation_period");
-  *request.mutable_rotation_period() = ToProtoDuration(*period);
+  if (!args.period.empty()) {
+    absl::StatusOr<absl::Duration> period = AsUsage(ParseDuration(args.period));
+    if (!period.ok()) return period.status();
+    request.mutable_update_mask()->add_paths("rotation_period");
+    *request.mutable_rotation_period() = ToProtoDuration(*period);
+  }
+  if (!args.segment_period.empty()) {
+    absl::StatusOr<absl::Duration> period = AsUsage(ParseDuration(args.segment_period));
+    if (!period.ok()) return period.status();
+    request.mutable_update_mask()->add_paths("segment_rotation_period");
+    *request.mutable_segment_rotation_period() = ToProtoDuration(*period);
+  }
+  if (!args.retire_unused.empty()) {
+    absl::StatusOr<clavis::v1::VersionRetirement> retirement =
+        ParseVersionRetirement(args.retire_unused);
+    if (!retirement.ok()) return retirement.status();
+    request.mutable_update_mask()->add_paths("version_retirement");
+    request.set_version_retirement(*retirement);
+  }
   if (!args.next.empty()) {
     absl::StatusOr<absl::Time> next = AsUsage(ParseTime(args.next));
     if (!next.ok()) return next.status();
@@ -190,6 +251,9 @@ absl::Status RewrapSegments(Session& session, const RewrapArgs& args) {
     }
     totals.set_rewrapped(totals.rewrapped() + response->rewrapped());
     totals.set_already_current(totals.already_current() + response->already_current());
+    totals.set_compromised_rewrapped(totals.compromised_rewrapped() +
+                                     response->compromised_rewrapped());
+    totals.set_segments_rotated(totals.segments_rotated() + response->segments_rotated());
     session.err() << "rewrap: batch " << batch << ": " << response->rewrapped() << " re-wrapped, "
                   << response->already_current() << " already current (total " << totals.rewrapped()
                   << " re-wrapped, " << totals.already_current() << " already current)\n";
@@ -200,6 +264,16 @@ absl::Status RewrapSegments(Session& session, const RewrapArgs& args) {
     request.set_page_token(response->next_page_token());
   }
   return session.Print(totals, FormatRewrapSummary(totals));
+}
+
+void AddRetireUnusedOption(CLI::App* command, std::string* retire_unused) {
+  command
+      ->add_option("--retire-unused", *retire_unused,
+                   "What clavis-rotator does with a version once no segment key is wrapped under "
+                   "it (after a rotation and its re-wrap): keep (default), disable, or destroy "
+                   "(disable, then schedule destruction with the default pending window)")
+      ->type_name("keep|disable|destroy")
+      ->check(CLI::IsMember({"keep", "disable", "destroy"}));
 }
 
 void RegisterKeyCommands(CommandRegistry& registry) {
@@ -231,6 +305,12 @@ void RegisterKeyCommands(CommandRegistry& registry) {
         ->check(DurationCheck());
     c->add_flag("--require-explicit-segments", args->require_explicit_segments,
                 "Refuse data keys for segments not created with 'segment create' first");
+    c->add_option("--segment-rotation-period", args->segment_rotation_period,
+                  "Give each segment a new segment key this often (clavis-rotator); default: "
+                  "never")
+        ->type_name("DURATION")
+        ->check(DurationCheck());
+    AddRetireUnusedOption(c, &args->retire_unused);
     CLI::Option* admin =
         c->add_option("--admin", args->administrators,
                       "A key administrator (principal or group); repeat for more. Default: you")
@@ -264,7 +344,7 @@ void RegisterKeyCommands(CommandRegistry& registry) {
                                       [args](Session& s) { return ListKeys(s, *args); });
     AddNameArg(c, &args->parent, "tenants/T", "The tenant");
     c->add_option("--page-size", args->page_size, "Keys per page (server default 100)")
-        ->check(CLI::PositiveNumber);
+        ->check(CountCheck());
     c->add_option("--page-token", args->page_token, "Continue a previous listing");
     c->add_flag("--all", args->all, "Follow page tokens and list every key");
   }
@@ -272,8 +352,20 @@ void RegisterKeyCommands(CommandRegistry& registry) {
   auto add = [&](const NameCommand& command) {
     AddNameCommand(registry, *key, command, kKeyName, "The key");
   };
-  add({"get", "Show a key and its versions (state, creation time, key check value)",
-       "clavisctl key get tenants/acme/keys/main", &GetKey});
+  {
+    auto args = std::make_shared<GetKeyArgs>();
+    CLI::App* c = registry.AddCommand(
+        *key, "get",
+        "Show a key and its versions (state, creation time, key check value, how many segment "
+        "keys each still protects, re-wrap progress)",
+        {"clavisctl key get tenants/acme/keys/main",
+         "clavisctl key get tenants/acme/keys/main --json"},
+        [args](Session& s) { return GetKey(s, *args); });
+    AddNameArg(c, &args->name, kKeyName, "The key");
+    c->add_flag("--no-usage", args->no_usage,
+                "Skip the scan of the key's segments behind the SEGMENT KEYS column (for keys "
+                "with millions of segments); --json never scans");
+  }
   add({"usage",
        "Per version, how many segments and segment-key versions it still protects (scans the "
        "key's segments)",
@@ -305,15 +397,24 @@ void RegisterKeyCommands(CommandRegistry& registry) {
   {
     auto args = std::make_shared<SetRotationArgs>();
     CLI::App* c = registry.AddCommand(
-        *key, "set-rotation", "Set the automatic rotation schedule (--period 0s turns it off)",
+        *key, "set-rotation",
+        "Set the automatic rotation schedule of the key (--period) and of its segment keys "
+        "(--segment-period), and what happens to versions no segment key uses any more "
+        "(--retire-unused); 0s turns a schedule off",
         {"clavisctl key set-rotation tenants/acme/keys/main --period 90d "
-         "--next 2026-12-01T00:00:00Z"},
+         "--next 2026-12-01T00:00:00Z",
+         "clavisctl key set-rotation tenants/acme/keys/main --segment-period 30d "
+         "--retire-unused destroy"},
         [args](Session& s) { return SetKeyRotation(s, *args); });
     AddNameArg(c, &args->name, kKeyName, "The key");
     c->add_option("--period", args->period, "Rotation period, e.g. 90d; 0s for none")
-        ->required()
         ->type_name("DURATION")
         ->check(DurationCheck());
+    c->add_option("--segment-period", args->segment_period,
+                  "Rotation period of each segment key under the key, e.g. 30d; 0s for none")
+        ->type_name("DURATION")
+        ->check(DurationCheck());
+    AddRetireUnusedOption(c, &args->retire_unused);
     c->add_option("--next", args->next, "Time of the next rotation (RFC 3339)")
         ->type_name("TIME")
         ->check(TimeCheck());
@@ -328,7 +429,7 @@ void RegisterKeyCommands(CommandRegistry& registry) {
         [args](Session& s) { return RewrapSegments(s, *args); });
     AddNameArg(c, &args->name, kKeyName, "The key");
     c->add_option("--batch-size", args->batch_size, "Segments per RPC (server default 1000)")
-        ->check(CLI::PositiveNumber);
+        ->check(CountCheck());
     c->add_option("--page-token", args->page_token, "Resume an interrupted rewrap");
   }
 

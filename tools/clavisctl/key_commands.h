@@ -6,6 +6,8 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "clavis/v1/resources.pb.h"
 #include "tools/clavisctl/command_helpers.h"
 #include "tools/clavisctl/command_registry.h"
 #include "tools/clavisctl/session.h"
@@ -23,9 +25,11 @@ struct CreateKeyArgs {
   // caller) and users. Not both.
   std::vector<std::string> administrators;  // principals or groups
   std::vector<std::string> users;
-  std::string policy_file;  // "-": stdin
-  int approvals = 0;        // M of M-of-N, 0..kMaxApprovals; 0 or 1: none
-  std::string origin;       // "generated" (default) or "external" (BYOK)
+  std::string policy_file;              // "-": stdin
+  int approvals = 0;                    // M of M-of-N, 0..kMaxApprovals; 0 or 1: none
+  std::string origin;                   // "generated" (default) or "external" (BYOK)
+  std::string segment_rotation_period;  // empty: none
+  std::string retire_unused;            // keep|disable|destroy; empty: server default
 };
 // --policy-file together with --admin or --user is a usage error (CLI11
 // refuses it while parsing; CreateKey checks again for direct callers).
@@ -39,7 +43,16 @@ struct ListKeysArgs {
 };
 absl::Status ListKeys(Session& session, const ListKeysArgs& args);
 
-absl::Status GetKey(Session& session, const std::string& name);
+struct GetKeyArgs {
+  std::string name;
+  bool no_usage = false;  // skip the segment scan behind the SEGMENT KEYS column
+};
+// Human output adds, per version, the segment keys it still protects and the
+// re-wrap progress (GetKeyVersionUsage); --json prints the Key alone.
+absl::Status GetKey(Session& session, const GetKeyArgs& args);
+// "keep", "disable", "destroy" (a usage error otherwise).
+absl::StatusOr<clavis::v1::VersionRetirement> ParseVersionRetirement(const std::string& value);
+void AddRetireUnusedOption(CLI::App* command, std::string* retire_unused);
 absl::Status RotateKey(Session& session, const std::string& name);
 absl::Status EnableKey(Session& session, const std::string& name);
 absl::Status DisableKey(Session& session, const std::string& name);
@@ -49,8 +62,10 @@ absl::Status DestroyKey(Session& session, const std::string& name);
 
 struct SetRotationArgs {
   std::string name;
-  std::string period;  // "0s" turns scheduled rotation off
-  std::string next;    // RFC 3339; empty: leave next_rotation_time to the server
+  std::string period;          // "0s" turns scheduled rotation off; empty: unchanged
+  std::string segment_period;  // likewise for the key's segment keys
+  std::string retire_unused;   // keep|disable|destroy; empty: unchanged
+  std::string next;            // RFC 3339; empty: leave next_rotation_time to the server
 };
 absl::Status SetKeyRotation(Session& session, const SetRotationArgs& args);
 

@@ -163,7 +163,7 @@ void RegisterKeyImportCommands(CommandRegistry& registry, CLI::App& key) {
                 "Add the material as a new primary version (on-demand rotation)");
     c->add_option("--version", args->version,
                   "Re-import into this version (default: the primary version)")
-        ->check(CLI::PositiveNumber);
+        ->check(CountCheck());
   }
 }
 

@@ -30,6 +30,10 @@ absl::Status CancelKeyVersionDestruction(Session& session, const std::string& na
   return CallOnName(session, &KeyAdmin::StubInterface::CancelKeyVersionDestruction, name);
 }
 
+absl::Status MarkKeyVersionCompromised(Session& session, const std::string& name) {
+  return CallOnName(session, &KeyAdmin::StubInterface::MarkKeyVersionCompromised, name);
+}
+
 absl::Status DestroyKeyVersion(Session& session, const std::string& name) {
   return CallOnName(session, &KeyAdmin::StubInterface::DestroyKeyVersion, name);
 }
@@ -59,6 +63,13 @@ void RegisterKeyVersionCommands(CommandRegistry& registry, CLI::App& key) {
   add({"cancel-destroy", "Cancel a version's scheduled destruction (it becomes DISABLED)",
        "clavisctl key version cancel-destroy tenants/acme/keys/main/versions/1",
        &CancelKeyVersionDestruction});
+  add({"compromise",
+       "Mark a version compromised (final): it decrypts nothing from then on; its segment keys "
+       "move to the primary version only by re-wrap (clavis-rotator does it on its next pass, "
+       "or run key rewrap), every such use is audited, and their segments get a fresh segment "
+       "key for new data. Marking the primary version of a generated key rotates the key first",
+       "clavisctl key version compromise tenants/acme/keys/main/versions/3",
+       &MarkKeyVersionCompromised});
   add({"destroy", "Destroy a version whose pending window has passed (irreversible)",
        "clavisctl key version destroy tenants/acme/keys/main/versions/1", &DestroyKeyVersion});
 }

@@ -18,6 +18,7 @@ absl::Status EnableKeyVersion(Session& session, const std::string& name);
 absl::Status DisableKeyVersion(Session& session, const std::string& name);
 absl::Status ScheduleKeyVersionDestruction(Session& session, const ScheduleDestroyArgs& args);
 absl::Status CancelKeyVersionDestruction(Session& session, const std::string& name);
+absl::Status MarkKeyVersionCompromised(Session& session, const std::string& name);
 absl::Status DestroyKeyVersion(Session& session, const std::string& name);
 
 // Adds the "version" noun under `key`.

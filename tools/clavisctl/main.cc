@@ -6,9 +6,10 @@
 //   key list <tenants/T> [--page-size N] [--page-token P] [--all]
 //   key get|rotate|enable|disable|cancel-destroy|destroy <tenants/T/keys/K>
 //   key schedule-destroy <tenants/T/keys/K> [--pending-window 30d]
-//   key set-rotation <tenants/T/keys/K> --period 90d [--next 2026-12-01T00:00:00Z]
+//   key set-rotation <tenants/T/keys/K> [--period 90d] [--next 2026-12-01T00:00:00Z]
+//                    [--segment-period 30d] [--retire-unused keep|disable|destroy]
 //   key rewrap <tenants/T/keys/K> [--batch-size N] [--page-token P]
-//   key version enable|disable|cancel-destroy|destroy <tenants/T/keys/K/versions/N>
+//   key version enable|disable|cancel-destroy|destroy|compromise <tenants/T/keys/K/versions/N>
 //   key version schedule-destroy <tenants/T/keys/K/versions/N> [--pending-window 30d]
 //   segment create|get|rotate|revoke|enable|cancel-destroy|destroy
 //           <tenants/T/keys/K/segments/S>
@@ -17,20 +18,41 @@
 //   datakey <tenants/T/keys/K> --segment S [--context k=v]...
 //   encrypt <tenants/T/keys/K> --segment S [--context k=v]... [--plaintext-file F]
 //   decrypt [--context k=v]... (--blob-base64 B | --blob-file F) [--key K] [--base64]
+//   policy get <tenants/T/keys/K>
+//   policy set|validate <tenants/T/keys/K> --file F [--approvals M]
+//                         (validate: what set would say, changing nothing)
+//   policy simulate <tenants/T/keys/K> --principal P --action A [...] [--draft-file F]
+//   approval list <tenants/T/keys/K> [--all]
+//   approval get|approve <tenants/T/approvals/ID>
+//   approval deny <tenants/T/approvals/ID> [--reason TEXT]
 //   pki init-ca --out DIR [--common-name CN] [--validity-days N] [--force]
 //   pki issue-server --ca DIR --out PREFIX [--dns NAME]... [--ip ADDR]... [...]
 //   pki issue-client --ca DIR --principal P [--group G]... --out PREFIX [...]
 //   token keygen --out PREFIX --key-id ID [--force]
 //   token issue --issuer-seed FILE --key-id ID --principal P [--group G]...
 //               --audience AUD [--ttl 1h] [--token-id ID] [--out FILE] [--force]
-// (pki and token run locally and call no server.)
+//   whoami                principal, groups, method, peer, clavisd's version
+//   status                reachable? healthy? who am I? (exit 7: unreachable)
+//   completion bash       the bash completion script:
+//                         source <(clavisctl completion bash)
+// (pki, token, audit and completion run locally and call no server;
+// `certs` is an alias of `pki`, `bootstrap` one of `init-ca`.)
+//
+// Counts and sizes (--page-size, --batch-size, --version N, --limit, -n) are
+// whole numbers >= 1 (cli_checks.h CountCheck).
 //
 // Global options (before or after the command words):
-//   --endpoint HOST:PORT  (default $CLAVIS_ENDPOINT, else 127.0.0.1:7370)
+//   --endpoint HOST:PORT  (default $CLAVIS_ENDPOINT, else the profile's,
+//                          else 127.0.0.1:7370)
 //   --timeout 10s         (deadline of each RPC)   --json   -v/--verbose
 //   --ca-cert FILE        TLS ($CLAVIS_CA_CERT)
 //   --cert FILE --key FILE  mTLS client certificate ($CLAVIS_CLIENT_CERT/_KEY)
 //   --token-file FILE     bearer service token ($CLAVIS_TOKEN_FILE)
+//   --profile NAME        a profile of the profile file ($CLAVIS_PROFILE)
+//   --profile-file FILE   ($CLAVIS_PROFILE_FILE, else
+//                          $XDG_CONFIG_HOME/clavis/clavisctl.json, else
+//                          ~/.config/clavis/clavisctl.json)
+// Each option: command line > environment > profile > built-in default.
 //
 // Exit codes (exit_codes.h; scripts rely on them, never renumber):
 //   0 ok; 1 other error; 2 usage error; 3 NOT_FOUND; 4 FAILED_PRECONDITION;

@@ -190,8 +190,12 @@ void RegisterPkiCommands(CommandRegistry& registry) {
       {"clavisctl pki init-ca --out pki",
        "clavisctl pki issue-server --ca pki --dns kms.internal --ip 10.0.0.5 --out pki/server",
        "clavisctl pki issue-client --ca pki --principal tenants/acme/principals/admin "
-       "--out pki/admin"},
+       "--out pki/admin",
+       "clavisctl certs bootstrap --out pki"},
       /*local=*/true);
+  // The names the issue tracker uses ("certs: bootstrap CA, issue"); help
+  // lists them beside the originals ("pki, certs").
+  pki->alias("certs");
   const auto add_force = [](CLI::App* c, bool* force) {
     c->add_flag("--force", *force, "Overwrite existing files");
   };
@@ -206,8 +210,10 @@ void RegisterPkiCommands(CommandRegistry& registry) {
     CLI::App* c = registry.AddLocalCommand(
         *pki, "init-ca",
         "Create a CA: DIR/ca.crt (give it to clavisd and clients) and DIR/ca.key (mode 0600)",
-        {"clavisctl pki init-ca --out pki --common-name 'Acme Clavis CA'"},
+        {"clavisctl pki init-ca --out pki --common-name 'Acme Clavis CA'",
+         "clavisctl certs bootstrap --out pki"},
         [args](Session& s) { return InitCa(s, *args); });
+    c->alias("bootstrap");
     c->add_option("--out", args->out_dir, "Directory for ca.crt and ca.key (created if missing)")
         ->type_name("DIR")
         ->required();

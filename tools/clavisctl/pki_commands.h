@@ -1,7 +1,8 @@
 // `clavisctl pki ...`: a small certificate authority for Clavis (tools/pki):
 // the CA, server certificates for clavisd and client certificates that name
 // a principal (mTLS). The commands run locally, call no server and never
-// print a private key; keys are written with mode 0600.
+// print a private key; keys are written with mode 0600. `certs` is an alias
+// of `pki` and `bootstrap` one of `init-ca`.
 //
 //   pki init-ca --out DIR [--common-name CN] [--validity-days N] [--force]
 //   pki issue-server --ca DIR --out PREFIX [--dns NAME]... [--ip ADDR]...

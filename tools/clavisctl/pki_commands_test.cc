@@ -33,6 +33,7 @@
 #include "gtest/gtest.h"
 #include "kms/auth/service_token.h"
 #include "kms/keys/clock.h"
+#include "tools/clavisctl/cli_testing.h"
 #include "tools/clavisctl/exit_codes.h"
 #include "tools/clavisctl/global_options.h"
 #include "tools/clavisctl/run.h"
@@ -46,25 +47,10 @@ using ::testing::IsEmpty;
 using ::testing::Not;
 using ::testing::StartsWith;
 
-struct Result {
-  int code;
-  std::string out;
-  std::string err;
-};
+using Result = cli_testing::CliResult;
 
 Result RunCli(std::vector<std::string> args, const char* env_endpoint = "127.0.0.1:1") {
-  args.insert(args.begin(), "clavisctl");
-  std::vector<const char*> argv;
-  for (const std::string& a : args) argv.push_back(a.c_str());
-  std::istringstream in;
-  std::ostringstream out;
-  std::ostringstream err;
-  Io io;
-  io.in = &in;
-  io.out = &out;
-  io.err = &err;
-  const int code = Run(static_cast<int>(argv.size()), argv.data(), io, env_endpoint);
-  return {code, out.str(), err.str()};
+  return cli_testing::RunCliInProcess(std::move(args), env_endpoint);
 }
 
 std::string Joined(const std::vector<std::string>& args) {

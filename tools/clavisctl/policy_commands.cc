@@ -4,6 +4,7 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "clavis/v1/access_control.grpc.pb.h"
 #include "tools/clavisctl/access_format.h"
 #include "tools/clavisctl/args.h"
@@ -39,6 +40,27 @@ absl::StatusOr<std::string> ReadPolicy(Session& session, const std::string& path
   return document;
 }
 
+clavis::v1::SetKeyPolicyRequest SetRequest(const SetPolicyArgs& args, std::string document) {
+  clavis::v1::SetKeyPolicyRequest request;
+  request.set_key(args.key);
+  request.set_policy(std::move(document));
+  if (args.approvals >= 0) request.set_approvals_required(static_cast<uint32_t>(args.approvals));
+  return request;
+}
+
+// --file (like `policy set`) and --policy-file (like `key create`) both
+// name the document, so either habit works.
+void AddPolicyFileOptions(CLI::App* c, SetPolicyArgs* args) {
+  AddNameArg(c, &args->key, kKeyName, "The key");
+  c->add_option("--file,--policy-file", args->file, "The policy document (JSON); - reads stdin")
+      ->required()
+      ->type_name("FILE");
+  c->add_option("--approvals", args->approvals,
+                "Set the M-of-N approvals quorum (0 or 1: none); default: keep it")
+      ->type_name("M")
+      ->check(CLI::Range(0, kMaxApprovals));
+}
+
 }  // namespace
 
 absl::Status GetKeyPolicy(Session& session, const std::string& key) {
@@ -61,15 +83,30 @@ absl::Status GetKeyPolicy(Session& session, const std::string& key) {
 absl::Status SetKeyPolicy(Session& session, const SetPolicyArgs& args) {
   absl::StatusOr<std::string> document = ReadPolicy(session, args.file, "--file");
   if (!document.ok()) return document.status();
-  clavis::v1::SetKeyPolicyRequest request;
-  request.set_key(args.key);
-  request.set_policy(*std::move(document));
-  if (args.approvals >= 0) request.set_approvals_required(static_cast<uint32_t>(args.approvals));
   absl::StatusOr<clavis::v1::KeyPolicy> policy =
-      session.Call(session.access(), &AccessControl::StubInterface::SetKeyPolicy, request);
+      session.Call(session.access(), &AccessControl::StubInterface::SetKeyPolicy,
+                   SetRequest(args, *std::move(document)));
   if (!policy.ok()) return policy.status();
   return session.Print(
       *policy, absl::StrCat("set the policy of ", policy->key(), "; ", QuorumNote(*policy)));
+}
+
+absl::Status ValidateKeyPolicy(Session& session, const SetPolicyArgs& args) {
+  absl::StatusOr<std::string> document = ReadPolicy(session, args.file, "--file");
+  if (!document.ok()) return document.status();
+  absl::StatusOr<clavis::v1::ValidateKeyPolicyResponse> checked =
+      session.Call(session.access(), &AccessControl::StubInterface::ValidateKeyPolicy,
+                   SetRequest(args, *std::move(document)));
+  if (!checked.ok()) return checked.status();
+  std::string human = absl::StrCat("valid: a policy for ", checked->key(), "\n");
+  if (checked->needs_approval()) {
+    absl::StrAppend(&human, "setting it needs approval: it ",
+                    absl::StrJoin(checked->approval_reasons(), " and "), ", so `policy set` ",
+                    "would create an approval request (exit 4) for the key's quorum\n");
+  } else {
+    absl::StrAppend(&human, "setting it needs no approval: `policy set` would apply it at once\n");
+  }
+  return session.Print(*checked, human);
 }
 
 absl::Status SimulatePolicy(Session& session, const SimulateArgs& args) {
@@ -101,8 +138,10 @@ absl::Status SimulatePolicy(Session& session, const SimulateArgs& args) {
 
 void RegisterPolicyCommands(CommandRegistry& registry) {
   CLI::App* policy = registry.AddNoun(
-      registry.root(), "policy", "Read, replace and try out a key's access policy (docs/POLICY.md)",
+      registry.root(), "policy",
+      "Read, validate, replace and try out a key's access policy (docs/POLICY.md)",
       {"clavisctl policy get tenants/acme/keys/crm > crm-policy.json",
+       "clavisctl policy validate tenants/acme/keys/crm --file crm-policy.json",
        "clavisctl policy set tenants/acme/keys/crm --file crm-policy.json",
        "clavisctl policy simulate tenants/acme/keys/crm --principal "
        "tenants/acme/principals/billing-app --action Decrypt --segment acme/billing/2026-11"});
@@ -122,14 +161,18 @@ void RegisterPolicyCommands(CommandRegistry& registry) {
         "approval request instead (exit 4, with the request's name)",
         {"clavisctl policy set tenants/acme/keys/crm --file crm-policy.json --approvals 2"},
         [args](Session& s) { return SetKeyPolicy(s, *args); });
-    AddNameArg(c, &args->key, kKeyName, "The key");
-    c->add_option("--file", args->file, "The policy document (JSON); - reads stdin")
-        ->required()
-        ->type_name("FILE");
-    c->add_option("--approvals", args->approvals,
-                  "Set the M-of-N approvals quorum (0 or 1: none); default: keep it")
-        ->type_name("M")
-        ->check(CLI::Range(0, kMaxApprovals));
+    AddPolicyFileOptions(c, args.get());
+  }
+  {
+    auto args = std::make_shared<SetPolicyArgs>();
+    CLI::App* c = registry.AddCommand(
+        *policy, "validate",
+        "Check a policy document as `policy set` would (clavisd's parser, tenant scope, "
+        "quorum) without changing anything: prints \"valid\" and whether setting it would need "
+        "M-of-N approval; an invalid document exits 5 with the parser's message",
+        {"clavisctl policy validate tenants/acme/keys/crm --policy-file crm-policy.json"},
+        [args](Session& s) { return ValidateKeyPolicy(s, *args); });
+    AddPolicyFileOptions(c, args.get());
   }
   {
     auto args = std::make_shared<SimulateArgs>();

@@ -4,6 +4,10 @@
 //   policy get KEY                       the document (indented JSON) on stdout,
 //                                        the approvals quorum on stderr
 //   policy set KEY --file F [--approvals M]
+//   policy validate KEY --file F [--approvals M]
+//                                        what `policy set` would say, changing
+//                                        nothing: "valid", and whether setting
+//                                        it needs M-of-N approval
 //   policy simulate KEY --principal P --action A [...]
 //                                        ALLOW or DENY, the reason and the
 //                                        deciding statement; exit 0 for both
@@ -31,6 +35,11 @@ struct SetPolicyArgs {
 // A change that needs M-of-N approval fails with FAILED_PRECONDITION (exit 4)
 // and a hint naming the approval request (exit_codes.h).
 absl::Status SetKeyPolicy(Session& session, const SetPolicyArgs& args);
+
+// The same arguments as `policy set`. OK (exit 0) for a document SetKeyPolicy
+// would accept, whether or not setting it needs approval (that is reported);
+// the server's INVALID_ARGUMENT (exit 5), pointing at the bad field, otherwise.
+absl::Status ValidateKeyPolicy(Session& session, const SetPolicyArgs& args);
 
 struct SimulateArgs {
   std::string key;

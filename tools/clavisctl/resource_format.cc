@@ -44,7 +44,10 @@ std::string FormatState(clavis::v1::KeyState state) {
   return name.empty() ? absl::StrCat("STATE_", static_cast<int>(state)) : name;
 }
 
-std::string FormatKey(const clavis::v1::Key& key) {
+namespace {
+
+// FormatKey with, when `usage` is set, a SEGMENT KEYS column.
+std::string FormatKeyTable(const clavis::v1::Key& key, const clavis::v1::KeyVersionUsage* usage) {
   std::vector<TableRow> fields = {
       {"name", key.name()},
       {"state", FormatState(key.state())},
@@ -56,6 +59,8 @@ std::string FormatKey(const clavis::v1::Key& key) {
       {"primary version", absl::StrCat(key.primary_version())},
       {"rotation period", FormatPeriod(key.rotation_period())},
       {"next rotation", FormatTimestamp(key.next_rotation_time())},
+      {"segment rotation", FormatPeriod(key.segment_rotation_period())},
+      {"unused versions", FormatRetirement(key.version_retirement())},
       {"explicit segments", key.require_explicit_segments() ? "required" : "not required"},
   };
   if (key.approvals_required() > 0) {
@@ -68,15 +73,22 @@ std::string FormatKey(const clavis::v1::Key& key) {
   std::string out = FormatTable(fields);
   if (key.versions().empty()) return out;
 
-  bool any_destroy_time = false, any_expiry = false;
+  std::map<uint32_t, uint64_t> segment_keys;
+  if (usage != nullptr) {
+    for (const auto& v : usage->versions()) segment_keys[v.version()] = v.segment_key_versions();
+  }
+  bool any_destroy_time = false, any_expiry = false, any_compromise = false;
   for (const clavis::v1::KeyVersion& v : key.versions()) {
     any_destroy_time = any_destroy_time || IsSet(v.destroy_time());
     any_expiry = any_expiry || IsSet(v.material_expire_time());
+    any_compromise = any_compromise || IsSet(v.compromise_time());
   }
   std::vector<TableRow> rows;
   TableRow header = {"VERSION", "STATE", "CREATED"};
   if (any_destroy_time) header.push_back("DESTROY TIME");
   if (any_expiry) header.push_back("MATERIAL EXPIRES");
+  if (any_compromise) header.push_back("COMPROMISED");
+  if (usage != nullptr) header.push_back("SEGMENT KEYS");
   header.push_back("KEY CHECK VALUE");
   rows.push_back(std::move(header));
   for (const clavis::v1::KeyVersion& v : key.versions()) {
@@ -85,10 +97,58 @@ std::string FormatKey(const clavis::v1::Key& key) {
         FormatState(v.state()), FormatTimestamp(v.create_time())};
     if (any_destroy_time) row.push_back(FormatTimestamp(v.destroy_time()));
     if (any_expiry) row.push_back(FormatTimestamp(v.material_expire_time()));
+    if (any_compromise) row.push_back(FormatTimestamp(v.compromise_time()));
+    if (usage != nullptr) {
+      auto found = segment_keys.find(v.version());
+      // A version created after the scan began is not in it.
+      row.push_back(found == segment_keys.end() ? "-" : absl::StrCat(found->second));
+    }
     row.push_back(OrDash(v.key_check_value()));
     rows.push_back(std::move(row));
   }
   absl::StrAppend(&out, "\n", FormatTable(rows));
+  if (usage != nullptr) absl::StrAppend(&out, FormatRewrapProgress(*usage), "\n");
+  return out;
+}
+
+}  // namespace
+
+std::string FormatRetirement(clavis::v1::VersionRetirement retirement) {
+  switch (retirement) {
+    case clavis::v1::DISABLE_UNUSED_VERSIONS:
+      return "disable";
+    case clavis::v1::DESTROY_UNUSED_VERSIONS:
+      return "disable, then schedule destruction";
+    default:
+      return "keep";
+  }
+}
+
+std::string FormatKey(const clavis::v1::Key& key) { return FormatKeyTable(key, nullptr); }
+
+std::string FormatKeyWithUsage(const clavis::v1::Key& key,
+                               const clavis::v1::KeyVersionUsage& usage) {
+  return FormatKeyTable(key, &usage);
+}
+
+std::string FormatRewrapProgress(const clavis::v1::KeyVersionUsage& usage) {
+  uint64_t on_primary = 0, total = 0;
+  for (const auto& v : usage.versions()) {
+    total += v.segment_key_versions();
+    if (v.primary()) on_primary += v.segment_key_versions();
+  }
+  if (total == 0) {
+    return absl::StrCat("re-wrap: no segment keys yet (", usage.segments_scanned(),
+                        " segments scanned)");
+  }
+  const uint64_t old = total - on_primary;
+  std::string out =
+      absl::StrCat("re-wrap: ", on_primary, " of ", total, " segment keys on the primary version (",
+                   on_primary * 100 / total, "%)");
+  if (old > 0) {
+    absl::StrAppend(&out, "; ", old,
+                    " still on older versions (clavis-rotator or clavisctl key rewrap moves them)");
+  }
   return out;
 }
 
@@ -137,8 +197,14 @@ std::string FormatSegmentList(
 }
 
 std::string FormatRewrapSummary(const clavis::v1::RewrapSegmentsResponse& totals) {
-  return absl::StrCat("re-wrapped ", totals.rewrapped(), " segment keys; ",
-                      totals.already_current(), " already on the primary version\n");
+  std::string out = absl::StrCat("re-wrapped ", totals.rewrapped(), " segment keys; ",
+                                 totals.already_current(), " already on the primary version\n");
+  if (totals.compromised_rewrapped() > 0 || totals.segments_rotated() > 0) {
+    absl::StrAppend(&out, totals.compromised_rewrapped(),
+                    " segment keys moved off compromised versions (each audited); ",
+                    totals.segments_rotated(), " segments got a fresh segment key for new data\n");
+  }
+  return out;
 }
 
 }  // namespace clavis::clavisctl

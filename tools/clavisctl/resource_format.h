@@ -21,6 +21,8 @@ namespace clavis::clavisctl {
 std::string FormatTimestamp(const google::protobuf::Timestamp& timestamp);
 // "90d", "1h30m"; "none" when zero (no rotation schedule).
 std::string FormatPeriod(const google::protobuf::Duration& duration);
+// "keep", "disable", "disable, then schedule destruction".
+std::string FormatRetirement(clavis::v1::VersionRetirement retirement);
 // "ENABLED", "PENDING_DESTRUCTION", ...
 std::string FormatState(clavis::v1::KeyState state);
 
@@ -29,6 +31,13 @@ std::string FormatState(clavis::v1::KeyState state);
 // any version is pending destruction). The primary version is marked. The
 // approvals quorum is shown only when the key has one (non-zero).
 std::string FormatKey(const clavis::v1::Key& key);
+// FormatKey plus a SEGMENT KEYS column (segment-key versions each version
+// still protects) and the re-wrap progress line.
+std::string FormatKeyWithUsage(const clavis::v1::Key& key,
+                               const clavis::v1::KeyVersionUsage& usage);
+// "re-wrap: 40 of 50 segment keys on the primary version (80%); 10 still on
+// older versions (clavis-rotator or clavisctl key rewrap moves them)".
+std::string FormatRewrapProgress(const clavis::v1::KeyVersionUsage& usage);
 // One row per key: NAME, STATE, PRIMARY, ROTATION, CREATED.
 std::string FormatKeyList(const google::protobuf::RepeatedPtrField<clavis::v1::Key>& keys);
 

@@ -1,5 +1,6 @@
 #include "tools/clavisctl/run.h"
 
+#include <cstdlib>
 #include <exception>
 #include <memory>
 #include <string>
@@ -13,6 +14,7 @@
 #include "tools/clavisctl/audit_commands.h"
 #include "tools/clavisctl/channel.h"
 #include "tools/clavisctl/command_registry.h"
+#include "tools/clavisctl/completion_command.h"
 #include "tools/clavisctl/data_commands.h"
 #include "tools/clavisctl/escrow_commands.h"
 #include "tools/clavisctl/exit_codes.h"
@@ -20,7 +22,9 @@
 #include "tools/clavisctl/key_commands.h"
 #include "tools/clavisctl/pki_commands.h"
 #include "tools/clavisctl/policy_commands.h"
+#include "tools/clavisctl/profile.h"
 #include "tools/clavisctl/segment_commands.h"
+#include "tools/clavisctl/status_command.h"
 #include "tools/clavisctl/token_commands.h"
 #include "tools/clavisctl/whoami_command.h"
 
@@ -40,13 +44,17 @@ constexpr char kRootFooter[] =
     "  clavisctl policy simulate tenants/acme/keys/crm --principal "
     "tenants/acme/principals/billing-app --action Decrypt\n"
     "  clavisctl approval approve tenants/acme/approvals/ar-5f2c9d\n"
-    "  clavisctl pki init-ca --out pki\n"
+    "  clavisctl pki init-ca --out pki        (also: clavisctl certs bootstrap --out pki)\n"
     "  clavisctl audit verify --dir data/audit --public-key-file data/audit-signing.pub\n"
+    "  clavisctl --profile prod status\n"
+    "  source <(clavisctl completion bash)\n"
     "\n"
     "Credentials: without --ca-cert the connection is plaintext (meant for loopback);\n"
     "with it, TLS, plus a client certificate (--cert/--key) or a service token\n"
     "(--token-file). The options can also come from $CLAVIS_CA_CERT,\n"
-    "$CLAVIS_CLIENT_CERT, $CLAVIS_CLIENT_KEY and $CLAVIS_TOKEN_FILE.\n"
+    "$CLAVIS_CLIENT_CERT, $CLAVIS_CLIENT_KEY and $CLAVIS_TOKEN_FILE, or from a\n"
+    "profile (--profile NAME, $CLAVIS_PROFILE) in ~/.config/clavis/clavisctl.json.\n"
+    "Each option: command line > environment > profile > built-in default.\n"
     "\n"
     "Exit codes:\n"
     "  0 ok                    5 invalid argument (server)\n"
@@ -85,8 +93,7 @@ int Finish(const CommandRegistry::Resolved& command, Session& session, const Io&
   return ExitCodeForStatus(status);
 }
 
-int RunParsed(const CommandRegistry::Resolved& command, const GlobalOptions& globals,
-              const Io& io) {
+int RunParsed(const CommandRegistry::Resolved& command, GlobalOptions globals, const Io& io) {
   ConfigureLogging(globals.verbose);
   if (command.local) {
     // pki, token and audit commands: no channel, no credentials.
@@ -94,6 +101,14 @@ int RunParsed(const CommandRegistry::Resolved& command, const GlobalOptions& glo
     settings.json = globals.json;
     std::unique_ptr<Session> session = Session::Local(std::move(settings), io);
     return Finish(command, *session, io, /*tls=*/false);
+  }
+  // Only commands that call clavisd read the profile file: a broken one must
+  // not stop `pki` or `completion`, which use none of its options.
+  const std::string default_profile_file =
+      DefaultProfileFile(std::getenv("XDG_CONFIG_HOME"), std::getenv("HOME"));
+  if (absl::Status s = ResolveProfile(default_profile_file, &globals); !s.ok()) {
+    *io.err << FormatError(s, globals.endpoint);
+    return ExitCodeForStatus(s);
   }
   absl::StatusOr<SessionSettings> settings = ToSessionSettings(globals);
   if (!settings.ok()) {
@@ -112,31 +127,42 @@ int RunParsed(const CommandRegistry::Resolved& command, const GlobalOptions& glo
 
 }  // namespace
 
+std::unique_ptr<Cli> BuildCli(const char* endpoint_env) {
+  auto cli = std::make_unique<Cli>();
+  CLI::App& app = cli->app;
+  app.description("clavisctl: the admin CLI of the Clavis key-management service (clavisd)");
+  app.name("clavisctl");
+  app.footer(kRootFooter);
+  app.set_help_all_flag("--help-all", "Print help for every command");
+  app.set_version_flag("--version", "clavisctl " CLAVIS_VERSION);
+  app.failure_message([](const CLI::App*, const CLI::Error& e) {
+    return absl::StrCat("clavisctl: ", e.what(), "\nRun with --help for more information.\n");
+  });
+  app.require_subcommand(0, 1);
+
+  AddGlobalOptions(app, endpoint_env, &cli->globals);
+  CommandRegistry& registry = cli->registry;
+  RegisterKeyCommands(registry);
+  RegisterSegmentCommands(registry);
+  RegisterDataCommands(registry);
+  RegisterPolicyCommands(registry);
+  RegisterApprovalCommands(registry);
+  RegisterEscrowCommands(registry);
+  RegisterWhoAmICommand(registry);
+  RegisterStatusCommand(registry);
+  RegisterPkiCommands(registry);
+  RegisterTokenCommands(registry);
+  RegisterAuditCommands(registry);
+  // Last: it walks everything registered before it.
+  RegisterCompletionCommand(registry);
+  return cli;
+}
+
 int Run(int argc, const char* const* argv, const Io& io, const char* endpoint_env) {
   try {
-    CLI::App app("clavisctl: the admin CLI of the Clavis key-management service (clavisd)",
-                 "clavisctl");
-    app.footer(kRootFooter);
-    app.set_help_all_flag("--help-all", "Print help for every command");
-    app.set_version_flag("--version", "clavisctl " CLAVIS_VERSION);
-    app.failure_message([](const CLI::App*, const CLI::Error& e) {
-      return absl::StrCat("clavisctl: ", e.what(), "\nRun with --help for more information.\n");
-    });
-    app.require_subcommand(0, 1);
-
-    GlobalOptions globals;
-    AddGlobalOptions(app, DefaultEndpoint(endpoint_env), &globals);
-    CommandRegistry registry(app);
-    RegisterKeyCommands(registry);
-    RegisterSegmentCommands(registry);
-    RegisterDataCommands(registry);
-    RegisterPolicyCommands(registry);
-    RegisterApprovalCommands(registry);
-    RegisterEscrowCommands(registry);
-    RegisterWhoAmICommand(registry);
-    RegisterPkiCommands(registry);
-    RegisterTokenCommands(registry);
-    RegisterAuditCommands(registry);
+    std::unique_ptr<Cli> cli = BuildCli(endpoint_env);
+    CLI::App& app = cli->app;
+    CommandRegistry& registry = cli->registry;
 
     try {
       app.parse(argc, argv);
@@ -156,7 +182,7 @@ int Run(int argc, const char* const* argv, const Io& io, const char* endpoint_en
               << command.app->help(parent == nullptr ? "" : CommandRegistry::CommandPath(*parent));
       return kExitUsage;
     }
-    return RunParsed(command, globals, io);
+    return RunParsed(command, cli->globals, io);
   } catch (const std::exception& e) {
     // Nothing below is expected to throw; this keeps the promise of a
     // documented exit code (and no std::terminate) if something does.

@@ -2,6 +2,7 @@
 // exit code when clavisd is not there. Nothing here needs a running clavisd;
 // the end-to-end tests against one live elsewhere.
 #include "tools/clavisctl/run.h"
+#include "tools/clavisctl/cli_testing.h"
 
 #include <sstream>
 #include <string>
@@ -18,11 +19,7 @@ using ::testing::HasSubstr;
 using ::testing::IsEmpty;
 using ::testing::Not;
 
-struct Result {
-  int code;
-  std::string out;
-  std::string err;
-};
+using Result = cli_testing::CliResult;
 
 // Port 1 on loopback: nothing listens there, so an RPC fails at once with
 // UNAVAILABLE (connection refused).
@@ -30,18 +27,7 @@ constexpr char kDeadEndpoint[] = "127.0.0.1:1";
 
 Result RunCli(std::vector<std::string> args, const std::string& stdin_text = "",
               const char* env_endpoint = kDeadEndpoint) {
-  args.insert(args.begin(), "clavisctl");
-  std::vector<const char*> argv;
-  for (const std::string& a : args) argv.push_back(a.c_str());
-  std::istringstream in(stdin_text);
-  std::ostringstream out;
-  std::ostringstream err;
-  Io io;
-  io.in = &in;
-  io.out = &out;
-  io.err = &err;
-  const int code = Run(static_cast<int>(argv.size()), argv.data(), io, env_endpoint);
-  return {code, out.str(), err.str()};
+  return cli_testing::RunCliInProcess(std::move(args), env_endpoint, stdin_text);
 }
 
 TEST(RunTest, HelpExitsZeroAndListsNouns) {
@@ -88,11 +74,13 @@ TEST(RunTest, EveryCommandHasHelpWithAnExample) {
            {"policy"},
            {"policy", "get"},
            {"policy", "set"},
+           {"policy", "validate"},
            {"policy", "simulate"},
            {"approval"},
            {"approval", "list"},
            {"approval", "get"},
            {"approval", "approve"},
+           {"approval", "deny"},
            {"whoami"},
            {"audit"},
            {"audit", "verify"},
@@ -154,8 +142,13 @@ TEST(RunTest, UsageErrorsExitTwo) {
            {"policy", "set", "tenants/t/keys/k"},  // --file missing
            {"policy", "simulate", "tenants/t/keys/k", "--principal", "tenants/t/principals/a"},
            {"policy", "simulate", "tenants/t/keys/k", "--action", "Decrypt"},
+           {"policy", "validate", "tenants/t/keys/k"},  // --file missing
+           {"policy", "validate", "tenants/t/keys/k", "--file", "-", "--approvals", "11"},
            {"approval", "list"},
            {"approval", "approve"},
+           {"approval", "deny"},
+           {"approval", "deny", "a", "b"},
+           {"approval", "deny", "a", "--reason"},  // the reason's value missing
            {"approval", "get", "a", "b"},
            {"whoami", "extra"},
            {"audit", "verify", "--public-key", "AAAA"},  // --dir missing
@@ -184,6 +177,39 @@ TEST(RunTest, UsageErrorsExitTwo) {
     EXPECT_THAT(r.err, HasSubstr("clavisctl: ")) << joined;
     EXPECT_THAT(r.out, IsEmpty()) << joined;
   }
+}
+
+// Counts and sizes say what they accept, not CLI::PositiveNumber's
+// "Value 0 not in range 0.000000 to 1.797...e+308".
+TEST(RunTest, CountOptionsExplainTheirRange) {
+  for (const auto& [args, option] : std::vector<std::pair<std::vector<std::string>, std::string>>{
+           {{"key", "list", "tenants/t", "--page-size"}, "--page-size"},
+           {{"segment", "list", "tenants/t/keys/k", "--page-size"}, "--page-size"},
+           {{"key", "rewrap", "tenants/t/keys/k", "--batch-size"}, "--batch-size"},
+           {{"key", "import", "tenants/t/keys/k", "--import-token-file", "t", "--wrapped-file", "w",
+             "--version"},
+            "--version"},
+           {{"audit", "tail", "--dir", "d", "-n"}, "--lines"},
+           {{"audit", "query", "--dir", "d", "--limit"}, "--limit"},
+       }) {
+    for (const std::string& value : {"0", "-3", "1.5", "lots", "99999999999"}) {
+      std::vector<std::string> with_value = args;
+      with_value.push_back(value);
+      const Result r = RunCli(with_value);
+      EXPECT_EQ(r.code, kExitUsage) << option << " " << value << "\n" << r.err;
+      EXPECT_THAT(r.err, HasSubstr(option)) << value;
+      EXPECT_THAT(r.err, HasSubstr("must be a whole number of at least 1, not \"" + value + "\""))
+          << option << " " << value;
+      EXPECT_THAT(r.err, Not(HasSubstr("not in range"))) << option;
+      EXPECT_THAT(r.err, Not(HasSubstr("1.797"))) << option;
+    }
+  }
+  // 1 is accepted: the command goes on to call the (dead) server.
+  EXPECT_EQ(RunCli({"key", "list", "tenants/t", "--page-size", "1"}).code, kExitUnavailable);
+  EXPECT_EQ(RunCli({"segment", "list", "tenants/t/keys/k", "--page-size", "1"}).code,
+            kExitUnavailable);
+  EXPECT_EQ(RunCli({"key", "rewrap", "tenants/t/keys/k", "--batch-size", "1"}).code,
+            kExitUnavailable);
 }
 
 TEST(RunTest, UnreachableServerExitsSevenWithAHint) {

@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "clavis/v1/key_admin.grpc.pb.h"
+#include "tools/clavisctl/cli_checks.h"
 #include "tools/clavisctl/resource_format.h"
 
 namespace clavis::clavisctl {
@@ -106,7 +107,7 @@ void RegisterSegmentCommands(CommandRegistry& registry) {
     AddNameArg(c, &args->parent, "tenants/T/keys/K", "The master key");
     c->add_option("--prefix", args->prefix, "Only segments whose label starts with this");
     c->add_option("--page-size", args->page_size, "Segments per page (server default)")
-        ->check(CLI::PositiveNumber);
+        ->check(CountCheck());
     c->add_option("--page-token", args->page_token, "Continue a previous listing");
     c->add_flag("--all", args->all, "Follow page tokens and list every segment");
   }

@@ -11,6 +11,14 @@
 
 namespace clavis::clavisctl {
 
+std::string DescribeTransport(const Credentials& credentials) {
+  std::string transport = !credentials.tls()                           ? "plaintext"
+                          : credentials.client_certificate_pem.empty() ? "TLS"
+                                                                       : "mTLS";
+  if (!credentials.token.empty()) transport += "+token";
+  return transport;
+}
+
 absl::Status FromGrpcStatus(const grpc::Status& status) {
   return absl::Status(static_cast<absl::StatusCode>(status.error_code()), status.error_message());
 }
@@ -37,6 +45,7 @@ Session::~Session() {
 
 std::unique_ptr<Session> Session::Connect(SessionSettings settings, Io io) {
   Credentials& credentials = settings.credentials;
+  settings.transport = DescribeTransport(credentials);
   ChannelOptions options;
   options.endpoint = settings.endpoint;
   options.user_agent = "clavisctl/" CLAVIS_VERSION;
@@ -50,9 +59,11 @@ std::unique_ptr<Session> Session::Connect(SessionSettings settings, Io io) {
   WipeString(&options.token);
   WipeString(&credentials.client_key_pem);
   if (credentials.tls()) WipeString(&credentials.token);
-  return std::make_unique<Session>(std::move(settings), clavis::v1::KeyAdmin::NewStub(channel),
-                                   clavis::v1::KeyManagement::NewStub(channel),
-                                   clavis::v1::AccessControl::NewStub(channel), io);
+  auto session = std::make_unique<Session>(
+      std::move(settings), clavis::v1::KeyAdmin::NewStub(channel),
+      clavis::v1::KeyManagement::NewStub(channel), clavis::v1::AccessControl::NewStub(channel), io);
+  session->health_ = grpc::health::v1::Health::NewStub(channel);
+  return session;
 }
 
 std::unique_ptr<Session> Session::Local(SessionSettings settings, Io io) {

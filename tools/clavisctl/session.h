@@ -23,6 +23,7 @@
 #include "grpcpp/support/status.h"
 #include "spdlog/spdlog.h"
 #include "tools/clavisctl/exit_codes.h"
+#include "tools/clavisctl/health.grpc.pb.h"
 
 namespace clavis::clavisctl {
 
@@ -39,12 +40,20 @@ struct Credentials {
   bool tls() const { return !root_certificates_pem.empty(); }
 };
 
+// "plaintext", "TLS" or "mTLS", with "+token" when a service token is sent:
+// how `credentials` connect, for `clavisctl status`.
+std::string DescribeTransport(const Credentials& credentials);
+
 // The global options after parsing.
 struct SessionSettings {
   std::string endpoint;
   absl::Duration timeout = absl::Seconds(10);  // deadline of each RPC
   bool json = false;
+  std::string profile;  // the profile the options came from, "" if none
   Credentials credentials;
+  // DescribeTransport(credentials), set by Session::Connect before it wipes
+  // the secrets; "" in sessions made around fake stubs.
+  std::string transport;
 };
 
 // The process's standard streams, or string streams in tests.
@@ -88,6 +97,9 @@ class Session {
   clavis::v1::KeyAdmin::StubInterface& admin() { return *admin_; }
   clavis::v1::KeyManagement::StubInterface& data() { return *data_; }
   clavis::v1::AccessControl::StubInterface& access() { return *access_; }
+  // The standard gRPC health service (health.proto) on the same channel;
+  // null in sessions made around fake stubs and in local ones.
+  grpc::health::v1::Health::StubInterface* health() { return health_.get(); }
   const SessionSettings& settings() const { return settings_; }
   bool json() const { return settings_.json; }
   std::istream& in() { return *io_.in; }
@@ -155,6 +167,7 @@ class Session {
   std::unique_ptr<clavis::v1::KeyAdmin::StubInterface> admin_;
   std::unique_ptr<clavis::v1::KeyManagement::StubInterface> data_;
   std::unique_ptr<clavis::v1::AccessControl::StubInterface> access_;
+  std::unique_ptr<grpc::health::v1::Health::StubInterface> health_;
   Io io_;
 };
 

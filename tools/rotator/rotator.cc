@@ -43,7 +43,8 @@ void Rotator::Failed(const std::string& what, const grpc::Status& status) {
 absl::Status Rotator::RunOnce() {
   const absl::Time start = now_();
   const bool full_scan = start - last_full_scan_ >= options_.full_scan_interval;
-  overdue_ = rewrap_pending_ = 0;
+  overdue_ = rewrap_pending_ = unused_versions_ = old_segment_keys_ = 0;
+  if (full_scan) segments_overdue_ = 0;
   absl::Status first_error;
   for (const std::string& tenant : options_.tenants) {
     clavis::v1::ListKeysRequest request;
@@ -68,6 +69,9 @@ absl::Status Rotator::RunOnce() {
   if (full_scan) last_full_scan_ = start;
   metrics_->keys_overdue = overdue_;
   metrics_->keys_rewrap_pending = rewrap_pending_;
+  metrics_->versions_unused = unused_versions_;
+  metrics_->segment_keys_on_old_versions = old_segment_keys_;
+  if (full_scan) metrics_->segments_overdue = segments_overdue_;
   metrics_->last_pass_end_unix = absl::ToUnixSeconds(now_());
   ++metrics_->passes;
   return first_error;
@@ -149,16 +153,84 @@ void Rotator::HandleKey(Key key, bool full_scan) {
     }
   }
   if (key.state() != clavis::v1::ENABLED) return;
+  RewrapState wanted{key.primary_version(), 0};
+  for (const auto& v : key.versions()) {
+    if (IsSet(v.compromise_time())) ++wanted.compromised;
+  }
   auto done = rewrapped_to_.find(name);
-  if (full_scan || done == rewrapped_to_.end() || done->second != key.primary_version()) {
+  if (full_scan || done == rewrapped_to_.end() || done->second != wanted) {
     bool complete = false;
     if (absl::Status s = Rewrap(name, &complete); !s.ok() || !complete) {
       ++rewrap_pending_;
     } else {
-      rewrapped_to_[name] = key.primary_version();
+      rewrapped_to_[name] = wanted;
+      RetireUnusedVersions(key);
     }
   }
-  if (full_scan) (void)DestroyDueSegments(name);
+  if (full_scan) (void)ScanSegments(key);
+}
+
+void Rotator::RetireUnusedVersions(const Key& key) {
+  clavis::v1::KeyNameRequest request;
+  request.set_name(key.name());
+  clavis::v1::KeyVersionUsage usage;
+  grpc::Status s = admin_->GetKeyVersionUsage(Context().get(), request, &usage);
+  if (!s.ok()) return Failed("reading the version usage of " + key.name(), s);
+  std::map<uint32_t, const clavis::v1::KeyVersion*> versions;
+  for (const auto& v : key.versions()) versions[v.version()] = &v;
+  // The newest version is the primary; every older one stopped being
+  // primary no later than it was created.
+  absl::Time newest_created = absl::InfinitePast();
+  for (const auto& v : key.versions()) {
+    newest_created = std::max(newest_created, ToAbsl(v.create_time()));
+  }
+  const bool settled = now_() - newest_created >= options_.retire_grace;
+  const auto retirement = key.version_retirement();
+  for (const auto& u : usage.versions()) {
+    if (!u.primary() && u.segment_key_versions() > 0) old_segment_keys_ += u.segment_key_versions();
+    if (u.primary() || u.segment_key_versions() > 0) continue;
+    auto found = versions.find(u.version());
+    if (found == versions.end()) continue;
+    const clavis::v1::KeyVersion& v = *found->second;
+    if (v.state() == clavis::v1::DESTROYED || v.state() == clavis::v1::PENDING_DESTRUCTION) {
+      continue;
+    }
+    ++unused_versions_;
+    const bool compromised = IsSet(v.compromise_time());
+    const bool disable = compromised || retirement == clavis::v1::DISABLE_UNUSED_VERSIONS ||
+                         retirement == clavis::v1::DESTROY_UNUSED_VERSIONS;
+    if (!disable || !settled) {
+      spdlog::info("rotator: {} protects no segment key any more{}", v.name(),
+                   disable ? " (retired once the grace period has passed)" : "");
+      continue;
+    }
+    clavis::v1::KeyVersionRequest version;
+    version.set_name(v.name());
+    Key updated;
+    if (v.state() != clavis::v1::DISABLED) {
+      grpc::Status d = admin_->DisableKeyVersion(Context().get(), version, &updated);
+      if (!d.ok()) {
+        Failed("disabling unused " + v.name(), d);
+        continue;
+      }
+      ++metrics_->versions_disabled;
+      spdlog::info("rotator: disabled {}: it protects no segment key any more", v.name());
+    }
+    if (retirement != clavis::v1::DESTROY_UNUSED_VERSIONS) continue;
+    clavis::v1::ScheduleVersionDestructionRequest destroy;
+    destroy.set_name(v.name());  // the default pending window
+    grpc::Status d = admin_->ScheduleKeyVersionDestruction(Context().get(), destroy, &updated);
+    if (!d.ok()) {
+      Failed("scheduling the destruction of unused " + v.name(), d);
+      continue;
+    }
+    ++metrics_->versions_destruction_scheduled;
+    for (const auto& after : updated.versions()) {
+      if (after.version() != v.version()) continue;
+      spdlog::info("rotator: scheduled the destruction of unused {} for {}", v.name(),
+                   TimeUtil::ToString(after.destroy_time()));
+    }
+  }
 }
 
 absl::Status Rotator::Rewrap(const std::string& key, bool* complete) {
@@ -174,7 +246,15 @@ absl::Status Rotator::Rewrap(const std::string& key, bool* complete) {
       return absl::UnavailableError(s.error_message());
     }
     metrics_->segments_rewrapped += response.rewrapped();
+    metrics_->compromised_rewrapped += response.compromised_rewrapped();
+    metrics_->segments_rotated += response.segments_rotated();
     moved += response.rewrapped();
+    if (response.compromised_rewrapped() > 0) {
+      spdlog::warn(
+          "rotator: moved {} segment keys of {} off compromised versions ({} segments got a "
+          "fresh segment key)",
+          response.compromised_rewrapped(), key, response.segments_rotated());
+    }
     if (response.next_page_token().empty()) break;
     request.set_page_token(response.next_page_token());
   }
@@ -183,7 +263,9 @@ absl::Status Rotator::Rewrap(const std::string& key, bool* complete) {
   return absl::OkStatus();
 }
 
-absl::Status Rotator::DestroyDueSegments(const std::string& key) {
+absl::Status Rotator::ScanSegments(const Key& parent) {
+  const std::string& key = parent.name();
+  const absl::Duration segment_period = absl::Seconds(parent.segment_rotation_period().seconds());
   clavis::v1::ListSegmentsRequest request;
   request.set_parent(key);
   request.set_page_size(1000);
@@ -196,6 +278,10 @@ absl::Status Rotator::DestroyDueSegments(const std::string& key) {
       return absl::UnavailableError(s.error_message());
     }
     for (const auto& segment : page.segments()) {
+      if (segment_period > absl::ZeroDuration() && segment.state() == clavis::v1::ENABLED) {
+        RotateSegmentIfDue(segment, segment_period, now);
+        continue;
+      }
       if (segment.state() != clavis::v1::PENDING_DESTRUCTION || !IsSet(segment.destroy_time()) ||
           ToAbsl(segment.destroy_time()) > now) {
         continue;
@@ -215,6 +301,30 @@ absl::Status Rotator::DestroyDueSegments(const std::string& key) {
     request.set_page_token(page.next_page_token());
   }
   return absl::OkStatus();
+}
+
+void Rotator::RotateSegmentIfDue(const clavis::v1::Segment& segment, absl::Duration period,
+                                 absl::Time now) {
+  for (const auto& v : segment.versions()) {
+    if (v.version() != segment.primary_version()) continue;
+    if (ToAbsl(v.create_time()) + period > now) return;
+    ++segments_overdue_;
+    clavis::v1::SegmentRequest request;
+    request.set_name(segment.name());
+    request.set_if_primary_version(segment.primary_version());
+    clavis::v1::Segment rotated;
+    grpc::Status s = admin_->RotateSegment(Context().get(), request, &rotated);
+    if (s.ok()) {
+      ++metrics_->segments_rotated;
+      spdlog::info("rotator: rotated segment {} to segment-key version {}", segment.name(),
+                   rotated.primary_version());
+    } else if (s.error_code() == grpc::StatusCode::ABORTED) {
+      ++metrics_->rotations_done_elsewhere;
+    } else {
+      Failed("rotating segment " + segment.name(), s);
+    }
+    return;
+  }
 }
 
 }  // namespace clavis::rotator

@@ -8,6 +8,16 @@
 //     (and of every key on the first pass and every full scan), batch by
 //     batch; RewrapSegments is idempotent, so a rotator killed half-way and
 //     started again finishes the job;
+//   - re-wraps at once the segment keys of any key with a version newly
+//     marked compromised (and every pass until one re-wrap completes);
+//   - after each complete re-wrap, asks which versions protect nothing any
+//     more (GetKeyVersionUsage) and, per the key's version_retirement,
+//     disables them and schedules their destruction (compromised versions
+//     are always at least disabled), once the version that replaced them
+//     has been primary for `retire_grace` (requests in flight settle);
+//   - on full scans, rotates each segment key whose primary version is
+//     older than the key's segment_rotation_period (compare-and-set on the
+//     segment's primary version: one rotation per due time);
 //   - destroys keys, key versions and (on full scans) segments whose pending
 //     window has ended;
 //   - writes down the expiry of imported material whose valid-to has passed.
@@ -37,6 +47,10 @@ struct RotatorOptions {
   // window). The first pass is always full.
   absl::Duration full_scan_interval = absl::Minutes(10);
   absl::Duration call_timeout = absl::Seconds(60);
+  // How long the newest version must have been primary before older unused
+  // ones are retired (a request that read the key just before the rotation
+  // may still wrap a new segment key under the old primary).
+  absl::Duration retire_grace = absl::Minutes(5);
   // Call credentials and the like for every RPC (e.g. a bearer token).
   std::function<void(grpc::ClientContext*)> prepare_context;
 };
@@ -55,7 +69,14 @@ class Rotator {
  private:
   void HandleKey(clavis::v1::Key key, bool full_scan);
   absl::Status Rewrap(const std::string& key, bool* complete);
-  absl::Status DestroyDueSegments(const std::string& key);
+  // Disables (and schedules the destruction of) versions no segment key
+  // uses, per the key's setting; logs and counts unused ones either way.
+  void RetireUnusedVersions(const clavis::v1::Key& key);
+  // Destroys segments at the end of their window and rotates segments due
+  // by the key's segment_rotation_period.
+  absl::Status ScanSegments(const clavis::v1::Key& key);
+  void RotateSegmentIfDue(const clavis::v1::Segment& segment, absl::Duration period,
+                          absl::Time now);
   std::unique_ptr<grpc::ClientContext> Context() const;
   void Failed(const std::string& what, const grpc::Status& status);
 
@@ -63,10 +84,19 @@ class Rotator {
   const RotatorOptions options_;
   RotatorMetrics* const metrics_;
   const std::function<absl::Time()> now_;
-  // Per key, the primary version all its segments were last re-wrapped to.
-  std::map<std::string, uint32_t> rewrapped_to_;
+  // Per key, what its segments were last completely re-wrapped for: the
+  // primary version then and how many versions were marked compromised.
+  struct RewrapState {
+    uint32_t primary = 0;
+    int compromised = 0;
+    bool operator!=(const RewrapState& o) const {
+      return primary != o.primary || compromised != o.compromised;
+    }
+  };
+  std::map<std::string, RewrapState> rewrapped_to_;
   absl::Time last_full_scan_ = absl::InfinitePast();
-  uint64_t overdue_ = 0, rewrap_pending_ = 0;
+  uint64_t overdue_ = 0, rewrap_pending_ = 0, unused_versions_ = 0, old_segment_keys_ = 0;
+  uint64_t segments_overdue_ = 0;
 };
 
 }  // namespace clavis::rotator

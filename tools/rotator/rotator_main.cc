@@ -59,7 +59,7 @@ int main(int argc, char** argv) {
   std::string endpoint = "127.0.0.1:7370", ca_cert, cert, key, token_file,
               metrics_listen = "127.0.0.1:9464", log_level = "info";
   std::vector<std::string> tenants;
-  double interval_s = 60, full_scan_s = 600;
+  double interval_s = 60, full_scan_s = 600, retire_grace_s = 300;
   int batch = 1000;
   bool once = false;
   app.add_option("--endpoint", endpoint, "clavisd address (default 127.0.0.1:7370)");
@@ -75,6 +75,10 @@ int main(int argc, char** argv) {
       ->check(CLI::PositiveNumber);
   app.add_option("--full_scan_s", full_scan_s,
                  "seconds between full scans of every key's segments (default 600)")
+      ->check(CLI::NonNegativeNumber);
+  app.add_option("--retire_grace_s", retire_grace_s,
+                 "seconds a key's newest version must have been primary before older versions "
+                 "that protect nothing are retired per the key's version_retirement (default 300)")
       ->check(CLI::NonNegativeNumber);
   app.add_option("--rewrap_batch_size", batch, "segments per RewrapSegments call (default 1000)")
       ->check(CLI::Range(1, 10000));
@@ -132,6 +136,7 @@ int main(int argc, char** argv) {
   options.tenants = tenants;
   options.rewrap_batch_size = batch;
   options.full_scan_interval = absl::Seconds(full_scan_s);
+  options.retire_grace = absl::Seconds(retire_grace_s);
   clavis::rotator::Rotator rotator(stub.get(), options, &metrics);
 
   if (once) return rotator.RunOnce().ok() ? 0 : 1;

@@ -21,10 +21,18 @@ struct RotatorMetrics {
   std::atomic<uint64_t> versions_destroyed{0};
   std::atomic<uint64_t> segments_destroyed{0};
   std::atomic<uint64_t> materials_expired{0};
+  std::atomic<uint64_t> compromised_rewrapped{0};  // segment keys moved off compromised versions
+  std::atomic<uint64_t> segments_rotated{0};       // by schedule or after a compromise
+  std::atomic<uint64_t> versions_disabled{0};      // unused versions retired
+  std::atomic<uint64_t> versions_destruction_scheduled{0};
   std::atomic<uint64_t> errors{0};
   // Gauges, as of the last pass.
   std::atomic<uint64_t> keys_overdue{0};  // due for rotation when the pass began
   std::atomic<uint64_t> keys_rewrap_pending{0};
+  // From the usage scans of the last pass (keys whose re-wrap completed).
+  std::atomic<uint64_t> versions_unused{0};
+  std::atomic<uint64_t> segment_keys_on_old_versions{0};
+  std::atomic<uint64_t> segments_overdue{0};  // as of the last full scan
   std::atomic<int64_t> last_pass_end_unix{0};
 
   // The exposition text (text/plain; version=0.0.4).
