@@ -52,7 +52,15 @@ absl::Status ValidateDenyReason(const std::string& reason) {
     const bool c1 = c == 0xc2 && i + 1 < reason.size() &&
                     static_cast<unsigned char>(reason[i + 1]) >= 0x80 &&
                     static_cast<unsigned char>(reason[i + 1]) <= 0x9f;
-    if (c < 0x20 || c == 0x7f || c1) {
+    // U+2028/2029 (line breaks) and the bidi controls U+202A..202E,
+    // U+2066..2069 can make approvers read something other than what is
+    // stored: E2 80 A8..AE and E2 81 A6..A9 in UTF-8.
+    const auto next = [&](size_t k) {
+      return i + k < reason.size() ? static_cast<unsigned char>(reason[i + k]) : 0;
+    };
+    const bool layout = c == 0xe2 && ((next(1) == 0x80 && next(2) >= 0xa8 && next(2) <= 0xae) ||
+                                      (next(1) == 0x81 && next(2) >= 0xa6 && next(2) <= 0xa9));
+    if (c < 0x20 || c == 0x7f || c1 || layout) {
       return absl::InvalidArgumentError(
           absl::StrCat("the deny reason holds a control character at byte ", i,
                        "; use printable text on one line"));

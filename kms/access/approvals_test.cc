@@ -175,7 +175,9 @@ TEST_F(ApprovalsTest, DenyReasonsAreBoundedAndPrintable) {
   const ApprovalName name = Create(2);
   for (const std::string& bad :
        {std::string(kMaxDenyReasonBytes + 1, 'x'), std::string("two\nlines"), std::string("bell\a"),
-        std::string("esc\x1b[2J"), std::string("del\x7f"), std::string("c1 \xc2\x9b")}) {
+        std::string("esc\x1b[2J"), std::string("del\x7f"), std::string("c1 \xc2\x9b"),
+        std::string("rlo \xe2\x80\xae gnirts"), std::string("isolate \xe2\x81\xa6x"),
+        std::string("line sep \xe2\x80\xa8")}) {
     auto denied = book_.Deny(name, "tenants/acme/principals/bob", bad);
     EXPECT_TRUE(absl::IsInvalidArgument(denied.status())) << absl::CHexEscape(bad);
   }

@@ -43,8 +43,10 @@ TEST_F(CompromisedVersionTest, ACompromisedVersionDecryptsNothingUntilItsSegment
   const KeyName key = MakeKey();
   const std::string blob_a = Seal(Seg(key, "a"), "alice");
   const std::string blob_b = Seal(Seg(key, "b"), "bob");
+  clock_.Advance(absl::Seconds(1));
   ASSERT_TRUE(lifecycle_->RotateKey(key).ok());  // v2 primary; a and b still on v1
 
+  clock_.Advance(absl::Seconds(1));
   auto marked = lifecycle_->MarkKeyVersionCompromised(KeyVersionName{key, 1});
   ASSERT_TRUE(marked.ok()) << marked.status();
   EXPECT_EQ(marked->primary_version(), 2u) << "a non-primary version: no rotation";
@@ -62,6 +64,7 @@ TEST_F(CompromisedVersionTest, ACompromisedVersionDecryptsNothingUntilItsSegment
   // A segment made after the mark is on v2 and works.
   EXPECT_EQ(*Open(Seal(Seg(key, "c"), "carol")), "carol");
 
+  clock_.Advance(absl::Seconds(1));
   auto progress = lifecycle_->RewrapSegments(key, "", 0);
   ASSERT_TRUE(progress.ok()) << progress.status();
   EXPECT_EQ(progress->rewrapped, 2u);
@@ -89,6 +92,7 @@ TEST_F(CompromisedVersionTest, ACompromisedVersionDecryptsNothingUntilItsSegment
   EXPECT_EQ(usage->at(1).segment_key_versions, 0u) << "the compromised version protects nothing";
 
   // A second re-wrap has nothing left to do and uses the version no more.
+  clock_.Advance(absl::Seconds(1));
   auto again = lifecycle_->RewrapSegments(key, "", 0);
   ASSERT_TRUE(again.ok());
   EXPECT_TRUE(again->compromised_uses.empty());
@@ -99,6 +103,7 @@ TEST_F(CompromisedVersionTest, MarkingThePrimaryOfAGeneratedKeyRotatesInTheSameW
   const KeyName key = MakeKey();
   const std::string blob = Seal(Seg(key, "a"), "alice");
   auto sub = events_.Subscribe("acme");
+  clock_.Advance(absl::Seconds(1));
   auto marked = lifecycle_->MarkKeyVersionCompromised(KeyVersionName{key, 1});
   ASSERT_TRUE(marked.ok()) << marked.status();
   EXPECT_EQ(marked->primary_version(), 2u);
@@ -110,12 +115,14 @@ TEST_F(CompromisedVersionTest, MarkingThePrimaryOfAGeneratedKeyRotatesInTheSameW
               ::testing::ElementsAre(KeyEvent::ROTATED, KeyEvent::VERSION_COMPROMISED));
 
   EXPECT_EQ(Open(blob).status().code(), absl::StatusCode::kFailedPrecondition);
+  clock_.Advance(absl::Seconds(1));
   ASSERT_TRUE(lifecycle_->RewrapSegments(key, "", 0).ok());
   EXPECT_EQ(*Open(blob), "alice");
 
   EXPECT_THAT(Drain(*sub), ::testing::ElementsAre(KeyEvent::SEGMENT_ROTATED))
       << "the segment got a fresh key for new data";
   // Marking again changes nothing and publishes nothing.
+  clock_.Advance(absl::Seconds(1));
   auto twice = lifecycle_->MarkKeyVersionCompromised(KeyVersionName{key, 1});
   ASSERT_TRUE(twice.ok());
   EXPECT_EQ(twice->versions_size(), 2);
@@ -124,16 +131,20 @@ TEST_F(CompromisedVersionTest, MarkingThePrimaryOfAGeneratedKeyRotatesInTheSameW
 
 TEST_F(CompromisedVersionTest, RefusedWhereItCannotHelp) {
   const KeyName key = MakeKey();
+  clock_.Advance(absl::Seconds(1));
   auto missing = lifecycle_->MarkKeyVersionCompromised(KeyVersionName{key, 9});
   EXPECT_EQ(missing.status().code(), absl::StatusCode::kNotFound);
   EXPECT_EQ(lifecycle_->MarkKeyVersionCompromised(KeyVersionName{KeyName{"acme", "nope"}, 1})
                 .status()
                 .code(),
             absl::StatusCode::kNotFound);
-  // The primary of a disabled key cannot be replaced.
+  // The primary of a disabled key is replaced too: the key must not come
+  // back with the leaked version primary.
   ASSERT_TRUE(lifecycle_->DisableKey(key).ok());
   auto disabled = lifecycle_->MarkKeyVersionCompromised(KeyVersionName{key, 1});
-  EXPECT_EQ(disabled.status().code(), absl::StatusCode::kFailedPrecondition);
+  ASSERT_TRUE(disabled.ok()) << disabled.status();
+  EXPECT_EQ(disabled->primary_version(), 2u);
+  EXPECT_EQ(disabled->state(), clavis::v1::DISABLED);
   ASSERT_TRUE(lifecycle_->EnableKey(key).ok());
 
   // Imported keys: clavisd cannot make the replacement primary.
@@ -144,19 +155,23 @@ TEST_F(CompromisedVersionTest, RefusedWhereItCannotHelp) {
   ASSERT_TRUE(lifecycle_->CreateKey(p).ok());
   const KeyName byok{"acme", "byok"};
   ASSERT_TRUE(lifecycle_->ImportKeyMaterial(byok, crypto::RandomSecret(32), {}).ok());
+  clock_.Advance(absl::Seconds(1));
   auto imported = lifecycle_->MarkKeyVersionCompromised(KeyVersionName{byok, 1});
   ASSERT_EQ(imported.status().code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_THAT(imported.status().message(), HasSubstr("--new-version"));
   ImportTarget next;
   next.new_version = true;
   ASSERT_TRUE(lifecycle_->ImportKeyMaterial(byok, crypto::RandomSecret(32), next).ok());
+  clock_.Advance(absl::Seconds(1));
   EXPECT_TRUE(lifecycle_->MarkKeyVersionCompromised(KeyVersionName{byok, 1}).ok());
 }
 
 TEST_F(CompromisedVersionTest, TheMarkSurvivesARestartAndDisablingDoesNotLiftIt) {
   const KeyName key = MakeKey();
   const std::string blob = Seal(Seg(key, "a"), "alice");
+  clock_.Advance(absl::Seconds(1));
   ASSERT_TRUE(lifecycle_->RotateKey(key).ok());
+  clock_.Advance(absl::Seconds(1));
   ASSERT_TRUE(lifecycle_->MarkKeyVersionCompromised(KeyVersionName{key, 1}).ok());
   Rebuild();  // cold caches, same store
   EXPECT_EQ(Open(blob).status().code(), absl::StatusCode::kFailedPrecondition);
@@ -167,10 +182,41 @@ TEST_F(CompromisedVersionTest, TheMarkSurvivesARestartAndDisablingDoesNotLiftIt)
   EXPECT_THAT(still.status().message(), HasSubstr("compromised"));
   // Re-wrap works from a disabled compromised version as well.
   ASSERT_TRUE(lifecycle_->DisableKeyVersion(KeyVersionName{key, 1}).ok());
+  clock_.Advance(absl::Seconds(1));
   auto progress = lifecycle_->RewrapSegments(key, "", 0);
   ASSERT_TRUE(progress.ok());
   EXPECT_EQ(progress->compromised_uses.size(), 1u);
   EXPECT_EQ(*Open(blob), "alice");
+}
+
+TEST_F(CompromisedVersionTest, ALeakFoundAfterTheRewrapStillGivesEverySegmentAFreshKey) {
+  const KeyName key = MakeKey();
+  const std::string blob = Seal(Seg(key, "old"), "alice");
+  clock_.Advance(absl::Seconds(1));
+  ASSERT_TRUE(lifecycle_->RotateKey(key).ok());
+  clock_.Advance(absl::Seconds(1));
+  ASSERT_TRUE(lifecycle_->RewrapSegments(key, "", 0).ok());  // nothing left on v1
+  ASSERT_TRUE(lifecycle_->RevokeSegment(Seg(key, "old")).ok());
+  clock_.Advance(absl::Seconds(1));
+  Seal(Seg(key, "new"), "bob");  // created under v2 only
+  clock_.Advance(absl::Seconds(1));
+  // Later, v1 turns out to have leaked, with an old copy of the store: the
+  // key of segment "old" was wrapped under it then.
+  ASSERT_TRUE(lifecycle_->MarkKeyVersionCompromised(KeyVersionName{key, 1}).ok());
+  clock_.Advance(absl::Seconds(1));
+  auto progress = lifecycle_->RewrapSegments(key, "", 0);
+  ASSERT_TRUE(progress.ok()) << progress.status();
+  EXPECT_TRUE(progress->compromised_uses.empty()) << "nothing was wrapped under v1 any more";
+  EXPECT_EQ(progress->segments_rotated, 1u) << "only the segment whose key predates v2, "
+                                               "revoked or not";
+  EXPECT_EQ(lifecycle_->GetSegment(Seg(key, "old"))->primary_version(), 2u);
+  EXPECT_EQ(lifecycle_->GetSegment(Seg(key, "new"))->primary_version(), 1u);
+  ASSERT_TRUE(lifecycle_->EnableSegment(Seg(key, "old")).ok());
+  EXPECT_EQ(*Open(blob), "alice") << "old data still decrypts";
+  clock_.Advance(absl::Seconds(1));
+  auto again = lifecycle_->RewrapSegments(key, "", 0);
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->segments_rotated, 0u) << "once is enough";
 }
 
 TEST_F(CompromisedVersionTest, RetirementAndSegmentRotationSettingsAreValidated) {

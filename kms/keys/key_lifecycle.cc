@@ -393,7 +393,8 @@ absl::StatusOr<clavis::v1::Key> KeyLifecycle::MarkKeyVersionCompromised(
             "replacement; import new material first (clavisctl key import --new-version), then "
             "mark this version compromised"));
       }
-      if (r->state() != KeyState::ENABLED) return KeyNotUsable(name.key, *r);
+      // Also for a disabled key (or one pending destruction): it must not
+      // come back with the leaked version still primary.
       auto added = AddPrimaryVersion(name.key, material, *kcv, r);
       if (!added.ok()) return added.status();
       rotated_to = *added;
@@ -1095,6 +1096,30 @@ absl::StatusOr<std::map<uint32_t, VersionUsage>> KeyLifecycle::KeyVersionUsage(c
 absl::StatusOr<RewrapProgress> KeyLifecycle::RewrapSegments(const KeyName& name,
                                                             const std::string& start_after,
                                                             size_t batch_size) {
+  RewrapProgress progress;
+  if (auto s = RewrapSegments(name, start_after, batch_size, &progress); !s.ok()) return s;
+  return progress;
+}
+
+namespace {
+
+// Segment keys that existed before `version` stopped being primary may have
+// been wrapped under it at some point (created under it, or re-wrapped onto
+// it), so a holder of its material and of an old copy of the store may know
+// them: the time its successor was created, or InfinitePast if it has none.
+absl::Time ExposedBefore(const internal::KeyRecord& key, uint32_t version) {
+  absl::Time replaced = absl::InfiniteFuture();
+  for (const auto& v : key.versions()) {
+    if (v.version() > version) replaced = std::min(replaced, FromMicros(v.create_time_us()));
+  }
+  return replaced == absl::InfiniteFuture() ? absl::InfinitePast() : replaced;
+}
+
+}  // namespace
+
+absl::Status KeyLifecycle::RewrapSegments(const KeyName& name, const std::string& start_after,
+                                          size_t batch_size, RewrapProgress* progress) {
+  *progress = RewrapProgress();
   // Expired material is purged first: nothing moves from, or onto, it.
   auto key = CurrentKey(name);
   if (!key.ok()) return key.status();
@@ -1105,12 +1130,22 @@ absl::StatusOr<RewrapProgress> KeyLifecycle::RewrapSegments(const KeyName& name,
   if (!segments.ok()) return segments.status();
   const bool more = batch_size != 0 && segments->size() > batch_size;
   if (more) segments->resize(batch_size);
-  auto compromised = [&](uint32_t key_version) {
-    const internal::KeyVersionRecord* v = (*key)->FindVersion(key_version);
-    return v != nullptr && v->compromise_time_us() != 0;
-  };
-  RewrapProgress progress;
   for (const auto& listed : *segments) {
+    // Read per segment (a cached entry): a version marked compromised while
+    // this batch runs is treated as such from the next segment on.
+    auto current = repository_->GetKey(name);
+    if (!current.ok()) return current.status();
+    const internal::KeyRecord& record = (*current)->record();
+    auto compromised = [&](uint32_t key_version) {
+      const internal::KeyVersionRecord* v = (*current)->FindVersion(key_version);
+      return v != nullptr && v->compromise_time_us() != 0;
+    };
+    absl::Time fresh_key_before = absl::InfinitePast();
+    for (const auto& v : record.versions()) {
+      if (v.compromise_time_us() != 0) {
+        fresh_key_before = std::max(fresh_key_before, ExposedBefore(record, v.version()));
+      }
+    }
     const SegmentName segment_name{name, listed.segment()};
     bool changed = false;
     bool rotated = false;
@@ -1120,35 +1155,38 @@ absl::StatusOr<RewrapProgress> KeyLifecycle::RewrapSegments(const KeyName& name,
           changed = false;
           rotated = false;
           uses.clear();
-          bool primary_was_compromised = false;
+          int64_t primary_created_us = 0;
           for (auto& v : *r->mutable_versions()) {
+            if (v.version() == r->primary_version()) primary_created_us = v.create_time_us();
             if (v.key_version() == primary || v.wrapped_key().empty()) continue;
-            auto plain = repository_->UnwrapSegmentKey(**key, r->segment(), v);
+            auto plain = repository_->UnwrapSegmentKey(**current, r->segment(), v);
             // A version wrapped under destroyed master material is already
             // crypto-shredded: nothing to move.
             if (absl::IsFailedPrecondition(plain.status())) continue;
             if (!plain.ok()) return plain.status();
             auto wrapped =
-                repository_->WrapSegmentKey(**key, primary, r->segment(), v.version(), *plain);
+                repository_->WrapSegmentKey(**current, primary, r->segment(), v.version(), *plain);
             if (!wrapped.ok()) return wrapped.status();
             if (compromised(v.key_version())) {
               uses.push_back({r->segment(), v.key_version(), v.version()});
-              if (v.version() == r->primary_version()) primary_was_compromised = true;
             }
             v.set_key_version(primary);
             v.set_wrapped_key(*wrapped);
             changed = true;
           }
-          // Whoever holds the compromised material and a copy of the store
-          // knows that segment key: new data gets a fresh one. Old data
-          // keeps decrypting under the moved version (re-encrypt it with
-          // ReEncrypt to leave the exposed key behind entirely).
-          if (primary_was_compromised && r->state() == KeyState::ENABLED) {
+          // Whoever holds compromised material and a copy of the store from
+          // while it was primary may know this segment's primary key: new
+          // data gets a fresh one (also for a disabled segment, before it is
+          // enabled again). Old data keeps decrypting under the older
+          // version (re-encrypt it with ReEncrypt to leave the exposed key
+          // behind entirely).
+          if (r->state() != KeyState::DESTROYED &&
+              FromMicros(primary_created_us) <= fresh_key_before) {
             uint32_t max_version = 0;
             for (const auto& v : r->versions()) max_version = std::max(max_version, v.version());
             crypto::SecretBytes fresh = crypto::RandomSecret(kSegmentKeySize);
-            auto wrapped =
-                repository_->WrapSegmentKey(**key, primary, r->segment(), max_version + 1, fresh);
+            auto wrapped = repository_->WrapSegmentKey(**current, primary, r->segment(),
+                                                       max_version + 1, fresh);
             if (!wrapped.ok()) return wrapped.status();
             internal::SegmentVersionRecord* v = r->add_versions();
             v->set_version(max_version + 1);
@@ -1157,25 +1195,29 @@ absl::StatusOr<RewrapProgress> KeyLifecycle::RewrapSegments(const KeyName& name,
             v->set_create_time_us(ToMicros(clock_->Now()));
             r->set_primary_version(max_version + 1);
             rotated = true;
+            changed = true;
           }
           // Nothing to do: an error stops the write, mapped to "current" below.
           return changed ? absl::OkStatus() : absl::CancelledError("current");
         });
     if (updated.ok()) {
-      ++progress.rewrapped;
-      for (auto& use : uses) progress.compromised_uses.push_back(std::move(use));
+      ++progress->rewrapped;
+      for (auto& use : uses) progress->compromised_uses.push_back(std::move(use));
       if (rotated) {
-        ++progress.segments_rotated;
+        ++progress->segments_rotated;
         Publish(name, KeyEvent::SEGMENT_ROTATED, listed.segment(), updated->primary_version());
       }
     } else if (absl::IsCancelled(updated.status()) || absl::IsNotFound(updated.status())) {
-      ++progress.already_current;  // or deleted meanwhile
+      ++progress->already_current;  // or deleted meanwhile
     } else {
+      // What committed before the failure stays in `progress` (the caller
+      // audits its compromised uses); a new call redoes the rest.
       return updated.status();
     }
+    progress->next_segment = listed.segment();
   }
-  if (more) progress.next_segment = segments->back().segment();
-  return progress;
+  if (!more) progress->next_segment.clear();
+  return absl::OkStatus();
 }
 
 }  // namespace clavis::kms

@@ -169,8 +169,9 @@ class KeyLifecycle {
   // Usable refuses it from then on, so it decrypts nothing, and only
   // RewrapSegments still unwraps under it. The primary version of a
   // generated key is first replaced by a new one in the same write (a
-  // rotation); for an imported key that is FailedPrecondition (import new
-  // material with new_version first). Destroyed versions: FailedPrecondition.
+  // rotation, whatever the key's state short of DESTROYED); for an imported
+  // key that is FailedPrecondition (import new material with new_version
+  // first). Destroyed versions: FailedPrecondition.
   absl::StatusOr<clavis::v1::Key> MarkKeyVersionCompromised(const KeyVersionName& name);
 
   // Stores imported material (already unwrapped; 32 bytes) in a key of
@@ -195,6 +196,18 @@ class KeyLifecycle {
   // nothing and repeats nothing harmful; call again with next_segment.
   absl::StatusOr<RewrapProgress> RewrapSegments(const KeyName& name, const std::string& start_after,
                                                 size_t batch_size);
+  // The same, with `progress` filled even when an error stops the batch
+  // part-way: what committed before it (above all the compromised uses,
+  // which the caller must audit) is not lost.
+  //
+  // A version marked compromised also gives a fresh primary segment key to
+  // every segment whose primary key predates the version's replacement (it
+  // may have been wrapped under it), whatever the segment's state short of
+  // DESTROYED: run after a compromise, even of a version nothing is wrapped
+  // under any more, it leaves no segment issuing data keys under a key the
+  // compromised material could unwrap from an old copy of the store.
+  absl::Status RewrapSegments(const KeyName& name, const std::string& start_after,
+                              size_t batch_size, RewrapProgress* progress);
 
   // Per master-key version of the key (every version listed, unused ones
   // with zeros), what it protects, from a scan of all its segments (pages

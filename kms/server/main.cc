@@ -51,7 +51,7 @@ int main(int argc, char** argv) {
   app.footer(kFooter);
   app.set_version_flag("--version", std::string("clavisd ") + clavis::kms::ServerVersion());
   std::string config_path, listen_address, data_dir, root_key, root_key_file, passphrase_file,
-      passphrase_env, log_level, port_file;
+      passphrase_env, log_level, log_format, port_file;
   bool dev_short_windows = false, no_create = false, insecure_dev_no_auth = false,
        require_client_cert = false, audit_sync = false;
   std::string tls_cert, tls_key, client_ca, token_issuers, token_audience, token_revocation,
@@ -94,6 +94,8 @@ int main(int argc, char** argv) {
                  "segment keys kept unwrapped (default 100000)");
   app.add_option("--max_batch_items", max_batch, "items per batch call (default 1000)");
   app.add_option("--log_level", log_level, "trace, debug, info, warn, error");
+  app.add_option("--log_format", log_format,
+                 "text (default) or json: one JSON object per line (time, level, logger, msg)");
   app.add_option("--port_file", port_file, "write the bound port to this file");
   app.add_flag("--no_create", no_create, "refuse to start on a missing data directory or root key");
   app.add_flag("--insecure_dev_no_auth", insecure_dev_no_auth,
@@ -165,6 +167,7 @@ int main(int argc, char** argv) {
   if (segment_cache != 0) config.set_segment_cache_entries(segment_cache);
   if (max_batch != 0) config.set_max_batch_items(max_batch);
   if (!log_level.empty()) config.set_log_level(log_level);
+  if (!log_format.empty()) config.set_log_format(log_format);
   if (!port_file.empty()) config.set_port_file(port_file);
   if (no_create) config.set_create_if_missing(false);
   if (insecure_dev_no_auth) config.set_insecure_dev_no_auth(true);

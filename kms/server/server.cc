@@ -37,6 +37,7 @@
 #include "kms/keys/key_importer.h"
 #include "kms/keys/key_lifecycle.h"
 #include "kms/keys/key_repository.h"
+#include "kms/logging/json_log_format.h"
 #include "kms/root/key_file_provider.h"
 #include "kms/root/passphrase_provider.h"
 #include "kms/root/pkcs11_provider.h"
@@ -432,6 +433,11 @@ absl::StatusOr<ServerConfig> CompleteConfig(ServerConfig config) {
       config.log_level() != "off") {
     return absl::InvalidArgumentError(absl::StrCat("unknown log_level ", config.log_level()));
   }
+  if (config.log_format().empty()) config.set_log_format("text");
+  if (config.log_format() != "text" && config.log_format() != "json") {
+    return absl::InvalidArgumentError(
+        absl::StrCat("log_format must be text or json, not \"", config.log_format(), "\""));
+  }
   return config;
 }
 
@@ -439,6 +445,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::BuildAndStart(const ServerConfig
   auto config = CompleteConfig(raw_config);
   if (!config.ok()) return config.status();
   spdlog::set_level(spdlog::level::from_str(config->log_level()));
+  if (auto s = logging::SetLogFormat(config->log_format()); !s.ok()) return s;
   if (auto s = EnsurePrivateDirectory(config->data_dir(), config->create_if_missing()); !s.ok()) {
     return s;
   }

@@ -83,6 +83,12 @@ TEST(ServerConfigTest, BadValuesAreNamed) {
   config.set_listen_address("127.0.0.1:1");
   config.set_log_level("loud");
   EXPECT_EQ(CompleteConfig(config).status().code(), absl::StatusCode::kInvalidArgument);
+  config.set_log_level("info");
+  EXPECT_EQ(CompleteConfig(config)->log_format(), "text");
+  config.set_log_format("json");
+  EXPECT_TRUE(CompleteConfig(config).ok());
+  config.set_log_format("xml");
+  EXPECT_EQ(CompleteConfig(config).status().code(), absl::StatusCode::kInvalidArgument);
 }
 
 }  // namespace

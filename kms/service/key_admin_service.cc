@@ -388,10 +388,12 @@ grpc::Status KeyAdminService::RewrapSegments(Ctx* ctx, const clavis::v1::RewrapS
     auto start = DecodePageToken(r->page_token());
     if (!start.ok()) return start.status();
     const size_t batch = r->batch_size() == 0 ? 1000 : static_cast<size_t>(r->batch_size());
-    auto progress = lifecycle_->RewrapSegments(*name, *start, batch);
-    if (!progress.ok()) return progress.status();
+    RewrapProgress progress_value;
+    RewrapProgress* progress = &progress_value;
+    const absl::Status rewrapped = lifecycle_->RewrapSegments(*name, *start, batch, progress);
     // Every unwrap under a compromised version gets its own record, naming
-    // the version and the segment, besides the record of the call.
+    // the version and the segment, besides the record of the call: also
+    // those that committed before an error stopped the batch.
     for (const auto& use : progress->compromised_uses) {
       if (auto s = call.AuditItem("UnwrapUnderCompromisedVersion",
                                   KeyVersionName{*name, use.key_version}.ToString(), use.segment,
@@ -400,6 +402,7 @@ grpc::Status KeyAdminService::RewrapSegments(Ctx* ctx, const clavis::v1::RewrapS
         return s;
       }
     }
+    if (!rewrapped.ok()) return rewrapped;
     response->set_rewrapped(progress->rewrapped);
     response->set_already_current(progress->already_current);
     response->set_compromised_rewrapped(progress->compromised_uses.size());

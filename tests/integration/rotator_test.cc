@@ -11,10 +11,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "clavis/v1/key_admin.grpc.pb.h"
@@ -24,6 +26,7 @@
 #include "gmock/gmock.h"
 #include "google/protobuf/util/time_util.h"
 #include "gtest/gtest.h"
+#include "nlohmann/json.hpp"
 #include "tests/harness/clavisd_process.h"
 #include "tests/harness/run_shell.h"
 #include "tests/testing/unused_port.h"
@@ -81,9 +84,11 @@ class RotatorTest : public ::testing::Test {
                                      "--key",
                                      prefix + ".key",
                                      "--tenant",
-                                     "acme",
-                                     "--log_level",
-                                     "warn"};
+                                     "acme"};
+    // Quiet unless the test asks for a level of its own.
+    if (std::find(extra.begin(), extra.end(), "--log_level") == extra.end()) {
+      args.insert(args.end(), {"--log_level", "warn"});
+    }
     args.insert(args.end(), extra.begin(), extra.end());
     return args;
   }
@@ -443,6 +448,26 @@ TEST_F(RotatorTest, SegmentKeysRotateOnTheirOwnPeriodOncePerDueTime) {
   EXPECT_EQ(RunShell(RotatorCommand({"--once"})).exit_code, 0);
   other.join();
   EXPECT_THAT(primaries(), ::testing::Each(2u));
+}
+
+TEST_F(RotatorTest, JsonLogsAreOneParsableObjectPerLine) {
+  CreateKey("json", absl::Now() + absl::Milliseconds(200));
+  absl::SleepFor(absl::Milliseconds(300));
+  CommandResult run =
+      RunShell(RotatorCommand({"--once", "--log_level", "info", "--log_format", "json"}) + " 2>&1");
+  ASSERT_EQ(run.exit_code, 0) << run.out;
+  int rotated = 0, lines = 0;
+  for (absl::string_view line : absl::StrSplit(run.out, '\n', absl::SkipEmpty())) {
+    ++lines;
+    auto record = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
+    ASSERT_FALSE(record.is_discarded()) << "not JSON: " << line;
+    EXPECT_TRUE(record.contains("time") && record.contains("level") && record.contains("msg"))
+        << line;
+    if (absl::StrContains(record.value("msg", ""), "rotated tenants/acme/keys/json")) ++rotated;
+  }
+  EXPECT_GT(lines, 0);
+  EXPECT_EQ(rotated, 1) << run.out;
+  EXPECT_EQ(RunShell(RotatorCommand({"--once", "--log_format", "xml"}) + " 2>&1").exit_code, 2);
 }
 
 TEST_F(RotatorTest, WrongUsageAndAPrincipalWithoutRightsAreRefused) {

@@ -192,13 +192,14 @@ TEST(RunTest, CountOptionsExplainTheirRange) {
            {{"audit", "tail", "--dir", "d", "-n"}, "--lines"},
            {{"audit", "query", "--dir", "d", "--limit"}, "--limit"},
        }) {
-    for (const std::string& value : {"0", "-3", "1.5", "lots", "99999999999"}) {
+    for (const char* value : {"0", "-3", "1.5", "lots", "99999999999"}) {
       std::vector<std::string> with_value = args;
       with_value.push_back(value);
       const Result r = RunCli(with_value);
       EXPECT_EQ(r.code, kExitUsage) << option << " " << value << "\n" << r.err;
       EXPECT_THAT(r.err, HasSubstr(option)) << value;
-      EXPECT_THAT(r.err, HasSubstr("must be a whole number of at least 1, not \"" + value + "\""))
+      EXPECT_THAT(r.err, HasSubstr("must be a whole number of at least 1, not \"" +
+                                   std::string(value) + "\""))
           << option << " " << value;
       EXPECT_THAT(r.err, Not(HasSubstr("not in range"))) << option;
       EXPECT_THAT(r.err, Not(HasSubstr("1.797"))) << option;

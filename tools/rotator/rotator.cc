@@ -1,5 +1,7 @@
 #include "tools/rotator/rotator.h"
 
+#include <optional>
+
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "google/protobuf/util/time_util.h"
@@ -112,9 +114,41 @@ void Rotator::HandleKey(Key key, bool full_scan) {
     spdlog::info("rotator: imported material of {} version(s) of {} expired", expiring, name);
     key = std::move(fresh);
   }
+  std::optional<clavis::v1::KeyVersionUsage> usage;  // read once, when needed
   for (const auto& v : key.versions()) {
     if (v.state() != clavis::v1::PENDING_DESTRUCTION || !IsSet(v.destroy_time()) ||
         ToAbsl(v.destroy_time()) > now) {
+      continue;
+    }
+    // Last check before material is gone for good, for keys whose unused
+    // versions this rotator schedules for destruction itself: a version
+    // that protects segment keys again (a re-wrap that failed, a request in
+    // flight when it was retired) is not destroyed by a daemon; a person
+    // decides. On other keys a destruction was scheduled by a person, and
+    // crypto-shredding what the version still protects is the point.
+    if (key.version_retirement() == clavis::v1::DESTROY_UNUSED_VERSIONS && !usage.has_value()) {
+      clavis::v1::KeyNameRequest request;
+      request.set_name(name);
+      usage.emplace();
+      grpc::Status u = admin_->GetKeyVersionUsage(Context().get(), request, &*usage);
+      if (!u.ok()) {
+        usage.reset();
+        Failed("reading the version usage of " + name, u);
+        break;
+      }
+    }
+    bool in_use = false;
+    if (usage.has_value()) {
+      for (const auto& u : usage->versions()) {
+        in_use = in_use || (u.version() == v.version() && u.segment_key_versions() > 0);
+      }
+    }
+    if (in_use) {
+      ++metrics_->errors;
+      spdlog::warn(
+          "rotator: not destroying {}: segment keys are still wrapped under it; re-wrap the key "
+          "(clavisctl key rewrap {}) or cancel the destruction",
+          v.name(), name);
       continue;
     }
     clavis::v1::KeyVersionRequest request;
@@ -170,12 +204,23 @@ void Rotator::HandleKey(Key key, bool full_scan) {
   if (full_scan) (void)ScanSegments(key);
 }
 
-void Rotator::RetireUnusedVersions(const Key& key) {
+void Rotator::RetireUnusedVersions(const Key& listed) {
+  // The key as it is now, not as listed at the start of the pass: a
+  // rotation since then restarts the grace period.
+  clavis::v1::GetKeyRequest get;
+  get.set_name(listed.name());
+  Key key;
+  grpc::Status got = admin_->GetKey(Context().get(), get, &key);
+  if (!got.ok()) return Failed("reading " + listed.name(), got);
   clavis::v1::KeyNameRequest request;
   request.set_name(key.name());
   clavis::v1::KeyVersionUsage usage;
   grpc::Status s = admin_->GetKeyVersionUsage(Context().get(), request, &usage);
   if (!s.ok()) return Failed("reading the version usage of " + key.name(), s);
+  for (const auto& u : usage.versions()) {
+    // Rotated between the two reads: leave it to the next pass.
+    if (u.primary() && u.version() != key.primary_version()) return;
+  }
   std::map<uint32_t, const clavis::v1::KeyVersion*> versions;
   for (const auto& v : key.versions()) versions[v.version()] = &v;
   // The newest version is the primary; every older one stopped being
@@ -217,6 +262,16 @@ void Rotator::RetireUnusedVersions(const Key& key) {
       spdlog::info("rotator: disabled {}: it protects no segment key any more", v.name());
     }
     if (retirement != clavis::v1::DESTROY_UNUSED_VERSIONS) continue;
+    if (key.approvals_required() >= 2) {
+      // Scheduling a destruction of this key needs M-of-N approval: a
+      // daemon must not file a request per pass. People decide; it stays
+      // disabled.
+      spdlog::info(
+          "rotator: {} is unused and disabled; its destruction needs {} approvers, so "
+          "it is left to them (clavisctl key version schedule-destroy)",
+          v.name(), key.approvals_required());
+      continue;
+    }
     clavis::v1::ScheduleVersionDestructionRequest destroy;
     destroy.set_name(v.name());  // the default pending window
     grpc::Status d = admin_->ScheduleKeyVersionDestruction(Context().get(), destroy, &updated);

@@ -14,12 +14,14 @@
 //     more (GetKeyVersionUsage) and, per the key's version_retirement,
 //     disables them and schedules their destruction (compromised versions
 //     are always at least disabled), once the version that replaced them
-//     has been primary for `retire_grace` (requests in flight settle);
+//     has been primary for `retire_grace` (requests in flight settle); a
+//     key needing M-of-N approval gets no destruction scheduled by it;
 //   - on full scans, rotates each segment key whose primary version is
 //     older than the key's segment_rotation_period (compare-and-set on the
 //     segment's primary version: one rotation per due time);
 //   - destroys keys, key versions and (on full scans) segments whose pending
-//     window has ended;
+//     window has ended (a version only if no segment key is wrapped under
+//     it any more);
 //   - writes down the expiry of imported material whose valid-to has passed.
 // A failure on one key is logged and counted, and the pass goes on.
 //
@@ -71,7 +73,7 @@ class Rotator {
   absl::Status Rewrap(const std::string& key, bool* complete);
   // Disables (and schedules the destruction of) versions no segment key
   // uses, per the key's setting; logs and counts unused ones either way.
-  void RetireUnusedVersions(const clavis::v1::Key& key);
+  void RetireUnusedVersions(const clavis::v1::Key& listed);
   // Destroys segments at the end of their window and rotates segments due
   // by the key's segment_rotation_period.
   absl::Status ScanSegments(const clavis::v1::Key& key);

@@ -21,6 +21,7 @@
 #include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "clavis/v1/key_admin.grpc.pb.h"
+#include "kms/logging/json_log_format.h"
 #include "spdlog/spdlog.h"
 #include "tools/clavisctl/channel.h"
 #include "tools/rotator/metrics_server.h"
@@ -57,7 +58,7 @@ int main(int argc, char** argv) {
   // A misspelt option in the file must not be silently ignored.
   app.allow_config_extras(CLI::config_extras_mode::error);
   std::string endpoint = "127.0.0.1:7370", ca_cert, cert, key, token_file,
-              metrics_listen = "127.0.0.1:9464", log_level = "info";
+              metrics_listen = "127.0.0.1:9464", log_level = "info", log_format = "text";
   std::vector<std::string> tenants;
   double interval_s = 60, full_scan_s = 600, retire_grace_s = 300;
   int batch = 1000;
@@ -85,6 +86,10 @@ int main(int argc, char** argv) {
   app.add_option("--metrics_listen", metrics_listen,
                  "IPv4:PORT for Prometheus metrics (default 127.0.0.1:9464; empty: none)");
   app.add_option("--log_level", log_level, "trace, debug, info, warn, error");
+  app.add_option("--log_format", log_format,
+                 "text (default) or json: one JSON object per line (time, level, logger, msg) "
+                 "for log shippers")
+      ->check(CLI::IsMember({"text", "json"}));
   app.add_flag("--once", once, "one pass, then exit (exit 1 if a tenant could not be listed)");
   try {
     app.parse(argc, argv);
@@ -92,6 +97,10 @@ int main(int argc, char** argv) {
     return app.exit(e) == 0 ? 0 : 2;
   }
   spdlog::set_level(spdlog::level::from_str(log_level));
+  if (absl::Status s = clavis::logging::SetLogFormat(log_format); !s.ok()) {
+    spdlog::error("{}", std::string(s.message()));
+    return 2;
+  }
   // Signals go to one thread (sigwait), so they must be blocked before gRPC
   // starts threads of its own, which would otherwise take SIGTERM's default
   // action. A one-shot run keeps the default: it just ends.
