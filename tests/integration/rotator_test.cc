@@ -131,16 +131,30 @@ class RotatorTest : public ::testing::Test {
     grpc::Status s = clavisd_.Admin()->CreateKey(ContextWithDeadline().get(), request, &key);
     ASSERT_TRUE(s.ok()) << s.error_message();
   }
+  // `plaintext` encrypted under `key`'s `segment` by the key user; "" on
+  // failure (and the test fails).
+  std::string Seal(const std::string& key, const std::string& segment,
+                   const std::string& plaintext) {
+    clavis::v1::EncryptRequest request;
+    request.set_key(key);
+    request.set_segment(segment);
+    request.set_plaintext(plaintext);
+    clavis::v1::EncryptResponse sealed;
+    grpc::Status s = clavisd_.Data(app_)->Encrypt(ContextWithDeadline().get(), request, &sealed);
+    EXPECT_TRUE(s.ok()) << s.error_message();
+    return sealed.ciphertext_blob();
+  }
+  // Decrypt as the key user; the plaintext in `out`.
+  grpc::Status Open(const std::string& blob, std::string* out) {
+    clavis::v1::DecryptRequest request;
+    request.set_ciphertext_blob(blob);
+    clavis::v1::DecryptResponse opened;
+    grpc::Status s = clavisd_.Data(app_)->Decrypt(ContextWithDeadline().get(), request, &opened);
+    *out = opened.plaintext();
+    return s;
+  }
   void FillSegments(const std::string& key, int count) {
-    auto data = clavisd_.Data(app_);
-    for (int i = 0; i < count; ++i) {
-      clavis::v1::EncryptRequest request;
-      request.set_key(key);
-      request.set_segment(absl::StrCat("s", i));
-      request.set_plaintext("x");
-      clavis::v1::EncryptResponse response;
-      ASSERT_TRUE(data->Encrypt(ContextWithDeadline().get(), request, &response).ok());
-    }
+    for (int i = 0; i < count; ++i) ASSERT_FALSE(Seal(key, absl::StrCat("s", i), "x").empty());
   }
   clavis::v1::Key GetKey(const std::string& name) {
     clavis::v1::GetKeyRequest request;
@@ -243,18 +257,9 @@ TEST_F(RotatorTest, AKilledRotatorLeavesNothingBehindOnceRestarted) {
   ASSERT_EQ(RunShell(RotatorCommand({"--once"})).exit_code, 0);
   EXPECT_EQ(SegmentsOn(key, 2), std::make_pair(400, 400));
   EXPECT_EQ(GetKey(key).versions_size(), 2);
-  auto data = clavisd_.Data(app_);
-  clavis::v1::EncryptRequest request;
-  request.set_key(key);
-  request.set_segment("s7");
-  request.set_plaintext("still works");
-  clavis::v1::EncryptResponse sealed;
-  ASSERT_TRUE(data->Encrypt(ContextWithDeadline().get(), request, &sealed).ok());
-  clavis::v1::DecryptRequest decrypt;
-  decrypt.set_ciphertext_blob(sealed.ciphertext_blob());
-  clavis::v1::DecryptResponse opened;
-  ASSERT_TRUE(data->Decrypt(ContextWithDeadline().get(), decrypt, &opened).ok());
-  EXPECT_EQ(opened.plaintext(), "still works");
+  std::string opened;
+  ASSERT_TRUE(Open(Seal(key, "s7", "still works"), &opened).ok());
+  EXPECT_EQ(opened, "still works");
 }
 
 TEST_F(RotatorTest, DestructionsHappenWhenTheirWindowEnds) {
@@ -318,13 +323,7 @@ TEST_F(RotatorTest, ImportedMaterialExpiresAtItsValidTo) {
 TEST_F(RotatorTest, ACompromisedVersionIsRewrappedAwayAuditedAndDisabled) {
   const std::string key = "tenants/acme/keys/crm";
   CreateKey("crm", absl::Now() + absl::Hours(24));
-  auto data = clavisd_.Data(app_);
-  clavis::v1::EncryptRequest encrypt;
-  encrypt.set_key(key);
-  encrypt.set_segment("customers/42");
-  encrypt.set_plaintext("alice@example.com");
-  clavis::v1::EncryptResponse sealed;
-  ASSERT_TRUE(data->Encrypt(ContextWithDeadline().get(), encrypt, &sealed).ok());
+  const std::string blob = Seal(key, "customers/42", "alice@example.com");
   FillSegments(key, 20);
   const int port = UnusedLoopbackPort();
   // No full scan after the first pass: what follows is the rotator reacting
@@ -348,10 +347,8 @@ TEST_F(RotatorTest, ACompromisedVersionIsRewrappedAwayAuditedAndDisabled) {
   ASSERT_TRUE(s.ok()) << s.error_message();
   EXPECT_EQ(marked.primary_version(), 2u);
   // A data user gets a clear refusal until the rotator has moved the keys.
-  clavis::v1::DecryptRequest decrypt;
-  decrypt.set_ciphertext_blob(sealed.ciphertext_blob());
-  clavis::v1::DecryptResponse opened;
-  grpc::Status refused = data->Decrypt(ContextWithDeadline().get(), decrypt, &opened);
+  std::string opened;
+  grpc::Status refused = Open(blob, &opened);
   EXPECT_EQ(refused.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
   EXPECT_THAT(refused.error_message(), HasSubstr("marked compromised"));
   ASSERT_EQ(::kill(daemon, SIGCONT), 0);
@@ -360,8 +357,8 @@ TEST_F(RotatorTest, ACompromisedVersionIsRewrappedAwayAuditedAndDisabled) {
   ASSERT_TRUE(WaitFor([&] { return SegmentsOn(key, 2) == std::make_pair(21, 21); }));
   ASSERT_TRUE(WaitFor([&] { return GetKey(key).versions(0).state() == clavis::v1::DISABLED; }))
       << FetchMetrics(port);
-  ASSERT_TRUE(data->Decrypt(ContextWithDeadline().get(), decrypt, &opened).ok());
-  EXPECT_EQ(opened.plaintext(), "alice@example.com");
+  ASSERT_TRUE(Open(blob, &opened).ok());
+  EXPECT_EQ(opened, "alice@example.com");
   const std::string metrics = FetchMetrics(port);
   EXPECT_THAT(metrics, HasSubstr("clavis_rotator_compromised_rewrapped_total 21"));
   EXPECT_THAT(metrics, HasSubstr("clavis_rotator_segments_rotated_total 21"));
