@@ -66,11 +66,21 @@
 #include <cstdlib>
 #include <iostream>
 
+#include "grpc/grpc.h"
+
 #include "tools/clavisctl/channel.h"
 #include "tools/clavisctl/run.h"
 
 int main(int argc, char** argv) {
+  // gRPC's own threads can still hold a channel's TLS state after the
+  // channel is gone; exiting then leaks it (LeakSanitizer saw it) or races
+  // OpenSSL's clean-up. Holding a library reference across Run and waiting
+  // for gRPC's shutdown afterwards makes the exit orderly.
+  grpc_init();
   clavis::clavisctl::Io io;
   io.in_is_terminal = isatty(STDIN_FILENO) == 1;
-  return clavis::clavisctl::Run(argc, argv, io, std::getenv(clavis::clavisctl::kEndpointEnvVar));
+  const int code =
+      clavis::clavisctl::Run(argc, argv, io, std::getenv(clavis::clavisctl::kEndpointEnvVar));
+  grpc_shutdown_blocking();
+  return code;
 }
