@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "CLI/CLI.hpp"
+#include "crypto/openssl_process.h"
 #include "crypto/secure_heap.h"
 #include "google/protobuf/util/json_util.h"
 #include "kms/server/server.h"
@@ -47,6 +48,12 @@ absl::Status LoadConfigFile(const std::string& path, ServerConfig* config) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // First, before anything touches OpenSSL: no OpenSSL clean-up racing
+  // gRPC's threads at exit (crypto/openssl_process.h says why).
+  if (auto s = clavis::crypto::InitOpenSslForProcess(); !s.ok()) {
+    std::fprintf(stderr, "%s\n", std::string(s.message()).c_str());
+    return 1;
+  }
   CLI::App app{"clavisd: the Clavis key service (tenant master keys, segment keys, data keys)"};
   app.footer(kFooter);
   app.set_version_flag("--version", std::string("clavisd ") + clavis::kms::ServerVersion());

@@ -68,14 +68,16 @@
 
 #include "grpc/grpc.h"
 
+#include "crypto/openssl_process.h"
 #include "tools/clavisctl/channel.h"
 #include "tools/clavisctl/run.h"
 
 int main(int argc, char** argv) {
-  // gRPC's own threads can still hold a channel's TLS state after the
-  // channel is gone; exiting then leaks it (LeakSanitizer saw it) or races
-  // OpenSSL's clean-up. Holding a library reference across Run and waiting
-  // for gRPC's shutdown afterwards makes the exit orderly.
+  // First, before gRPC's TLS touches OpenSSL: no OpenSSL clean-up racing
+  // gRPC's threads at exit (crypto/openssl_process.h says why).
+  if (!clavis::crypto::InitOpenSslForProcess().ok()) return 1;
+  // A library reference across Run, and waiting for gRPC's shutdown after
+  // it, let gRPC's threads finish before the process exits.
   grpc_init();
   clavis::clavisctl::Io io;
   io.in_is_terminal = isatty(STDIN_FILENO) == 1;
