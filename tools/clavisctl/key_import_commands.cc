@@ -19,6 +19,10 @@ namespace {
 
 using clavis::v1::KeyAdmin;
 
+// How long import-params waits for clavisd to make the RSA wrapping key
+// pair, whatever --timeout says (documented in its --help).
+constexpr absl::Duration kKeyGenerationTimeout = absl::Seconds(120);
+
 constexpr char kKeyName[] = "tenants/T/keys/K";
 constexpr char kWrappingKeyFile[] = "wrapping-key.pem";
 constexpr char kImportTokenFile[] = "import-token";
@@ -51,8 +55,11 @@ absl::Status GetImportParameters(Session& session, const ImportParamsArgs& args)
   clavis::v1::ImportWrappingKeySpec_Parse(args.wrapping_key_spec, &spec);
   request.set_wrapping_key_spec(spec);
   session.err() << "import-params: clavisd is generating an RSA key pair (a few seconds)...\n";
+  // RSA-4096 generation takes 1-4 s on an idle 2-core machine and much
+  // longer on a busy one: wait at least kKeyGenerationTimeout.
   absl::StatusOr<clavis::v1::ImportParameters> params =
-      session.Call(session.admin(), &KeyAdmin::StubInterface::GetImportParameters, request);
+      session.Call(session.admin(), &KeyAdmin::StubInterface::GetImportParameters, request,
+                   kKeyGenerationTimeout);
   if (!params.ok()) return params.status();
   const std::string key_path = (std::filesystem::path(args.out_dir) / kWrappingKeyFile).string();
   const std::string token_path = (std::filesystem::path(args.out_dir) / kImportTokenFile).string();
@@ -110,7 +117,9 @@ void RegisterKeyImportCommands(CommandRegistry& registry, CLI::App& key) {
     CLI::App* c = registry.AddCommand(
         key, "import-params",
         "BYOK step 1: get a fresh RSA wrapping key (public half) and a single-use import token "
-        "for a key of origin EXTERNAL; writes DIR/wrapping-key.pem and DIR/import-token",
+        "for a key of origin EXTERNAL; writes DIR/wrapping-key.pem and DIR/import-token. "
+        "clavisd makes the key pair while you wait: this call's deadline is at least 120 s "
+        "whatever --timeout says",
         {"clavisctl key import-params tenants/acme/keys/byok --out-dir .",
          "clavisctl key import-params tenants/acme/keys/byok --algorithm RSAES_OAEP_SHA_256 "
          "--wrapping-key-spec RSA_3072"},

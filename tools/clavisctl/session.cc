@@ -1,5 +1,7 @@
 #include "tools/clavisctl/session.h"
 
+#include <algorithm>
+
 #include <map>
 #include <utility>
 
@@ -70,7 +72,7 @@ std::unique_ptr<Session> Session::Local(SessionSettings settings, Io io) {
   return std::make_unique<Session>(std::move(settings), nullptr, nullptr, nullptr, io);
 }
 
-void Session::PrepareContext(grpc::ClientContext* context) const {
+void Session::PrepareContext(grpc::ClientContext* context, absl::Duration at_least) const {
   if (!settings_.credentials.token.empty()) {
     // Only on plaintext (Connect keeps the token for nothing else), which
     // global_options.cc allows for loopback endpoints only.
@@ -81,7 +83,7 @@ void Session::PrepareContext(grpc::ClientContext* context) const {
   // A deadline per RPC rather than per command: `key list --all` and
   // `key rewrap` make many calls and should not fail just for being long.
   context->set_deadline(std::chrono::system_clock::now() +
-                        absl::ToChronoNanoseconds(settings_.timeout));
+                        absl::ToChronoNanoseconds(std::max(settings_.timeout, at_least)));
   // Fail fast (the default): a clavisd that is not running is UNAVAILABLE
   // at once, not after the whole timeout.
   context->set_wait_for_ready(false);

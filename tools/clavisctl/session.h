@@ -107,19 +107,19 @@ class Session {
   std::ostream& err() { return *io_.err; }
   bool in_is_terminal() const { return io_.in_is_terminal; }
 
-  // One unary RPC with the session's deadline:
+  // One unary RPC with the session's deadline, or `at_least` if that is
+  // longer (for calls known to take seconds of server work):
   //   Call(s.admin(), &KeyAdmin::StubInterface::GetKey, request)
   // Only the request's type name, the outcome and the latency are logged
   // (at debug level, --verbose), never a field: requests carry plaintext and
   // encryption contexts. A failure that clavisd turned into an approval
   // request carries the request's name (ApprovalRequestOf in exit_codes.h).
   template <typename Stub, typename Request, typename Response>
-  absl::StatusOr<Response> Call(Stub& stub,
-                                grpc::Status (Stub::*method)(grpc::ClientContext*, const Request&,
-                                                             Response*),
-                                const Request& request) {
+  absl::StatusOr<Response> Call(
+      Stub& stub, grpc::Status (Stub::*method)(grpc::ClientContext*, const Request&, Response*),
+      const Request& request, absl::Duration at_least = absl::ZeroDuration()) {
     grpc::ClientContext context;
-    PrepareContext(&context);
+    PrepareContext(&context, at_least);
     Response response;
     const absl::Time start = absl::Now();
     const grpc::Status status = (stub.*method)(&context, request, &response);
@@ -157,9 +157,11 @@ class Session {
   absl::Status Print(const google::protobuf::Message& message, absl::string_view human);
 
  private:
-  // The deadline, and the token header on a plaintext channel (on TLS the
-  // channel's call credentials send it).
-  void PrepareContext(grpc::ClientContext* context) const;
+  // The deadline (the session's timeout, or `at_least` if longer), and the
+  // token header on a plaintext channel (on TLS the channel's call
+  // credentials send it).
+  void PrepareContext(grpc::ClientContext* context,
+                      absl::Duration at_least = absl::ZeroDuration()) const;
   // The trailing metadata kApprovalRequestMetadata of a finished call, or "".
   static std::string ApprovalRequest(const grpc::ClientContext& context);
 
