@@ -17,7 +17,6 @@ namespace clavis::crypto {
 namespace {
 
 using internal::EvpKdfCtxPtr;
-using internal::EvpKdfPtr;
 using internal::EvpMacCtxPtr;
 using internal::EvpMacPtr;
 
@@ -46,21 +45,52 @@ void* BufferFor(const void* data, size_t size) {
 }
 void* BufferFor(absl::string_view s) { return BufferFor(s.data(), s.size()); }
 
+// OpenSSL 3 looks algorithms up by name (a locked store and a property
+// query) on every fetch, which cost more than hashing a short message did on
+// clavisd's hot paths (every audit record HMACs its context). So each
+// algorithm is fetched once per process; fetched objects are immutable and
+// may be shared by threads. They live until the process ends.
+const EVP_MD* Sha256Digest() {
+  static const EVP_MD* const md = EVP_MD_fetch(nullptr, "SHA2-256", nullptr);
+  return md;
+}
+
+// An HMAC context with its digest set and no key, only ever copied: setting
+// the digest by name fetches it again each time, a copy does not.
+const EVP_MAC_CTX* HmacSha256Template() {
+  static const EVP_MAC_CTX* const ctx = [] {
+    EvpMacPtr mac(EVP_MAC_fetch(nullptr, OSSL_MAC_NAME_HMAC, nullptr));
+    if (mac == nullptr) return static_cast<EVP_MAC_CTX*>(nullptr);
+    EVP_MAC_CTX* made = EVP_MAC_CTX_new(mac.get());
+    OSSL_PARAM params[] = {
+        OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, const_cast<char*>("SHA256"), 0),
+        OSSL_PARAM_construct_end(),
+    };
+    if (made != nullptr && EVP_MAC_CTX_set_params(made, params) != 1) {
+      EVP_MAC_CTX_free(made);
+      made = nullptr;
+    }
+    return made;
+  }();
+  return ctx;
+}
+
+const EVP_KDF* HkdfAlgorithm() {
+  static const EVP_KDF* const kdf = EVP_KDF_fetch(nullptr, OSSL_KDF_NAME_HKDF, nullptr);
+  return kdf;
+}
+
 // Computes the full HMAC-SHA256 of `message` under `key` into `out`.
 absl::Status ComputeHmacSha256(const SecretBytes& key, absl::string_view message,
                                unsigned char (&out)[kSha256Size]) {
   ErrorQueueGuard clear_errors;
-  EvpMacPtr mac(EVP_MAC_fetch(nullptr, OSSL_MAC_NAME_HMAC, nullptr));
-  if (mac == nullptr) return absl::InternalError("HMAC is not available");
-  EvpMacCtxPtr ctx(EVP_MAC_CTX_new(mac.get()));
+  const EVP_MAC_CTX* hmac = HmacSha256Template();
+  if (hmac == nullptr) return absl::InternalError("HMAC is not available");
+  EvpMacCtxPtr ctx(EVP_MAC_CTX_dup(hmac));
   if (ctx == nullptr) return absl::InternalError("cannot allocate an HMAC context");
-  OSSL_PARAM params[] = {
-      OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, const_cast<char*>("SHA256"), 0),
-      OSSL_PARAM_construct_end(),
-  };
   size_t out_len = 0;
   if (EVP_MAC_init(ctx.get(), static_cast<const unsigned char*>(BufferFor(key.data(), key.size())),
-                   key.size(), params) != 1 ||
+                   key.size(), nullptr) != 1 ||
       EVP_MAC_update(ctx.get(), static_cast<const unsigned char*>(BufferFor(message)),
                      message.size()) != 1 ||
       EVP_MAC_final(ctx.get(), out, &out_len, sizeof(out)) != 1 || out_len != kSha256Size) {
@@ -84,9 +114,9 @@ absl::StatusOr<SecretBytes> HkdfSha256(const SecretBytes& input_key_material,
         absl::StrCat("HKDF-SHA256 info is limited to ", kMaxHkdfInfo, " bytes"));
   }
   ErrorQueueGuard clear_errors;
-  EvpKdfPtr kdf(EVP_KDF_fetch(nullptr, OSSL_KDF_NAME_HKDF, nullptr));
+  const EVP_KDF* kdf = HkdfAlgorithm();
   if (kdf == nullptr) return absl::InternalError("HKDF is not available");
-  EvpKdfCtxPtr ctx(EVP_KDF_CTX_new(kdf.get()));
+  EvpKdfCtxPtr ctx(EVP_KDF_CTX_new(const_cast<EVP_KDF*>(kdf)));
   if (ctx == nullptr) return absl::InternalError("cannot allocate an HKDF context");
 
   // RFC 5869 section 2.2: no salt means HashLen zero bytes. Passed explicitly
@@ -120,6 +150,42 @@ absl::StatusOr<std::string> HmacSha256(const SecretBytes& key, absl::string_view
   return out;
 }
 
+struct HmacSha256Key::Keyed {
+  EvpMacCtxPtr ctx;
+};
+
+absl::StatusOr<HmacSha256Key> HmacSha256Key::New(const SecretBytes& key) {
+  ErrorQueueGuard clear_errors;
+  const EVP_MAC_CTX* hmac = HmacSha256Template();
+  if (hmac == nullptr) return absl::InternalError("HMAC is not available");
+  auto keyed = std::make_shared<Keyed>();
+  keyed->ctx.reset(EVP_MAC_CTX_dup(hmac));
+  if (keyed->ctx == nullptr ||
+      EVP_MAC_init(keyed->ctx.get(),
+                   static_cast<const unsigned char*>(BufferFor(key.data(), key.size())), key.size(),
+                   nullptr) != 1) {
+    return absl::InternalError("cannot key HMAC-SHA256");
+  }
+  return HmacSha256Key(std::move(keyed));
+}
+
+absl::StatusOr<std::string> HmacSha256Key::Compute(absl::string_view message) const {
+  ErrorQueueGuard clear_errors;
+  EvpMacCtxPtr ctx(EVP_MAC_CTX_dup(keyed_->ctx.get()));
+  unsigned char tag[kSha256Size];
+  size_t out_len = 0;
+  if (ctx == nullptr ||
+      EVP_MAC_update(ctx.get(), static_cast<const unsigned char*>(BufferFor(message)),
+                     message.size()) != 1 ||
+      EVP_MAC_final(ctx.get(), tag, &out_len, sizeof(tag)) != 1 || out_len != kSha256Size) {
+    OPENSSL_cleanse(tag, sizeof(tag));
+    return absl::InternalError("HMAC-SHA256 failed");
+  }
+  std::string out(reinterpret_cast<const char*>(tag), sizeof(tag));
+  OPENSSL_cleanse(tag, sizeof(tag));
+  return out;
+}
+
 absl::Status VerifyHmacSha256(const SecretBytes& key, absl::string_view message,
                               absl::string_view tag) {
   if (tag.size() < kMinTagSize || tag.size() > kSha256Size) {
@@ -140,7 +206,8 @@ std::string Sha256(absl::string_view data) {
   ErrorQueueGuard clear_errors;
   unsigned char digest[kSha256Size];
   unsigned int digest_len = 0;
-  if (EVP_Digest(BufferFor(data), data.size(), digest, &digest_len, EVP_sha256(), nullptr) != 1 ||
+  if (Sha256Digest() == nullptr ||
+      EVP_Digest(BufferFor(data), data.size(), digest, &digest_len, Sha256Digest(), nullptr) != 1 ||
       digest_len != kSha256Size) {
     // Only a broken OpenSSL installation gets here, and this function has no
     // error channel: carrying on with a wrong fingerprint would be worse.

@@ -124,6 +124,12 @@ TEST(HmacSha256Test, MatchesAllWycheproofVectors) {
       ASSERT_TRUE(full.ok()) << full.status();
       ASSERT_EQ(full->size(), 32u);
       EXPECT_EQ(absl::BytesToHexString(full->substr(0, tag.size())), c.Str("tag"));
+      // The pre-keyed form gives the same tag.
+      auto keyed = HmacSha256Key::New(key);
+      ASSERT_TRUE(keyed.ok()) << keyed.status();
+      auto again = keyed->Compute(msg);
+      ASSERT_TRUE(again.ok()) << again.status();
+      EXPECT_EQ(*again, *full);
       EXPECT_TRUE(verified.ok()) << verified;
       ++valid_ok;
     } else {
@@ -144,6 +150,24 @@ TEST(HmacSha256Test, MatchesRfc4231TestCase2) {
   ASSERT_TRUE(tag.ok()) << tag.status();
   EXPECT_EQ(absl::BytesToHexString(*tag),
             "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
+}
+
+TEST(HmacSha256KeyTest, EachComputeStartsFromTheKeyAloneAndCopiesShareIt) {
+  auto key = HmacSha256Key::New(Secret("Jefe"));
+  ASSERT_TRUE(key.ok()) << key.status();
+  const HmacSha256Key copy = *key;
+  // Twice the same message: nothing of the first computation carries over.
+  const HmacSha256Key& original = *key;
+  for (const HmacSha256Key* k : {&original, &original, &copy}) {
+    auto tag = k->Compute("what do ya want for nothing?");
+    ASSERT_TRUE(tag.ok()) << tag.status();
+    EXPECT_EQ(absl::BytesToHexString(*tag),
+              "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
+  }
+  auto empty = HmacSha256Key::New(SecretBytes());
+  ASSERT_TRUE(empty.ok()) << empty.status();
+  EXPECT_EQ(absl::BytesToHexString(*empty->Compute("")),
+            "b613679a0814d9ec772f95d778c35fc5ff1697c493715653c6c712144292c5ad");
 }
 
 TEST(HmacSha256Test, EmptyKeyAndEmptyMessageWork) {

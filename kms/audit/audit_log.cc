@@ -87,8 +87,11 @@ absl::StatusOr<FileScan> ScanFile(const audit_internal::LogFileRef& ref, absl::s
 
 }  // namespace
 
-AuditLog::AuditLog(AuditLogOptions options, std::string public_key)
-    : options_(std::move(options)), public_key_(std::move(public_key)) {}
+AuditLog::AuditLog(AuditLogOptions options, std::string public_key,
+                   crypto::HmacSha256Key context_hmac)
+    : options_(std::move(options)),
+      public_key_(std::move(public_key)),
+      context_hmac_(std::move(context_hmac)) {}
 
 absl::StatusOr<std::unique_ptr<AuditLog>> AuditLog::Open(AuditLogOptions options) {
   if (options.dir.empty()) return absl::InvalidArgumentError("audit log directory is empty");
@@ -119,7 +122,11 @@ absl::StatusOr<std::unique_ptr<AuditLog>> AuditLog::Open(AuditLogOptions options
     return absl::UnavailableError(
         absl::StrCat("audit log ", options.dir, " is held by another writer"));
   }
-  std::unique_ptr<AuditLog> log(new AuditLog(std::move(options), pair->public_key));
+  absl::StatusOr<crypto::HmacSha256Key> context_hmac =
+      crypto::HmacSha256Key::New(options.context_key);
+  if (!context_hmac.ok()) return context_hmac.status();
+  std::unique_ptr<AuditLog> log(
+      new AuditLog(std::move(options), pair->public_key, *std::move(context_hmac)));
   log->lock_fd_ = lock_fd;
   if (absl::Status s = log->Recover(); !s.ok()) {
     log->AbandonForTesting();  // releases the lock; nothing was written
@@ -324,7 +331,7 @@ absl::StatusOr<uint64_t> AuditLog::Append(const AuditRecord& record) {
 }
 
 absl::StatusOr<std::string> AuditLog::HashContext(absl::string_view canonical_context) const {
-  return crypto::HmacSha256(options_.context_key, canonical_context);
+  return context_hmac_.Compute(canonical_context);
 }
 
 absl::Status AuditLog::Checkpoint() {

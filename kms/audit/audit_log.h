@@ -48,6 +48,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "crypto/kdf.h"
 #include "crypto/secret_bytes.h"
 #include "kms/audit/audit_record.h"
 
@@ -118,7 +119,7 @@ class AuditLog {
 
  private:
   struct OpenFile;
-  AuditLog(AuditLogOptions options, std::string public_key);
+  AuditLog(AuditLogOptions options, std::string public_key, crypto::HmacSha256Key context_hmac);
 
   absl::Status Recover();
   absl::Status StartFileLocked(uint32_t number) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -133,6 +134,7 @@ class AuditLog {
   // Constant after construction.
   const AuditLogOptions options_;
   const std::string public_key_;
+  const crypto::HmacSha256Key context_hmac_;  // keyed with options_.context_key
 
   mutable absl::Mutex mu_;
   std::shared_ptr<OpenFile> file_ ABSL_GUARDED_BY(mu_);
