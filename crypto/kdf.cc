@@ -8,6 +8,8 @@
 #include <openssl/params.h>
 
 #include <cstdlib>
+#include <mutex>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
@@ -150,8 +152,15 @@ absl::StatusOr<std::string> HmacSha256(const SecretBytes& key, absl::string_view
   return out;
 }
 
+// The keyed context, and finished contexts kept for reuse: re-initialising
+// one with no key restores the keyed state without allocating, where a copy
+// allocates three digest contexts.
 struct HmacSha256Key::Keyed {
   EvpMacCtxPtr ctx;
+  // A plain std::mutex, as in aes_gcm_key.h: taken twice per message, and
+  // ThreadSanitizer sees it (Debian's Abseil is not instrumented).
+  mutable std::mutex mu;
+  mutable std::vector<EvpMacCtxPtr> spare;  // guarded by mu
 };
 
 absl::StatusOr<HmacSha256Key> HmacSha256Key::New(const SecretBytes& key) {
@@ -170,11 +179,22 @@ absl::StatusOr<HmacSha256Key> HmacSha256Key::New(const SecretBytes& key) {
 }
 
 absl::StatusOr<std::string> HmacSha256Key::Compute(absl::string_view message) const {
+  // Enough for the threads of a busy server; more are freed after use.
+  constexpr size_t kMaxSpare = 64;
   ErrorQueueGuard clear_errors;
-  EvpMacCtxPtr ctx(EVP_MAC_CTX_dup(keyed_->ctx.get()));
+  EvpMacCtxPtr ctx;
+  {
+    std::lock_guard<std::mutex> lock(keyed_->mu);
+    if (!keyed_->spare.empty()) {
+      ctx = std::move(keyed_->spare.back());
+      keyed_->spare.pop_back();
+    }
+  }
+  if (ctx == nullptr) ctx.reset(EVP_MAC_CTX_dup(keyed_->ctx.get()));
   unsigned char tag[kSha256Size];
   size_t out_len = 0;
-  if (ctx == nullptr ||
+  // No key: back to the keyed state (a reused context) or stay in it (a copy).
+  if (ctx == nullptr || EVP_MAC_init(ctx.get(), nullptr, 0, nullptr) != 1 ||
       EVP_MAC_update(ctx.get(), static_cast<const unsigned char*>(BufferFor(message)),
                      message.size()) != 1 ||
       EVP_MAC_final(ctx.get(), tag, &out_len, sizeof(tag)) != 1 || out_len != kSha256Size) {
@@ -183,6 +203,8 @@ absl::StatusOr<std::string> HmacSha256Key::Compute(absl::string_view message) co
   }
   std::string out(reinterpret_cast<const char*>(tag), sizeof(tag));
   OPENSSL_cleanse(tag, sizeof(tag));
+  std::lock_guard<std::mutex> lock(keyed_->mu);
+  if (keyed_->spare.size() < kMaxSpare) keyed_->spare.push_back(std::move(ctx));
   return out;
 }
 
@@ -204,11 +226,15 @@ absl::Status VerifyHmacSha256(const SecretBytes& key, absl::string_view message,
 
 std::string Sha256(absl::string_view data) {
   ErrorQueueGuard clear_errors;
+  // One digest context per thread, re-initialised per call: a new context
+  // per call cost more than hashing an audit record did.
+  thread_local const internal::EvpMdCtxPtr ctx(EVP_MD_CTX_new());
   unsigned char digest[kSha256Size];
   unsigned int digest_len = 0;
-  if (Sha256Digest() == nullptr ||
-      EVP_Digest(BufferFor(data), data.size(), digest, &digest_len, Sha256Digest(), nullptr) != 1 ||
-      digest_len != kSha256Size) {
+  if (Sha256Digest() == nullptr || ctx == nullptr ||
+      EVP_DigestInit_ex2(ctx.get(), Sha256Digest(), nullptr) != 1 ||
+      EVP_DigestUpdate(ctx.get(), BufferFor(data), data.size()) != 1 ||
+      EVP_DigestFinal_ex(ctx.get(), digest, &digest_len) != 1 || digest_len != kSha256Size) {
     // Only a broken OpenSSL installation gets here, and this function has no
     // error channel: carrying on with a wrong fingerprint would be worse.
     std::abort();

@@ -1,10 +1,13 @@
 #include "crypto/kdf.h"
 
+#include <atomic>
 #include <iostream>
 #include <string>
+#include <thread>
 
 #include "absl/status/status.h"
 #include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
 #include "crypto/secret_bytes.h"
 #include "crypto/testing/wycheproof.h"
 #include "gtest/gtest.h"
@@ -168,6 +171,25 @@ TEST(HmacSha256KeyTest, EachComputeStartsFromTheKeyAloneAndCopiesShareIt) {
   ASSERT_TRUE(empty.ok()) << empty.status();
   EXPECT_EQ(absl::BytesToHexString(*empty->Compute("")),
             "b613679a0814d9ec772f95d778c35fc5ff1697c493715653c6c712144292c5ad");
+}
+
+TEST(HmacSha256KeyTest, ConcurrentComputesEachGetTheirOwnMessagesTag) {
+  const SecretBytes secret = Secret("a key shared by every thread of a server");
+  auto key = HmacSha256Key::New(secret);
+  ASSERT_TRUE(key.ok()) << key.status();
+  std::atomic<int> wrong{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 8; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 200; ++i) {
+        const std::string message = absl::StrCat("thread ", t, " message ", i);
+        auto tag = key->Compute(message);
+        if (!tag.ok() || *tag != *HmacSha256(secret, message)) ++wrong;
+      }
+    });
+  }
+  for (auto& thread : threads) thread.join();
+  EXPECT_EQ(wrong.load(), 0);
 }
 
 TEST(HmacSha256Test, EmptyKeyAndEmptyMessageWork) {
