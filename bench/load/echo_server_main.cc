@@ -30,7 +30,6 @@ class EchoService final : public clavis::bench::Echo::Service {
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (!clavis::crypto::InitOpenSslForProcess().ok()) return 1;
   CLI::App app{"clavis-bench-echo: the bare gRPC echo baseline of clavis-bench"};
   std::string listen = "127.0.0.1:0", port_file, cert, key, client_ca;
   app.add_option("--listen", listen, "address to listen on (port 0: any free port)");
@@ -70,5 +69,6 @@ int main(int argc, char** argv) {
   int signal = 0;
   sigwait(&signals, &signal);
   server->Shutdown();
-  return 0;
+  server.reset();
+  clavis::crypto::ExitWithoutLibraryCleanUp(0);
 }

@@ -1115,7 +1115,148 @@ absl::Time ExposedBefore(const internal::KeyRecord& key, uint32_t version) {
   return replaced == absl::InfiniteFuture() ? absl::InfinitePast() : replaced;
 }
 
+// After a compromise, segments whose primary key was created before this
+// time get a fresh one (see RewrapSegments); InfinitePast if no version of
+// `key` is compromised.
+absl::Time FreshSegmentKeyBefore(const internal::KeyRecord& key) {
+  absl::Time fresh_key_before = absl::InfinitePast();
+  for (const auto& v : key.versions()) {
+    if (v.compromise_time_us() != 0) {
+      fresh_key_before = std::max(fresh_key_before, ExposedBefore(key, v.version()));
+    }
+  }
+  return fresh_key_before;
+}
+
 }  // namespace
+
+absl::Status KeyLifecycle::RewrapSegmentRecord(const KeyEntry& key, uint32_t primary,
+                                               internal::SegmentRecord* r, SegmentRewrap* outcome) {
+  *outcome = SegmentRewrap();
+  const absl::Time fresh_key_before = FreshSegmentKeyBefore(key.record());
+  int64_t primary_created_us = 0;
+  for (auto& v : *r->mutable_versions()) {
+    if (v.version() == r->primary_version()) primary_created_us = v.create_time_us();
+    if (v.key_version() == primary || v.wrapped_key().empty()) continue;
+    auto plain = repository_->UnwrapSegmentKey(key, r->segment(), v);
+    // A version wrapped under destroyed master material is already
+    // crypto-shredded: nothing to move.
+    if (absl::IsFailedPrecondition(plain.status())) continue;
+    if (!plain.ok()) return plain.status();
+    auto wrapped = repository_->WrapSegmentKey(key, primary, r->segment(), v.version(), *plain);
+    if (!wrapped.ok()) return wrapped.status();
+    const internal::KeyVersionRecord* old_version = key.FindVersion(v.key_version());
+    if (old_version != nullptr && old_version->compromise_time_us() != 0) {
+      outcome->uses.push_back({r->segment(), v.key_version(), v.version()});
+    }
+    v.set_key_version(primary);
+    v.set_wrapped_key(*std::move(wrapped));
+    outcome->changed = true;
+  }
+  // Whoever holds compromised material and a copy of the store from while
+  // it was primary may know this segment's primary key: new data gets a
+  // fresh one (also for a disabled segment, before it is enabled again).
+  // Old data keeps decrypting under the older version (re-encrypt it with
+  // ReEncrypt to leave the exposed key behind entirely).
+  if (r->state() != KeyState::DESTROYED && FromMicros(primary_created_us) <= fresh_key_before) {
+    uint32_t max_version = 0;
+    for (const auto& v : r->versions()) max_version = std::max(max_version, v.version());
+    crypto::SecretBytes fresh = crypto::RandomSecret(kSegmentKeySize);
+    auto wrapped = repository_->WrapSegmentKey(key, primary, r->segment(), max_version + 1, fresh);
+    if (!wrapped.ok()) return wrapped.status();
+    internal::SegmentVersionRecord* v = r->add_versions();
+    v->set_version(max_version + 1);
+    v->set_key_version(primary);
+    v->set_wrapped_key(*std::move(wrapped));
+    v->set_create_time_us(ToMicros(clock_->Now()));
+    r->set_primary_version(max_version + 1);
+    outcome->rotated = true;
+    outcome->changed = true;
+  }
+  return absl::OkStatus();
+}
+
+void KeyLifecycle::CountRewrap(const KeyName& name, const std::string& segment,
+                               uint32_t primary_version, SegmentRewrap outcome,
+                               RewrapProgress* progress) {
+  if (!outcome.changed) {
+    ++progress->already_current;
+    return;
+  }
+  ++progress->rewrapped;
+  for (auto& use : outcome.uses) progress->compromised_uses.push_back(std::move(use));
+  if (outcome.rotated) {
+    ++progress->segments_rotated;
+    Publish(name, KeyEvent::SEGMENT_ROTATED, segment, primary_version);
+  }
+}
+
+absl::StatusOr<bool> KeyLifecycle::RewrapChunk(const KeyName& name,
+                                               const std::vector<StoredSegment>& chunk,
+                                               RewrapProgress* progress) {
+  // Read once for the chunk (a cached entry); the commit below only applies
+  // if the key record is still exactly this one, so a version marked
+  // compromised, or a rotation, while the chunk is prepared aborts it.
+  auto key = repository_->GetKey(name);
+  if (!key.ok()) return key.status();
+  const uint32_t primary = (*key)->record().primary_version();
+  std::vector<SegmentUpdate> updates;
+  std::vector<SegmentRewrap> outcomes(chunk.size());
+  for (size_t i = 0; i < chunk.size(); ++i) {
+    SegmentUpdate update;
+    update.record = chunk[i].record;
+    // A segment that cannot be re-wrapped (e.g. damaged): one at a time,
+    // the segments before it are still re-wrapped and the error returned.
+    if (!RewrapSegmentRecord(**key, primary, &update.record, &outcomes[i]).ok()) return false;
+    if (!outcomes[i].changed) continue;
+    update.segment = chunk[i].record.segment();
+    update.expected_raw = chunk[i].raw;
+    updates.push_back(std::move(update));
+  }
+  absl::Status committed = repository_->CommitSegmentUpdates(**key, updates);
+  if (absl::IsAborted(committed)) return false;
+  if (!committed.ok()) return committed;
+  size_t next_update = 0;
+  for (size_t i = 0; i < chunk.size(); ++i) {
+    const uint32_t segment_primary =
+        outcomes[i].changed ? updates[next_update++].record.primary_version() : 0;
+    CountRewrap(name, chunk[i].record.segment(), segment_primary, std::move(outcomes[i]), progress);
+    progress->next_segment = chunk[i].record.segment();
+  }
+  return true;
+}
+
+absl::Status KeyLifecycle::RewrapOneByOne(const KeyName& name,
+                                          const std::vector<StoredSegment>& chunk,
+                                          RewrapProgress* progress) {
+  for (const StoredSegment& listed : chunk) {
+    // Read per segment (a cached entry): a version marked compromised while
+    // this runs is treated as such from the next segment on.
+    auto current = repository_->GetKey(name);
+    if (!current.ok()) return current.status();
+    const uint32_t primary = (*current)->record().primary_version();
+    const SegmentName segment_name{name, listed.record.segment()};
+    SegmentRewrap outcome;
+    auto updated =
+        repository_->UpdateSegment(segment_name, [&](internal::SegmentRecord* r) -> absl::Status {
+          if (auto s = RewrapSegmentRecord(**current, primary, r, &outcome); !s.ok()) return s;
+          // Nothing to do: an error stops the write, mapped to "current" below.
+          return outcome.changed ? absl::OkStatus() : absl::CancelledError("current");
+        });
+    if (updated.ok()) {
+      CountRewrap(name, listed.record.segment(), updated->primary_version(), std::move(outcome),
+                  progress);
+    } else if (absl::IsCancelled(updated.status()) || absl::IsNotFound(updated.status())) {
+      ++progress->already_current;  // or deleted meanwhile
+    } else {
+      // What committed before the failure stays in `progress` (the caller
+      // audits its compromised uses); a new call redoes the rest.
+      return updated.status();
+    }
+    progress->next_segment = listed.record.segment();
+  }
+  return absl::OkStatus();
+}
 
 absl::Status KeyLifecycle::RewrapSegments(const KeyName& name, const std::string& start_after,
                                           size_t batch_size, RewrapProgress* progress) {
@@ -1124,97 +1265,24 @@ absl::Status KeyLifecycle::RewrapSegments(const KeyName& name, const std::string
   auto key = CurrentKey(name);
   if (!key.ok()) return key.status();
   if (auto s = KeyNotUsable(name, (*key)->record()); !s.ok()) return s;
-  const uint32_t primary = (*key)->record().primary_version();
   auto segments =
-      repository_->ListSegments(name, "", start_after, batch_size == 0 ? 0 : batch_size + 1);
+      repository_->ListStoredSegments(name, start_after, batch_size == 0 ? 0 : batch_size + 1);
   if (!segments.ok()) return segments.status();
   const bool more = batch_size != 0 && segments->size() > batch_size;
   if (more) segments->resize(batch_size);
-  for (const auto& listed : *segments) {
-    // Read per segment (a cached entry): a version marked compromised while
-    // this batch runs is treated as such from the next segment on.
-    auto current = repository_->GetKey(name);
-    if (!current.ok()) return current.status();
-    const internal::KeyRecord& record = (*current)->record();
-    auto compromised = [&](uint32_t key_version) {
-      const internal::KeyVersionRecord* v = (*current)->FindVersion(key_version);
-      return v != nullptr && v->compromise_time_us() != 0;
-    };
-    absl::Time fresh_key_before = absl::InfinitePast();
-    for (const auto& v : record.versions()) {
-      if (v.compromise_time_us() != 0) {
-        fresh_key_before = std::max(fresh_key_before, ExposedBefore(record, v.version()));
-      }
-    }
-    const SegmentName segment_name{name, listed.segment()};
-    bool changed = false;
-    bool rotated = false;
-    std::vector<RewrapProgress::CompromisedUse> uses;
-    auto updated =
-        repository_->UpdateSegment(segment_name, [&](internal::SegmentRecord* r) -> absl::Status {
-          changed = false;
-          rotated = false;
-          uses.clear();
-          int64_t primary_created_us = 0;
-          for (auto& v : *r->mutable_versions()) {
-            if (v.version() == r->primary_version()) primary_created_us = v.create_time_us();
-            if (v.key_version() == primary || v.wrapped_key().empty()) continue;
-            auto plain = repository_->UnwrapSegmentKey(**current, r->segment(), v);
-            // A version wrapped under destroyed master material is already
-            // crypto-shredded: nothing to move.
-            if (absl::IsFailedPrecondition(plain.status())) continue;
-            if (!plain.ok()) return plain.status();
-            auto wrapped =
-                repository_->WrapSegmentKey(**current, primary, r->segment(), v.version(), *plain);
-            if (!wrapped.ok()) return wrapped.status();
-            if (compromised(v.key_version())) {
-              uses.push_back({r->segment(), v.key_version(), v.version()});
-            }
-            v.set_key_version(primary);
-            v.set_wrapped_key(*wrapped);
-            changed = true;
-          }
-          // Whoever holds compromised material and a copy of the store from
-          // while it was primary may know this segment's primary key: new
-          // data gets a fresh one (also for a disabled segment, before it is
-          // enabled again). Old data keeps decrypting under the older
-          // version (re-encrypt it with ReEncrypt to leave the exposed key
-          // behind entirely).
-          if (r->state() != KeyState::DESTROYED &&
-              FromMicros(primary_created_us) <= fresh_key_before) {
-            uint32_t max_version = 0;
-            for (const auto& v : r->versions()) max_version = std::max(max_version, v.version());
-            crypto::SecretBytes fresh = crypto::RandomSecret(kSegmentKeySize);
-            auto wrapped = repository_->WrapSegmentKey(**current, primary, r->segment(),
-                                                       max_version + 1, fresh);
-            if (!wrapped.ok()) return wrapped.status();
-            internal::SegmentVersionRecord* v = r->add_versions();
-            v->set_version(max_version + 1);
-            v->set_key_version(primary);
-            v->set_wrapped_key(*wrapped);
-            v->set_create_time_us(ToMicros(clock_->Now()));
-            r->set_primary_version(max_version + 1);
-            rotated = true;
-            changed = true;
-          }
-          // Nothing to do: an error stops the write, mapped to "current" below.
-          return changed ? absl::OkStatus() : absl::CancelledError("current");
-        });
-    if (updated.ok()) {
-      ++progress->rewrapped;
-      for (auto& use : uses) progress->compromised_uses.push_back(std::move(use));
-      if (rotated) {
-        ++progress->segments_rotated;
-        Publish(name, KeyEvent::SEGMENT_ROTATED, listed.segment(), updated->primary_version());
-      }
-    } else if (absl::IsCancelled(updated.status()) || absl::IsNotFound(updated.status())) {
-      ++progress->already_current;  // or deleted meanwhile
-    } else {
-      // What committed before the failure stays in `progress` (the caller
-      // audits its compromised uses); a new call redoes the rest.
-      return updated.status();
-    }
-    progress->next_segment = listed.segment();
+  // Chunks of segments are re-wrapped in one atomic, conditional write each
+  // (one WAL sync per chunk instead of one per segment). A chunk that meets
+  // a concurrent change of one of its segments, or of the key, is aborted
+  // whole and redone one segment at a time, each with its own
+  // compare-and-set, as concurrent writers need.
+  for (size_t begin = 0; begin < segments->size(); begin += kRewrapChunk) {
+    const size_t end = std::min(segments->size(), begin + kRewrapChunk);
+    const std::vector<StoredSegment> chunk(std::make_move_iterator(segments->begin() + begin),
+                                           std::make_move_iterator(segments->begin() + end));
+    auto batched = RewrapChunk(name, chunk, progress);
+    if (!batched.ok()) return batched.status();
+    if (*batched) continue;
+    if (auto s = RewrapOneByOne(name, chunk, progress); !s.ok()) return s;
   }
   if (!more) progress->next_segment.clear();
   return absl::OkStatus();

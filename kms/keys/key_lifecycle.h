@@ -258,6 +258,32 @@ class KeyLifecycle {
                                                            const std::string& segment);
   void Publish(const KeyName& key, clavis::v1::KeyEvent::Type type, const std::string& segment = {},
                uint32_t version = 0);
+
+  // Segments re-wrapped in one atomic write by RewrapSegments.
+  static constexpr size_t kRewrapChunk = 1000;
+  // What re-wrapping one segment record did.
+  struct SegmentRewrap {
+    bool changed = false;  // some version moved, or a fresh key was added
+    bool rotated = false;  // a fresh primary segment key was added
+    std::vector<RewrapProgress::CompromisedUse> uses;
+  };
+  // Moves every key version of `r` not wrapped under `primary` onto it
+  // (unwrapping under `key`'s versions) and, after a compromise, gives it
+  // a fresh primary key; only changes `r` and `outcome`.
+  absl::Status RewrapSegmentRecord(const KeyEntry& key, uint32_t primary,
+                                   internal::SegmentRecord* r, SegmentRewrap* outcome);
+  // Adds one segment's outcome to `progress` (and publishes its rotation).
+  void CountRewrap(const KeyName& name, const std::string& segment, uint32_t primary_version,
+                   SegmentRewrap outcome, RewrapProgress* progress);
+  // Re-wraps `chunk` in one conditional write (CommitSegmentUpdates): true
+  // if it committed (progress updated); false, with nothing written and
+  // `progress` untouched, if a segment or the key changed concurrently or a
+  // segment could not be re-wrapped (the caller then goes one by one).
+  absl::StatusOr<bool> RewrapChunk(const KeyName& name, const std::vector<StoredSegment>& chunk,
+                                   RewrapProgress* progress);
+  // Re-wraps `chunk` one segment at a time, each with compare-and-set.
+  absl::Status RewrapOneByOne(const KeyName& name, const std::vector<StoredSegment>& chunk,
+                              RewrapProgress* progress);
   absl::StatusOr<clavis::v1::Key> UpdateVersion(
       const KeyVersionName& name, clavis::v1::KeyEvent::Type event,
       const std::function<absl::Status(internal::KeyRecord*, internal::KeyVersionRecord*)>& fn);

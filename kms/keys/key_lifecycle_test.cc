@@ -1,11 +1,15 @@
 #include "kms/keys/key_lifecycle.h"
 
 #include <atomic>
+#include <filesystem>
+#include <functional>
 #include <thread>
 
+#include "absl/strings/str_format.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "kms/keys/key_domain_testing.h"
+#include "kms/storage/memory_store.h"
 
 namespace clavis::kms {
 namespace {
@@ -325,6 +329,175 @@ TEST_F(KeyLifecycleTest, ListSegmentsFiltersByLabelPrefix) {
   ASSERT_TRUE(billing.ok());
   ASSERT_EQ(billing->size(), 2u);
   EXPECT_EQ((*billing)[0].name(), "tenants/acme/keys/crm/segments/acme/billing/1");
+}
+
+// A MemoryStore that counts Commits and, once, runs a hook just before the
+// first Commit with more than one precondition: a concurrent writer's change
+// landing between a batched re-wrap's read and its write.
+class ObservedStore : public Store {
+ public:
+  absl::StatusOr<std::optional<std::string>> Get(absl::string_view key) override {
+    return inner_.Get(key);
+  }
+  absl::Status Put(absl::string_view key, absl::string_view value) override {
+    return inner_.Put(key, value);
+  }
+  absl::Status Delete(absl::string_view key) override { return inner_.Delete(key); }
+  absl::StatusOr<std::vector<KeyValue>> Scan(absl::string_view prefix,
+                                             absl::string_view start_after, size_t limit) override {
+    return inner_.Scan(prefix, start_after, limit);
+  }
+  absl::Status Commit(const WriteBatch& batch) override {
+    ++commits;
+    if (before_batch && batch.preconditions().size() > 1) {
+      std::function<void()> hook = std::move(before_batch);
+      before_batch = nullptr;
+      hook();
+    }
+    return inner_.Commit(batch);
+  }
+  absl::Status CommitAndPurge(const WriteBatch& batch,
+                              const std::vector<std::string>& delete_prefixes) override {
+    return inner_.CommitAndPurge(batch, delete_prefixes);
+  }
+
+  std::atomic<int> commits{0};
+  std::function<void()> before_batch;
+
+ private:
+  MemoryStore inner_;
+};
+
+class RewrapBatchTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    static int counter = 0;
+    dir_ = absl::StrCat(::testing::TempDir(), "/clavis_rewrap_", ::getpid(), "_", counter++);
+    std::filesystem::create_directories(dir_);
+    auto root = KeyFileRootKeyProvider::Open(dir_ + "/root.key", /*create_if_missing=*/true);
+    ASSERT_TRUE(root.ok()) << root.status();
+    root_ = *std::move(root);
+    Rebuild();
+    CreateKeyParams p;
+    p.tenant = "acme";
+    p.key_id = "crm";
+    ASSERT_TRUE(lifecycle_->CreateKey(p).ok());
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+
+  // Cold caches, as after a restart.
+  void Rebuild() {
+    envelope_.reset();
+    lifecycle_.reset();
+    repository_ = std::make_unique<KeyRepository>(&store_, root_.get());
+    lifecycle_ = std::make_unique<KeyLifecycle>(repository_.get(), &clock_, nullptr);
+    envelope_ = std::make_unique<Envelope>(repository_.get(), lifecycle_.get());
+  }
+
+  static std::string Label(int i) { return absl::StrFormat("s%05d", i); }
+
+  void AddSegments(int n) {
+    for (int i = 0; i < n; ++i) {
+      ASSERT_TRUE(lifecycle_->CreateSegment(SegmentName{key_, Label(i)}).ok());
+    }
+  }
+
+  // The stored record of a segment (not the cache).
+  internal::SegmentRecord Stored(int i) {
+    auto raw = store_.Get(KeyRepository::SegmentStoreKey(SegmentName{key_, Label(i)}));
+    internal::SegmentRecord record;
+    EXPECT_TRUE(raw.ok() && raw->has_value() && record.ParseFromString(**raw));
+    return record;
+  }
+
+  void Store(int i, const internal::SegmentRecord& record) {
+    ASSERT_TRUE(store_
+                    .Put(KeyRepository::SegmentStoreKey(SegmentName{key_, Label(i)}),
+                         record.SerializeAsString())
+                    .ok());
+  }
+
+  const KeyName key_{"acme", "crm"};
+  std::string dir_;
+  ObservedStore store_;
+  std::unique_ptr<RootKeyProvider> root_;
+  FakeClock clock_;
+  std::unique_ptr<KeyRepository> repository_;
+  std::unique_ptr<KeyLifecycle> lifecycle_;
+  std::unique_ptr<Envelope> envelope_;
+};
+
+TEST_F(RewrapBatchTest, RewrapWritesAThousandSegmentsPerCommit) {
+  AddSegments(2500);
+  auto before = envelope_->GenerateDataKey(SegmentName{key_, Label(1234)}, {});
+  ASSERT_TRUE(before.ok()) << before.status();
+  ASSERT_TRUE(lifecycle_->RotateKey(key_).ok());
+  store_.commits = 0;
+  auto progress = lifecycle_->RewrapSegments(key_, "", 0);
+  ASSERT_TRUE(progress.ok()) << progress.status();
+  EXPECT_EQ(progress->rewrapped, 2500u);
+  EXPECT_EQ(progress->already_current, 0u);
+  EXPECT_TRUE(progress->next_segment.empty());
+  EXPECT_EQ(store_.commits, 3);
+  for (int i = 0; i < 2500; i += 99) EXPECT_EQ(Stored(i).versions(0).key_version(), 2u) << i;
+  // The old data key still decrypts with version 1 gone.
+  ASSERT_TRUE(lifecycle_->DisableKeyVersion(KeyVersionName{key_, 1}).ok());
+  Rebuild();
+  auto back = envelope_->Decrypt(before->ciphertext_blob, {}, std::nullopt);
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_TRUE(back->plaintext == before->plaintext);
+  // Nothing left to do: nothing written.
+  store_.commits = 0;
+  auto again = lifecycle_->RewrapSegments(key_, "", 0);
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->already_current, 2500u);
+  EXPECT_EQ(store_.commits, 0);
+}
+
+TEST_F(RewrapBatchTest, ASegmentChangedMeanwhileSendsTheChunkOneByOne) {
+  AddSegments(30);
+  ASSERT_TRUE(lifecycle_->RotateKey(key_).ok());
+  store_.before_batch = [&] {
+    internal::SegmentRecord revoked = Stored(5);
+    revoked.set_state(KeyState::DISABLED);
+    Store(5, revoked);
+  };
+  store_.commits = 0;
+  auto progress = lifecycle_->RewrapSegments(key_, "", 100);
+  ASSERT_TRUE(progress.ok()) << progress.status();
+  EXPECT_EQ(progress->rewrapped, 30u);
+  EXPECT_EQ(store_.commits, 31);  // the aborted batch, then one per segment
+  // The concurrent change is kept, and the segment re-wrapped all the same.
+  EXPECT_EQ(Stored(5).state(), KeyState::DISABLED);
+  for (int i = 0; i < 30; ++i) EXPECT_EQ(Stored(i).versions(0).key_version(), 2u) << i;
+}
+
+TEST_F(RewrapBatchTest, ARotationMeanwhileMovesTheChunkOntoTheNewestVersion) {
+  AddSegments(20);
+  ASSERT_TRUE(lifecycle_->RotateKey(key_).ok());
+  store_.before_batch = [&] { ASSERT_TRUE(lifecycle_->RotateKey(key_).ok()); };
+  auto progress = lifecycle_->RewrapSegments(key_, "", 100);
+  ASSERT_TRUE(progress.ok()) << progress.status();
+  EXPECT_EQ(progress->rewrapped, 20u);
+  for (int i = 0; i < 20; ++i) EXPECT_EQ(Stored(i).versions(0).key_version(), 3u) << i;
+}
+
+TEST_F(RewrapBatchTest, ADamagedSegmentStopsTheRewrapAfterTheSegmentsBeforeIt) {
+  AddSegments(10);
+  ASSERT_TRUE(lifecycle_->RotateKey(key_).ok());
+  internal::SegmentRecord damaged = Stored(4);
+  std::string wrapped = damaged.versions(0).wrapped_key();
+  wrapped.back() ^= 1;
+  damaged.mutable_versions(0)->set_wrapped_key(wrapped);
+  Store(4, damaged);
+  RewrapProgress progress;
+  const absl::Status status = lifecycle_->RewrapSegments(key_, "", 100, &progress);
+  EXPECT_EQ(status.code(), absl::StatusCode::kDataLoss) << status;
+  EXPECT_EQ(progress.rewrapped, 4u);
+  EXPECT_EQ(progress.next_segment, Label(3));
+  for (int i = 0; i < 10; ++i) {
+    EXPECT_EQ(Stored(i).versions(0).key_version(), i < 4 ? 2u : 1u) << i;
+  }
 }
 
 }  // namespace

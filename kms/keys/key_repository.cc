@@ -22,6 +22,7 @@ absl::Status Corrupt(absl::string_view what, absl::string_view name) {
 std::string SegmentKeyWrapAssociatedData(const KeyName& key, uint32_t key_version,
                                          const std::string& segment, uint32_t segment_version) {
   std::string aad = "clavis segment key v1";
+  aad.reserve(aad.size() + 1 + key.tenant.size() + 1 + key.key_id.size() + 2 + segment.size() + 8);
   crypto::ByteWriter w(&aad);
   w.U8Prefixed(key.tenant);
   w.U8Prefixed(key.key_id);
@@ -238,6 +239,46 @@ absl::StatusOr<std::vector<internal::SegmentRecord>> KeyRepository::ListSegments
     out.push_back(std::move(record));
   }
   return out;
+}
+
+absl::StatusOr<std::vector<StoredSegment>> KeyRepository::ListStoredSegments(
+    const KeyName& key, const std::string& start_after_segment, size_t limit) {
+  const std::string base = SegmentPrefix(key);
+  const std::string start_after =
+      start_after_segment.empty() ? std::string() : base + start_after_segment;
+  auto rows = store_->Scan(base, start_after, limit);
+  if (!rows.ok()) return rows.status();
+  std::vector<StoredSegment> out(rows->size());
+  for (size_t i = 0; i < rows->size(); ++i) {
+    KeyValue& row = (*rows)[i];
+    if (!out[i].record.ParseFromString(row.value)) {
+      return Corrupt("segment", SegmentName{key, row.key.substr(base.size())}.ToString());
+    }
+    out[i].raw = std::move(row.value);
+  }
+  return out;
+}
+
+absl::Status KeyRepository::CommitSegmentUpdates(const KeyEntry& key,
+                                                 const std::vector<SegmentUpdate>& updates) {
+  if (updates.empty()) return absl::OkStatus();
+  WriteBatch batch;
+  batch.Expect(KeyStoreKey(key.name()), key.raw());
+  std::vector<std::string> store_keys;
+  store_keys.reserve(updates.size());
+  for (const SegmentUpdate& update : updates) {
+    store_keys.push_back(SegmentStoreKey(SegmentName{key.name(), update.segment}));
+    batch.Expect(store_keys.back(), update.expected_raw)
+        .Put(store_keys.back(), update.record.SerializeAsString());
+  }
+  absl::Status s = store_->Commit(batch);
+  if (s.ok() || !absl::IsAborted(s)) {
+    // As after any write attempt that may have committed.
+    absl::MutexLock lock(&fill_mu_);
+    ++epoch_;
+    for (const std::string& store_key : store_keys) segment_cache_.Erase(store_key);
+  }
+  return s;
 }
 
 absl::StatusOr<std::string> KeyRepository::WrapMasterMaterial(const KeyName& key, uint32_t version,

@@ -80,6 +80,20 @@ class SegmentEntry {
   mutable std::map<uint32_t, std::shared_ptr<const crypto::Aead>> keys_ ABSL_GUARDED_BY(mu_);
 };
 
+// A segment record as read from the store, with its exact stored bytes (the
+// precondition of a compare-and-set).
+struct StoredSegment {
+  internal::SegmentRecord record;
+  std::string raw;
+};
+
+// A new value for a segment, written only if it still holds `expected_raw`.
+struct SegmentUpdate {
+  std::string segment;
+  std::string expected_raw;
+  internal::SegmentRecord record;
+};
+
 struct KeyRepositoryOptions {
   size_t key_cache_entries = 10000;
   size_t segment_cache_entries = 100000;
@@ -129,6 +143,16 @@ class KeyRepository {
   absl::StatusOr<std::vector<internal::SegmentRecord>> ListSegments(
       const KeyName& key, const std::string& label_prefix, const std::string& start_after_segment,
       size_t limit);
+
+  // ListSegments (no label prefix) with each record's stored bytes, for
+  // CommitSegmentUpdates.
+  absl::StatusOr<std::vector<StoredSegment>> ListStoredSegments(
+      const KeyName& key, const std::string& start_after_segment, size_t limit);
+  // Writes every update in one atomic, durable batch (one WAL sync for all
+  // of them), and only if each segment still holds its `expected_raw` and
+  // the key record still holds `key.raw()`; otherwise Aborted and nothing is
+  // written. Drops the cached entries of the segments written.
+  absl::Status CommitSegmentUpdates(const KeyEntry& key, const std::vector<SegmentUpdate>& updates);
 
   // Master-key material <-> its root-wrapped form (associated data: the
   // version's resource name).

@@ -10,7 +10,6 @@
 
 #include "CLI/CLI.hpp"
 #include "absl/synchronization/mutex.h"
-#include "crypto/openssl_process.h"
 #include "crypto/secure_heap.h"
 #include "google/protobuf/util/json_util.h"
 #include "kms/server/server.h"
@@ -49,12 +48,6 @@ absl::Status LoadConfigFile(const std::string& path, ServerConfig* config) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  // First, before anything touches OpenSSL: no OpenSSL clean-up racing
-  // gRPC's threads at exit (crypto/openssl_process.h says why).
-  if (auto s = clavis::crypto::InitOpenSslForProcess(); !s.ok()) {
-    std::fprintf(stderr, "%s\n", std::string(s.message()).c_str());
-    return 1;
-  }
 #ifdef NDEBUG
   // Abseil's mutex deadlock detection records every lock in a global graph:
   // a measurable share of each call's CPU (bench/load). Release builds turn

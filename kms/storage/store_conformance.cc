@@ -335,6 +335,57 @@ TEST_P(StoreConformanceTest, CommitWithOnlyPreconditionsChecksThemAndWritesNothi
   EXPECT_EQ(ScanKeys(store(), ""), std::vector<std::string>{"k"});
 }
 
+// A batch with many preconditions (a re-wrap of neighbouring segments, which
+// backends may check differently from a few): every kind of precondition,
+// in any order, on keys with gaps, deletions and other keys between them.
+TEST_P(StoreConformanceTest, ManyPreconditionsAreEachChecked) {
+  std::vector<std::string> keys;
+  for (int i = 0; i < 200; ++i) keys.push_back(absl::StrFormat("seg/%04d", i));
+  for (int i = 0; i < 200; i += 2) CLAVIS_ASSERT_OK(store().Put(keys[i], "v" + keys[i]));
+  for (int i = 0; i < 200; i += 10) CLAVIS_ASSERT_OK(store().Delete(keys[i]));
+  CLAVIS_ASSERT_OK(store().Put("other/x", "o"));
+  CLAVIS_ASSERT_OK(store().Put("seg/0007x", "between"));  // between seg/0007 and seg/0008
+  auto expected = [&](int i) -> std::optional<std::string> {
+    if (i % 2 != 0 || i % 10 == 0) return std::nullopt;
+    return "v" + keys[i];
+  };
+  // Keys in a scrambled order, some twice, plus one far away.
+  auto holding_batch = [&] {
+    WriteBatch batch;
+    for (int step = 0; step < 200; ++step) {
+      const int i = (step * 37) % 200;
+      batch.Expect(keys[i], expected(i));
+      if (step % 50 == 0) batch.Expect(keys[i], expected(i));
+    }
+    batch.Expect("other/x", "o");
+    return batch;
+  };
+  WriteBatch all_hold = holding_batch();
+  all_hold.Put("done", "1");
+  CLAVIS_ASSERT_OK(store().Commit(all_hold));
+  EXPECT_EQ(Read(store(), "done"), "1");
+
+  // Any single wrong precondition, wherever it sorts, aborts the whole batch.
+  const std::vector<std::pair<int, std::optional<std::string>>> wrong = {
+      {0, ""},                   // deleted, expected present
+      {1, "v"},                  // never written, expected present
+      {2, std::nullopt},         // present, expected absent
+      {4, "vseg/0004 "},         // a different value
+      {8, "vseg/0008"s + '\0'},  // a longer value
+      {199, "x"},                // the last key
+  };
+  for (const auto& [index, value] : wrong) {
+    WriteBatch batch = holding_batch();
+    batch.Expect(keys[index], value).Put("done", "2").Delete("other/x");
+    EXPECT_EQ(store().Commit(batch).code(), absl::StatusCode::kAborted) << keys[index];
+  }
+  WriteBatch between = holding_batch();
+  between.Expect("seg/0007x", std::nullopt).Put("done", "2");
+  EXPECT_EQ(store().Commit(between).code(), absl::StatusCode::kAborted);
+  EXPECT_EQ(Read(store(), "done"), "1");
+  EXPECT_EQ(Read(store(), "other/x"), "o");
+}
+
 TEST_P(StoreConformanceTest, ConcurrentCompareAndSetLosesNoUpdate) {
   // Eight threads each add 1 to one counter 200 times with read, then
   // Commit(Expect(old) + Put(old + 1)), retrying on Aborted. Any lost update

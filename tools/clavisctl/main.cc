@@ -69,20 +69,21 @@
 #include "grpc/grpc.h"
 
 #include "crypto/openssl_process.h"
+#include "spdlog/spdlog.h"
 #include "tools/clavisctl/channel.h"
 #include "tools/clavisctl/run.h"
 
 int main(int argc, char** argv) {
-  // First, before gRPC's TLS touches OpenSSL: no OpenSSL clean-up racing
-  // gRPC's threads at exit (crypto/openssl_process.h says why).
-  if (!clavis::crypto::InitOpenSslForProcess().ok()) return 1;
   // A library reference across Run, and waiting for gRPC's shutdown after
-  // it, let gRPC's threads finish before the process exits.
+  // it, let most of gRPC's threads finish before the process ends.
   grpc_init();
   clavis::clavisctl::Io io;
   io.in_is_terminal = isatty(STDIN_FILENO) == 1;
   const int code =
       clavis::clavisctl::Run(argc, argv, io, std::getenv(clavis::clavisctl::kEndpointEnvVar));
   grpc_shutdown_blocking();
-  return code;
+  spdlog::shutdown();
+  // Not exit(): OpenSSL's exit handler would race gRPC threads still ending
+  // (crypto/openssl_process.h says why).
+  clavis::crypto::ExitWithoutLibraryCleanUp(code);
 }

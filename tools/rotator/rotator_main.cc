@@ -21,7 +21,6 @@
 #include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "clavis/v1/key_admin.grpc.pb.h"
-#include "crypto/openssl_process.h"
 #include "kms/logging/json_log_format.h"
 #include "spdlog/spdlog.h"
 #include "tools/clavisctl/channel.h"
@@ -53,12 +52,6 @@ bool ReadFile(const std::string& path, std::string* out) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  // First, before anything touches OpenSSL: no OpenSSL clean-up racing
-  // gRPC's threads at exit (crypto/openssl_process.h says why).
-  if (auto s = clavis::crypto::InitOpenSslForProcess(); !s.ok()) {
-    std::fprintf(stderr, "%s\n", std::string(s.message()).c_str());
-    return 1;
-  }
   CLI::App app{"clavis-rotator: scheduled rotation, re-wrap, destruction and expiry for Clavis"};
   app.footer(kFooter);
   app.set_config("--config", "", "INI/TOML file with these options (same names)");
