@@ -482,6 +482,36 @@ TEST_F(RewrapBatchTest, ARotationMeanwhileMovesTheChunkOntoTheNewestVersion) {
   for (int i = 0; i < 20; ++i) EXPECT_EQ(Stored(i).versions(0).key_version(), 3u) << i;
 }
 
+// A version destroyed while a chunk is prepared: the store already holds the
+// key without the version's material while the cached entry (dropped by the
+// destroying writer only after its purge) still has it. The aborted chunk
+// must not be re-wrapped one by one from that stale entry: that would move
+// segment keys the destruction made unrecoverable onto the live version.
+TEST_F(RewrapBatchTest, AVersionDestroyedMeanwhileIsNeverUsedByTheOneByOnePass) {
+  AddSegments(10);
+  ASSERT_TRUE(lifecycle_->RotateKey(key_).ok());
+  store_.before_batch = [&] {
+    const std::string store_key = KeyRepository::KeyStoreKey(key_);
+    auto raw = store_.Get(store_key);
+    ASSERT_TRUE(raw.ok() && raw->has_value());
+    internal::KeyRecord record;
+    ASSERT_TRUE(record.ParseFromString(**raw));
+    for (internal::KeyVersionRecord& v : *record.mutable_versions()) {
+      if (v.version() != 1) continue;
+      v.set_state(KeyState::DESTROYED);
+      v.clear_root_wrapped_material();
+    }
+    // Straight to the store, as the destroying commit does before its
+    // purge and before it drops the cached entry.
+    ASSERT_TRUE(store_.Put(store_key, record.SerializeAsString()).ok());
+  };
+  // Segment keys under a destroyed version are unrecoverable: left alone.
+  RewrapProgress progress;
+  (void)lifecycle_->RewrapSegments(key_, "", 100, &progress);
+  EXPECT_EQ(progress.rewrapped, 0u);
+  for (int i = 0; i < 10; ++i) EXPECT_EQ(Stored(i).versions(0).key_version(), 1u) << i;
+}
+
 TEST_F(RewrapBatchTest, ADamagedSegmentStopsTheRewrapAfterTheSegmentsBeforeIt) {
   AddSegments(10);
   ASSERT_TRUE(lifecycle_->RotateKey(key_).ok());

@@ -272,10 +272,17 @@ absl::Status KeyRepository::CommitSegmentUpdates(const KeyEntry& key,
         .Put(store_keys.back(), update.record.SerializeAsString());
   }
   absl::Status s = store_->Commit(batch);
-  if (s.ok() || !absl::IsAborted(s)) {
+  absl::MutexLock lock(&fill_mu_);
+  ++epoch_;
+  if (absl::IsAborted(s)) {
+    // The key record (or a segment) changed since `key` was read, and the
+    // cached entry may still be the old one (writers drop it only after
+    // their commit, and a version's destruction purges first): the caller
+    // retries, and must then read the key as stored, never unwrap under a
+    // version destroyed or marked compromised meanwhile.
+    key_cache_.Erase(KeyStoreKey(key.name()));
+  } else {
     // As after any write attempt that may have committed.
-    absl::MutexLock lock(&fill_mu_);
-    ++epoch_;
     for (const std::string& store_key : store_keys) segment_cache_.Erase(store_key);
   }
   return s;

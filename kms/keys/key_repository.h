@@ -150,8 +150,9 @@ class KeyRepository {
       const KeyName& key, const std::string& start_after_segment, size_t limit);
   // Writes every update in one atomic, durable batch (one WAL sync for all
   // of them), and only if each segment still holds its `expected_raw` and
-  // the key record still holds `key.raw()`; otherwise Aborted and nothing is
-  // written. Drops the cached entries of the segments written.
+  // the key record still holds `key.raw()`; otherwise Aborted, nothing is
+  // written and the key's cached entry is dropped (the next GetKey reads the
+  // store). Drops the cached entries of the segments written.
   absl::Status CommitSegmentUpdates(const KeyEntry& key, const std::vector<SegmentUpdate>& updates);
 
   // Master-key material <-> its root-wrapped form (associated data: the
