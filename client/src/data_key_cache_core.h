@@ -40,6 +40,9 @@ struct CacheEntry {
   // record with another salt derives its own from `secret`).
   std::unique_ptr<RecordKeyMaterial> material;
   absl::Time fetched;
+  // fetched + max_age in Unix nanoseconds, for the per-thread fast paths
+  // (which read the real clock without the lock); 0 until set.
+  int64_t usable_until_ns = 0;
   // Set (once, never cleared) when the entry leaves the cache: `evicted`
   // when it may no longer be used at all, `retired` when it may no longer
   // seal new records. Read without the lock by the per-thread fast path.
@@ -79,6 +82,13 @@ class DataKeyCacheCore {
   // without `lookup.canonical_context`, which is computed on a miss only).
   absl::StatusOr<std::shared_ptr<const CacheEntry>> LookupOneForDecryption(
       const DecryptLookup& lookup);
+  // The fast path before any parsing: the data key this thread last found
+  // with LookupOneForDecryption, if it is still usable, was fetched for
+  // `context`, and `sealed` begins with its material's very header (so the
+  // record names that key name, segment, blob and salt); else null. The
+  // caller still checks the key name.
+  std::shared_ptr<const CacheEntry> LastDecryptionEntryFor(absl::string_view sealed,
+                                                           const EncryptionContext& context);
 
   // The key of blind index `index` over `segment`.
   absl::StatusOr<std::shared_ptr<const CacheEntry>> IndexKey(absl::string_view key,
@@ -117,8 +127,13 @@ class DataKeyCacheCore {
   void EraseLocked(const std::string& slot_name);
   // Erases a slot and marks its entry (see CacheEntry::evicted/retired).
   void RemoveLocked(absl::flat_hash_map<std::string, Slot>::iterator it, bool count_eviction);
-  // Whether an entry may still be used at `now` (not evicted nor expired).
-  bool Usable(const CacheEntry& entry, absl::Time now) const;
+  // Whether an entry may still be used now by the real clock (not evicted
+  // nor expired), for the per-thread fast paths: one cheap clock read and an
+  // integer comparison per record. False also in the last millisecond
+  // before the deadline, when the locked path decides by absl::Now().
+  static bool UsableNow(const CacheEntry& entry);
+  // Sets entry.fetched and the deadline derived from it.
+  void SetFetched(CacheEntry& entry, absl::Time fetched) const;
   // Reserves one record of `size` bytes; false (and the entry retired) if
   // that would pass a limit.
   bool TryReserve(const CacheEntry& entry, size_t size) const;

@@ -95,6 +95,16 @@ class RecordKeyMaterial {
   absl::StatusOr<std::string> Open(const ParsedSealedRecord& record,
                                    absl::string_view associated_data) const;
 
+  // Opens `sealed`, a whole record whose first bytes are exactly header():
+  // the usual case, where the header is one comparison rather than a parse
+  // (a record with this very header names this material's key name,
+  // segment, data key blob, salt and commitment). Same errors as
+  // ParseSealedRecord on the rest, then as Open. The caller must have
+  // checked that the record is presented with this material's context.
+  // REQUIRES: absl::StartsWith(sealed, header()).
+  absl::StatusOr<std::string> OpenOwnRecord(absl::string_view sealed,
+                                            absl::string_view associated_data) const;
+
   const std::string& header() const { return header_; }
   const std::string& canonical_context() const { return canonical_context_; }
   // Whether Seal may still be used in this process (see ForkGeneration).
@@ -102,6 +112,11 @@ class RecordKeyMaterial {
 
  private:
   RecordKeyMaterial() = default;
+
+  // AES-GCM-opens a record of this material's header (and context).
+  absl::StatusOr<std::string> OpenBody(absl::string_view nonce,
+                                       absl::string_view ciphertext_and_tag,
+                                       absl::string_view associated_data) const;
 
   std::string key_;
   std::string segment_;

@@ -5,13 +5,14 @@
 
 #include <atomic>
 #include <memory>
+#include <mutex>
 #include <set>
 #include <string>
 #include <thread>
 #include <vector>
 
-#include <mutex>
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "clavis/record_encryptor.h"
 #include "client/src/data_key_cache_core.h"
 #include "client/src/sealed_record.h"
@@ -379,6 +380,104 @@ TEST_F(DataKeyCacheTest, FastPathNeverCrossesCaches) {
   ASSERT_TRUE(other->Encrypt("acme/b", "x", kContext).ok());  // a slow-path fill of cache B
   EXPECT_FALSE(other->Decrypt(sealed, kContext).ok()) << "B must ask its own source";
   EXPECT_EQ(other_source->decrypt_calls(), 1);
+}
+
+// The decrypt fast path recognises a record of the data key this thread
+// opened last by its header bytes alone, before any parsing. Whatever starts
+// with those bytes but is not a genuine record of that key (cut short,
+// lengthened, a bit flipped anywhere, other associated data or context) must
+// still be refused, and the genuine record must still open afterwards.
+TEST_F(DataKeyCacheTest, HeaderFastPathRefusesEveryTamperedRecord) {
+  Make({}, /*test_clock=*/false);
+  const std::string sealed = Seal("acme/a", "the plaintext", kContext, "ad");
+  ASSERT_EQ(encryptor_->Decrypt(sealed, kContext, "ad").value_or(""), "the plaintext");
+  const uint64_t hits = cache_->stats().hits;
+  ASSERT_EQ(encryptor_->Decrypt(sealed, kContext, "ad").value_or(""), "the plaintext");
+  ASSERT_EQ(cache_->stats().hits, hits + 1) << "the second open took a cached path";
+  const size_t header_size = client_internal::ParseSealedRecord(sealed)->header.size();
+  ASSERT_LT(header_size, sealed.size());
+
+  for (size_t n = 0; n < sealed.size(); ++n) {
+    EXPECT_FALSE(encryptor_->Decrypt(sealed.substr(0, n), kContext, "ad").ok())
+        << "cut to " << n << " bytes (header " << header_size << ")";
+  }
+  EXPECT_FALSE(encryptor_->Decrypt(sealed + "x", kContext, "ad").ok());
+  for (size_t i = 0; i < sealed.size(); ++i) {
+    for (int bit : {0, 7}) {
+      std::string flipped = sealed;
+      flipped[i] = static_cast<char>(flipped[i] ^ (1 << bit));
+      EXPECT_FALSE(encryptor_->Decrypt(flipped, kContext, "ad").ok())
+          << "bit " << bit << " of byte " << i << " (header " << header_size << ")";
+    }
+  }
+  EXPECT_FALSE(encryptor_->Decrypt(sealed, kContext, "other").ok());
+  EXPECT_FALSE(encryptor_->Decrypt(sealed, kContext, "").ok());
+  EXPECT_FALSE(encryptor_->Decrypt(sealed, {{"table", "orders"}}, "ad").ok());
+  // The same record presented to an encryptor of another key name.
+  auto other_key = *RecordEncryptor::New(cache_, "tenants/acme/keys/other");
+  EXPECT_FALSE(other_key->Decrypt(sealed, kContext, "ad").ok());
+
+  ASSERT_EQ(encryptor_->Decrypt(sealed, kContext, "ad").value_or(""), "the plaintext");
+  // A long associated data (past the fast path's stack buffer) and an empty
+  // record take the same path.
+  const std::string long_ad(5000, 'a');
+  const std::string long_sealed = Seal("acme/a", "", kContext, long_ad);
+  EXPECT_EQ(encryptor_->Decrypt(long_sealed, kContext, long_ad).value_or("x"), "");
+  EXPECT_FALSE(encryptor_->Decrypt(long_sealed, kContext, long_ad.substr(1)).ok());
+}
+
+// The fast path reads the real clock: an entry past max_age is not used by
+// it, the record is opened through the source again.
+TEST_F(DataKeyCacheTest, HeaderFastPathStopsAtMaxAge) {
+  DataKeyCacheOptions options;
+  options.max_age = absl::Seconds(1);  // the smallest allowed
+  Make(options, /*test_clock=*/false);
+  const std::string sealed = Seal("acme/a");
+  ASSERT_TRUE(encryptor_->Decrypt(sealed, kContext).ok());
+  ASSERT_TRUE(encryptor_->Decrypt(sealed, kContext).ok());
+  EXPECT_EQ(source_->decrypt_calls(), 0);
+  absl::SleepFor(absl::Milliseconds(1100));
+  ASSERT_TRUE(encryptor_->Decrypt(sealed, kContext).ok());
+  EXPECT_EQ(source_->decrypt_calls(), 1) << "an expired entry was used";
+  ASSERT_TRUE(encryptor_->Decrypt(sealed, kContext).ok());
+  EXPECT_EQ(source_->decrypt_calls(), 1) << "the fresh entry is used again";
+  // And a disabled key is refused once the remembered entry is evicted.
+  source_->set_disabled(true);
+  cache_->EvictKey(kKey);
+  EXPECT_EQ(encryptor_->Decrypt(sealed, kContext).status().code(),
+            absl::StatusCode::kFailedPrecondition);
+}
+
+// Several threads, each alternating between records of two segments (so
+// each thread's remembered entry keeps changing) while another thread evicts:
+// every open returns the right plaintext or, never, another record's.
+TEST_F(DataKeyCacheTest, HeaderFastPathUnderConcurrentEvictions) {
+  Make({}, /*test_clock=*/false);
+  const std::string a = Seal("acme/a", "record a");
+  const std::string b = Seal("acme/b", "record b");
+  std::atomic<bool> stop{false};
+  std::atomic<int> wrong{0};
+  std::vector<std::thread> readers;
+  for (int t = 0; t < 4; ++t) {
+    readers.emplace_back([&] {
+      for (int i = 0; i < 2000; ++i) {
+        const bool use_a = (i / 3) % 2 == 0;
+        absl::StatusOr<std::string> opened = encryptor_->Decrypt(use_a ? a : b, kContext);
+        if (!opened.ok() || *opened != (use_a ? "record a" : "record b")) wrong.fetch_add(1);
+      }
+    });
+  }
+  std::thread evictor([&] {
+    while (!stop.load()) {
+      cache_->EvictSegment(kKey, "acme/a");
+      std::this_thread::yield();
+      cache_->Clear();
+    }
+  });
+  for (auto& r : readers) r.join();
+  stop = true;
+  evictor.join();
+  EXPECT_EQ(wrong.load(), 0);
 }
 
 // A record that names another segment for a real blob must be refused by
