@@ -12,8 +12,8 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "crypto/aes_gcm_key.h"
 #include "crypto/internal/sodium_init.h"
-#include "crypto/internal/ssl_unique_ptr.h"
 #include "crypto/random.h"
 #include "crypto/secret_bytes.h"
 
@@ -32,8 +32,6 @@ static_assert(crypto_aead_xchacha20poly1305_ietf_ABYTES == Aead::kTagSize, "tag 
 
 // NIST SP 800-38D: at most 2^39 - 256 bits of plaintext per (key, nonce).
 constexpr uint64_t kAesGcmMaxPlaintext = (uint64_t{1} << 36) - 32;
-// OpenSSL's update functions take int lengths: feed large inputs in chunks.
-constexpr size_t kEvpChunk = size_t{1} << 30;
 
 const uint8_t* Bytes(absl::string_view s) { return reinterpret_cast<const uint8_t*>(s.data()); }
 
@@ -42,34 +40,6 @@ absl::Status DecryptionFailed() { return absl::InvalidArgumentError("decryption 
 absl::Status WrongNonceSize(AeadAlgorithm algorithm, size_t expected, size_t actual) {
   return absl::InvalidArgumentError(absl::StrCat(AeadAlgorithmName(algorithm), " nonce must be ",
                                                  expected, " bytes, got ", actual));
-}
-
-// The AES-256-GCM implementation, fetched once from the default provider and
-// deliberately never freed (no destruction-order hazard at exit; the object is
-// immutable and safe to share between threads). Null if unavailable.
-const EVP_CIPHER* Aes256GcmCipher() {
-  static const EVP_CIPHER* const cipher = EVP_CIPHER_fetch(nullptr, "AES-256-GCM", nullptr);
-  return cipher;
-}
-
-// EVP_CipherUpdate over an input of any size. `out` null means "associated
-// data". On success *written is the number of bytes written to `out`.
-bool EvpUpdate(EVP_CIPHER_CTX* ctx, uint8_t* out, const uint8_t* in, size_t len, size_t* written) {
-  size_t total = 0;
-  while (len > 0) {
-    const size_t n = std::min(len, kEvpChunk);
-    int outl = 0;
-    if (EVP_CipherUpdate(ctx, out == nullptr ? nullptr : out + total, &outl, in,
-                         static_cast<int>(n)) != 1 ||
-        outl < 0) {
-      return false;
-    }
-    total += static_cast<size_t>(outl);
-    in += n;
-    len -= n;
-  }
-  if (written != nullptr) *written = total;
-  return true;
 }
 
 // Shared by all algorithms: argument checks and the Open / OpenSecret pair,
@@ -152,29 +122,21 @@ class AeadImpl : public Aead {
   SecretBytes key_;
 };
 
+// The key is set up once (crypto::AesGcmKey's pool of keyed contexts), not
+// per message: that set-up cost as much as sealing a data key, and clavisd
+// keeps its segment and master keys' Aead objects in caches.
 class AesGcmAead final : public AeadImpl {
  public:
-  AesGcmAead(SecretBytes key, const EVP_CIPHER* cipher)
-      : AeadImpl(AeadAlgorithm::kAes256Gcm, std::move(key)), cipher_(cipher) {}
+  AesGcmAead(SecretBytes key, std::unique_ptr<AesGcmKey> keyed)
+      : AeadImpl(AeadAlgorithm::kAes256Gcm, std::move(key)), keyed_(std::move(keyed)) {}
 
  private:
   size_t max_plaintext_size() const override { return kAesGcmMaxPlaintext; }
 
   absl::Status SealInto(absl::string_view nonce, absl::string_view plaintext,
                         absl::string_view associated_data, uint8_t* out) const override {
-    internal::EvpCipherCtxPtr ctx(EVP_CIPHER_CTX_new());
-    size_t written = 0;
-    int final_len = 0;
-    // The default GCM IV length is 12 bytes, which is ours.
-    if (ctx == nullptr ||
-        EVP_EncryptInit_ex2(ctx.get(), cipher_, key().data(), Bytes(nonce), nullptr) != 1 ||
-        !EvpUpdate(ctx.get(), nullptr, Bytes(associated_data), associated_data.size(), nullptr) ||
-        !EvpUpdate(ctx.get(), out, Bytes(plaintext), plaintext.size(), &written) ||
-        written != plaintext.size() ||
-        EVP_EncryptFinal_ex(ctx.get(), out + written, &final_len) != 1 || final_len != 0 ||
-        EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_AEAD_GET_TAG, static_cast<int>(kTagSize),
-                            out + written) != 1) {
-      ERR_clear_error();
+    const absl::string_view aad[] = {associated_data};
+    if (absl::Status s = keyed_->SealTo(nonce, plaintext, aad, out); !s.ok()) {
       return absl::InternalError("AES-256-GCM encryption failed");
     }
     return absl::OkStatus();
@@ -182,31 +144,14 @@ class AesGcmAead final : public AeadImpl {
 
   absl::Status OpenInto(absl::string_view nonce, absl::string_view ciphertext_and_tag,
                         absl::string_view associated_data, uint8_t* out) const override {
-    const size_t ciphertext_size = ciphertext_and_tag.size() - kTagSize;
-    // OpenSSL copies the expected tag; it does not write through the pointer.
-    uint8_t tag[kTagSize];
-    std::copy_n(Bytes(ciphertext_and_tag) + ciphertext_size, kTagSize, tag);
-    uint8_t scratch[kTagSize];  // a valid output pointer when `out` is null
-    internal::EvpCipherCtxPtr ctx(EVP_CIPHER_CTX_new());
-    size_t written = 0;
-    int final_len = 0;
-    if (ctx == nullptr ||
-        EVP_DecryptInit_ex2(ctx.get(), cipher_, key().data(), Bytes(nonce), nullptr) != 1 ||
-        EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_AEAD_SET_TAG, static_cast<int>(kTagSize), tag) !=
-            1 ||
-        !EvpUpdate(ctx.get(), nullptr, Bytes(associated_data), associated_data.size(), nullptr) ||
-        !EvpUpdate(ctx.get(), out, Bytes(ciphertext_and_tag), ciphertext_size, &written) ||
-        written != ciphertext_size ||
-        // The tag is checked here; GCM writes nothing more.
-        EVP_DecryptFinal_ex(ctx.get(), out == nullptr ? scratch : out + written, &final_len) != 1 ||
-        final_len != 0) {
-      ERR_clear_error();
+    const absl::string_view aad[] = {associated_data};
+    if (absl::Status s = keyed_->OpenTo(nonce, ciphertext_and_tag, aad, out); !s.ok()) {
       return DecryptionFailed();
     }
     return absl::OkStatus();
   }
 
-  const EVP_CIPHER* cipher_;  // not owned; see Aes256GcmCipher()
+  const std::unique_ptr<AesGcmKey> keyed_;
 };
 
 // libsodium's IETF ChaCha20-Poly1305 and XChaCha20-Poly1305 have the same
@@ -296,12 +241,12 @@ absl::StatusOr<std::unique_ptr<Aead>> Aead::New(AeadAlgorithm algorithm, SecretB
   }
   switch (algorithm) {
     case AeadAlgorithm::kAes256Gcm: {
-      const EVP_CIPHER* cipher = Aes256GcmCipher();
-      if (cipher == nullptr) {
+      absl::StatusOr<std::unique_ptr<AesGcmKey>> keyed = AesGcmKey::New(key);
+      if (!keyed.ok()) {
         ERR_clear_error();
-        return absl::InternalError("AES-256-GCM is not available from OpenSSL");
+        return keyed.status();
       }
-      return std::unique_ptr<Aead>(new AesGcmAead(std::move(key), cipher));
+      return std::unique_ptr<Aead>(new AesGcmAead(std::move(key), *std::move(keyed)));
     }
     case AeadAlgorithm::kXChaCha20Poly1305:
     case AeadAlgorithm::kChaCha20Poly1305:

@@ -409,6 +409,27 @@ TEST_P(AeadTest, IsSafeToShareBetweenThreads) {
   for (int t = 0; t < 4; ++t) EXPECT_EQ(failures[t], 0) << "thread " << t;
 }
 
+// An Aead object is used for many messages (clavisd caches them per segment
+// and master key; AES-256-GCM keeps keyed contexts between messages): a
+// refused message in between must leave it fully usable, for Open and
+// OpenSecret alike, and never leak the refused message's state into the next.
+TEST_P(AeadTest, RefusedMessagesInBetweenLeaveTheKeyUsable) {
+  const std::string nonce(aead_->nonce_size(), 'n');
+  for (int i = 0; i < 50; ++i) {
+    const std::string plaintext = absl::StrCat("message ", i, std::string(i, 'x'));
+    absl::StatusOr<std::string> sealed = aead_->Seal(nonce, plaintext, absl::StrCat("ad", i));
+    ASSERT_TRUE(sealed.ok()) << sealed.status();
+    std::string tampered = *sealed;
+    tampered[static_cast<size_t>(i) % tampered.size()] ^= 0x40;
+    EXPECT_TRUE(IsDecryptionFailure(aead_->Open(nonce, tampered, absl::StrCat("ad", i)).status()));
+    EXPECT_TRUE(IsDecryptionFailure(aead_->Open(nonce, *sealed, "other ad").status()));
+    EXPECT_EQ(aead_->Open(nonce, *sealed, absl::StrCat("ad", i)).value_or(""), plaintext);
+    absl::StatusOr<SecretBytes> secret = aead_->OpenSecret(nonce, *sealed, absl::StrCat("ad", i));
+    ASSERT_TRUE(secret.ok()) << secret.status();
+    EXPECT_EQ(secret->view(), plaintext);
+  }
+}
+
 TEST(AeadNewTest, RejectsUnknownAlgorithm) {
   absl::StatusOr<std::unique_ptr<Aead>> aead =
       Aead::New(static_cast<AeadAlgorithm>(99), RandomSecret(Aead::kKeySize));

@@ -1,5 +1,6 @@
 #include "crypto/aes_gcm_key.h"
 
+#include <openssl/err.h>
 #include <openssl/evp.h>
 
 #include <algorithm>
@@ -99,9 +100,9 @@ void AesGcmKey::Release(EVP_CIPHER_CTX* ctx, bool encrypt) const {
   EVP_CIPHER_CTX_free(ctx);
 }
 
-absl::Status AesGcmKey::SealAppend(absl::string_view nonce, absl::string_view plaintext,
-                                   absl::Span<const absl::string_view> associated_data,
-                                   std::string* out) const {
+absl::Status AesGcmKey::SealTo(absl::string_view nonce, absl::string_view plaintext,
+                               absl::Span<const absl::string_view> associated_data,
+                               uint8_t* out) const {
   if (nonce.size() != kNonceSize) {
     return absl::InvalidArgumentError(
         absl::StrCat("AES-256-GCM nonce must be ", kNonceSize, " bytes, got ", nonce.size()));
@@ -110,29 +111,29 @@ absl::Status AesGcmKey::SealAppend(absl::string_view nonce, absl::string_view pl
     return absl::InvalidArgumentError("plaintext is too large for one AES-256-GCM message");
   }
   EVP_CIPHER_CTX* ctx = Acquire(/*encrypt=*/true);
-  if (ctx == nullptr) return absl::InternalError("AES-256-GCM setup failed");
-  const size_t start = out->size();
-  out->resize(start + plaintext.size() + kTagSize);
-  uint8_t* dst = reinterpret_cast<uint8_t*>(out->data()) + start;
+  if (ctx == nullptr) {
+    ERR_clear_error();
+    return absl::InternalError("AES-256-GCM setup failed");
+  }
   int final_len = 0;
   const bool ok =
       EVP_EncryptInit_ex(ctx, nullptr, nullptr, nullptr, Bytes(nonce)) == 1 &&
-      AbsorbAad(ctx, associated_data) && Update(ctx, dst, plaintext) &&
-      EVP_EncryptFinal_ex(ctx, dst + plaintext.size(), &final_len) == 1 &&
-      EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_GET_TAG, kTagSize, dst + plaintext.size()) == 1;
+      AbsorbAad(ctx, associated_data) && Update(ctx, out, plaintext) &&
+      EVP_EncryptFinal_ex(ctx, out + plaintext.size(), &final_len) == 1 &&
+      EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_GET_TAG, kTagSize, out + plaintext.size()) == 1;
   if (!ok) {
     // A context in an unknown state is not reused.
     EVP_CIPHER_CTX_free(ctx);
-    out->resize(start);
+    ERR_clear_error();
     return absl::InternalError("AES-256-GCM encryption failed");
   }
   Release(ctx, /*encrypt=*/true);
   return absl::OkStatus();
 }
 
-absl::StatusOr<std::string> AesGcmKey::Open(
-    absl::string_view nonce, absl::string_view ciphertext_and_tag,
-    absl::Span<const absl::string_view> associated_data) const {
+absl::Status AesGcmKey::OpenTo(absl::string_view nonce, absl::string_view ciphertext_and_tag,
+                               absl::Span<const absl::string_view> associated_data,
+                               uint8_t* out) const {
   if (nonce.size() != kNonceSize) {
     return absl::InvalidArgumentError(
         absl::StrCat("AES-256-GCM nonce must be ", kNonceSize, " bytes, got ", nonce.size()));
@@ -142,20 +143,22 @@ absl::StatusOr<std::string> AesGcmKey::Open(
   }
   const absl::string_view ciphertext =
       ciphertext_and_tag.substr(0, ciphertext_and_tag.size() - kTagSize);
+  // OpenSSL copies the expected tag; it does not write through the pointer.
   unsigned char tag[kTagSize];
   std::memcpy(tag, ciphertext_and_tag.data() + ciphertext.size(), kTagSize);
+  uint8_t scratch[kTagSize];  // a valid output pointer when there is no plaintext
+  uint8_t* const dst = ciphertext.empty() ? scratch : out;
   EVP_CIPHER_CTX* ctx = Acquire(/*encrypt=*/false);
-  if (ctx == nullptr) return absl::InternalError("AES-256-GCM setup failed");
-  std::string plaintext(ciphertext.size(), '\0');
+  if (ctx == nullptr) {
+    ERR_clear_error();
+    return absl::InternalError("AES-256-GCM setup failed");
+  }
   int final_len = 0;
   const bool set_up = EVP_DecryptInit_ex(ctx, nullptr, nullptr, nullptr, Bytes(nonce)) == 1 &&
-                      AbsorbAad(ctx, associated_data) &&
-                      Update(ctx, reinterpret_cast<uint8_t*>(plaintext.data()), ciphertext) &&
+                      AbsorbAad(ctx, associated_data) && Update(ctx, dst, ciphertext) &&
                       EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_SET_TAG, kTagSize, tag) == 1;
   const bool authentic =
-      set_up &&
-      EVP_DecryptFinal_ex(ctx, reinterpret_cast<uint8_t*>(plaintext.data()) + ciphertext.size(),
-                          &final_len) == 1;
+      set_up && EVP_DecryptFinal_ex(ctx, dst + ciphertext.size(), &final_len) == 1;
   // A failed tag leaves the context reusable (the next message sets a new
   // nonce); a failure before that does not.
   if (set_up) {
@@ -164,8 +167,36 @@ absl::StatusOr<std::string> AesGcmKey::Open(
     EVP_CIPHER_CTX_free(ctx);
   }
   if (!authentic) {
-    OPENSSL_cleanse(plaintext.data(), plaintext.size());
+    ERR_clear_error();
+    OPENSSL_cleanse(dst, ciphertext.size());
     return absl::InvalidArgumentError("decryption failed");
+  }
+  return absl::OkStatus();
+}
+
+absl::Status AesGcmKey::SealAppend(absl::string_view nonce, absl::string_view plaintext,
+                                   absl::Span<const absl::string_view> associated_data,
+                                   std::string* out) const {
+  if (plaintext.size() > kMaxPlaintext) {
+    return absl::InvalidArgumentError("plaintext is too large for one AES-256-GCM message");
+  }
+  const size_t start = out->size();
+  out->resize(start + plaintext.size() + kTagSize);
+  absl::Status s =
+      SealTo(nonce, plaintext, associated_data, reinterpret_cast<uint8_t*>(out->data()) + start);
+  if (!s.ok()) out->resize(start);
+  return s;
+}
+
+absl::StatusOr<std::string> AesGcmKey::Open(
+    absl::string_view nonce, absl::string_view ciphertext_and_tag,
+    absl::Span<const absl::string_view> associated_data) const {
+  std::string plaintext(
+      ciphertext_and_tag.size() < kTagSize ? 0 : ciphertext_and_tag.size() - kTagSize, '\0');
+  if (absl::Status s = OpenTo(nonce, ciphertext_and_tag, associated_data,
+                              reinterpret_cast<uint8_t*>(plaintext.data()));
+      !s.ok()) {
+    return s;
   }
   return plaintext;
 }

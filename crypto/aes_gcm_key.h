@@ -4,7 +4,9 @@
 // as encrypting a kilobyte. AesGcmKey keeps keyed OpenSSL cipher contexts
 // (the expanded key schedule and GHASH tables) in a small pool and only
 // sets a new nonce per message, so sealing many small records under one key
-// runs at raw EVP speed. Used by the SDK's data-key cache.
+// runs at raw EVP speed. Used by the SDK's data-key cache, and by
+// crypto::Aead's AES-256-GCM (so clavisd's cached segment and master keys
+// are set up once, not per call).
 //
 // Contract:
 //  - Nonces are 12 bytes and chosen by the caller; a (key, nonce) pair must
@@ -22,6 +24,7 @@
 #ifndef CLAVIS_CRYPTO_AES_GCM_KEY_H_
 #define CLAVIS_CRYPTO_AES_GCM_KEY_H_
 
+#include <cstdint>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -56,6 +59,17 @@ class AesGcmKey {
   // The plaintext of `ciphertext_and_tag`.
   absl::StatusOr<std::string> Open(absl::string_view nonce, absl::string_view ciphertext_and_tag,
                                    absl::Span<const absl::string_view> associated_data) const;
+
+  // The same two operations into a buffer the caller owns (e.g. secure
+  // memory for a plaintext that is a key). SealTo writes plaintext.size() +
+  // kTagSize bytes to `out`; OpenTo writes ciphertext_and_tag.size() -
+  // kTagSize bytes (`out` may be null when that is 0) and, when the message
+  // is not authentic, wipes them before returning
+  // InvalidArgument("decryption failed").
+  absl::Status SealTo(absl::string_view nonce, absl::string_view plaintext,
+                      absl::Span<const absl::string_view> associated_data, uint8_t* out) const;
+  absl::Status OpenTo(absl::string_view nonce, absl::string_view ciphertext_and_tag,
+                      absl::Span<const absl::string_view> associated_data, uint8_t* out) const;
 
  private:
   explicit AesGcmKey(SecretBytes key) : key_(std::move(key)) {}
