@@ -1,0 +1,55 @@
+// A fixed RSA-3072 import wrapping key for the key_import fuzz target and
+// its seeds (a wrap made to it opens, so mutations reach the AES key-wrap
+// layer). Made once with `openssl genpkey -algorithm RSA -pkeyopt
+// rsa_keygen_bits:3072`. Test-only: it protects nothing.
+#ifndef CLAVIS_TESTS_FUZZ_FUZZ_IMPORT_KEY_H_
+#define CLAVIS_TESTS_FUZZ_FUZZ_IMPORT_KEY_H_
+
+namespace clavis::fuzz {
+
+inline constexpr char kFixtureImportKeyPem[] = R"(
+-----BEGIN PRIVATE KEY-----
+MIIG/QIBADANBgkqhkiG9w0BAQEFAASCBucwggbjAgEAAoIBgQC/QFeB5btOJpz0
+LTX8pSlLbewfRyk0+w9DEumVnY8vSBLVl98p/koMuizJMypzrQQ+Dr3iOf0eE1cg
+jOV/uV1KBQ9sGBnGyT256xwtUx6t++Vb35LTDxtDyh2q4oYGtRuKJELuKJh8VzG/
+QIH+pFyuBpq74TzGSe9zuabWSDyezCrtoPI+qo2VVRl8IzY/IY8PJcy2l+pP4E/b
+fhTUdXwJ6BlXeAoBZKraKpfUqi86lP3u7ipEgJ0ps852/bq6oEEuhsN2EERBW9oV
+ST9R4N+WL4hanyIIN3Z24xJRB3er/VPp70rHmpx289M5tydTYByxA1kc2j0PrXJe
+YC1JWFh/P9m9jwg4/43JMfEwusl/iKJpeZC7R/Vh5X8Ofd1/cL6K4KfL+9HNJ8JG
+34ah29owSJYYli994ljQORfkOkmxuaKn49F64bm3sjGV/wirk1O3szLI6iWFCX9m
+ep8kFBjqlMJi2TJZN8QCDYkTv1KM6aDevZd8COcJOtd6CV6+lnUCAwEAAQKCAYAQ
+75YwMxNMnt+8QbqrpkaLXu8PcAJGpkraMjUMIjk5QyUj1ACXm+SbzurDYGwMdVBQ
+XIbVHzR6ctT+1WtHTbdkpCES/elecJiuO5MxslAfsRRE9/3tAcP001OgO9IJiwUm
+zQI+S8sBC8mkeYZpcc2hPYV7SL1Ug9yX/2M2S4xOtZ7Bj0SUZw8Fn9UTaJzXp1Wf
+TkYcD0TZEPCRa89VZxf2Wp7P35nnOK5mhmoOk4l+Iw5/l4iXq1n/hOQuJlbgSuuD
+ZspT0JyXhme3bWWelsuR0ZWEiiefjj1PbURcUYDGmV+7Ukovm3yhgaivdtIwXuI4
+HgWQ96e/ZqCOuMSPEdyPkWjCWmC173XozcFnRHUilnvmSY5gqwmpQMz18QQq83xc
+U5y5p/vQ/hfZiI5H9Q+JWSRO3yv8Q0r8/O6d1YxZmUyBP87T46qTFg6KIZxX/rAT
+/kNueEcpu3kw73dTndrjqXOzsfvU/ZGKwRi0Cq21tKwM2Zu9c4yOw2jqC02ddfsC
+gcEA8dMQSiCQeiIw52tSnS+HCFoghS8jfKBa2jcMgq5DPvwwIipw/Vf+XYnFDb1n
+Y7gHkorZA0efxMs3oWX3kk+JvTz5gaCFLDdtP0A9RBk2Mht2BDD/mxAkFmNrQNBK
+ZktfBwkl3qQ4+3oim2SI0NgB9tlG7h9XNjgwUlVeSx90zUf15olO4EeYNYSJqMks
+gk8AyDcKiD3izkwv052VZfWkiyw9kKcPI6YHKdMlPc5uxq69qtPXmufBLz3Xm5RL
+77m7AoHBAMp2Wl70KV95vnK94C3INevwNd9J60gKMz+SVlPV1k9PmWUAtZ+TLScN
+z2VdNskfRG2pdLKVx+xyaLscQFpcLBm6V60MkiqSRid1WAoaiG1QTZl4Fu14wcbp
+RC7P6RKWtBAHXbMsFRToaLOZ4KiHHsMqHR75YGNl/sAEE3aO8k7gyWGj6HK/bbjC
+ouljXKcddWwsL86zu0qpJ8RqYZYwscC5jqxoBK90BvtEtsJFxVe234S9dTJCbfAL
+nVOKjHSVjwKBwCm6nyv7dJLuxXuZpHblVarWSphQ6xG9ZhATwb/nLEl5ISE0K607
++vPPK0bUsTue7QeXmB0dxe8iliXuv4rq2LzkAbYhqflYUyy//BJ9O0HoRTQx9Fmg
+rmmCnGZhywTd6rb/GB7UPdT/XWttLMLFE4myMrAyjk0X4xbCDnRuKCyoR0GR3h+L
+mzNY/Jw4osqVsW/bN6EM9M9ejD47CiW+/rbZWoJUoaMoKkJIYjvJHIqCas5IogLk
+DQ0G4ebB71ydswKBwDQIZMNghr2F4V9F0zaQ7OK9Mms3aSNzk6Yz6sHTBCgP8gFW
+RFdFkOYnk3SelzTrNz/jvB0lh2MKKEZmRVeztpXKITxVLb+JJkR/0OeP2B4X9EmL
+5oCTd2Gyk5ZgUqs3VgGEkx04KBbegAIgeu91An/v89oBBzekf+tDYOkoZbfF55uT
+b2sGLaG9S/clVSuR05rAZG0AHhNbE+BT4s6hpx070yIV/ZZGAIFVMI8PNV+MnTdV
+JaiMEAsQQRe2VNClmwKBwQCyTDcIA8ZLqemOIlRAYvdH7H7TeOUJ/BaAWgvNJu/E
+KB0q6HRZo7bWbYGdJSEf1LsA/4bDmoaXWeUOChQWZab+99GrThofkrM/ZO5PvQu2
+lOQcLzWhbRAqVCaCj4+iUSGN7Yoj5h3FR3dzJYrG/sov6KaiK2fpcP1rEeC6BvH+
+BIv6nyJ9AsuH0hetZ5pqHmP0tgkknrtfLk2R5nwtdHDH/Zr5y0aYv61QIUMIyRqQ
+yarFEIyljdHghk+WnAq0ge8=
+-----END PRIVATE KEY-----
+)";
+
+}  // namespace clavis::fuzz
+
+#endif  // CLAVIS_TESTS_FUZZ_FUZZ_IMPORT_KEY_H_
