@@ -40,6 +40,13 @@ absl::StatusOr<std::unique_ptr<Authorizer>> Authorizer::Create(KeyRepository* re
       return absl::InvalidArgumentError(absl::StrCat("tenant_admins: ", parsed.status().message()));
     }
   }
+  for (const std::string& entry : options.backup_operators) {
+    auto parsed = policy::ParsePrincipalOrGroup(entry);
+    if (!parsed.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("backup_operators: ", parsed.status().message()));
+    }
+  }
   return std::unique_ptr<Authorizer>(new Authorizer(repository, clock, std::move(options)));
 }
 
@@ -54,6 +61,17 @@ bool Authorizer::IsTenantAdmin(const auth::Identity& who, const std::string& ten
     }
   }
   return false;
+}
+
+absl::Status Authorizer::AuthorizeBackup(const auth::Identity& who) const {
+  if (who.method == auth::AuthMethod::kInsecureDev) return absl::OkStatus();
+  for (const std::string& entry : options_.backup_operators) {
+    if (IsMember(who, entry)) return absl::OkStatus();
+  }
+  return absl::PermissionDeniedError(
+      absl::StrCat("denied: ", who.principal,
+                   " may not CreateBackup (a backup holds every tenant's keys: only clavisd's "
+                   "backup_operators may take one)"));
 }
 
 absl::Status Authorizer::AuthorizeTenant(const auth::Identity& who, policy::Action action,

@@ -13,6 +13,9 @@
 //  - A key that does not exist: tenant administrators are allowed through
 //    (the call then answers NOT_FOUND); anyone else is refused with the same
 //    message as for an existing key, so existence does not leak.
+//  - Server-level actions (CreateBackup: a copy of every tenant's keys) are
+//    not in the policy language at all: only the principals and groups
+//    configured as backup operators may take them, whatever their tenant.
 //  - The insecure development identity is allowed everything (loopback
 //    development mode only; clavisd refuses that mode on other addresses).
 //
@@ -47,6 +50,9 @@ struct AuthorizerOptions {
   // Principals or groups (tenants/{t}/principals/{id} | tenants/{t}/groups/{g})
   // who administer their own tenant.
   std::vector<std::string> tenant_admins;
+  // Principals or groups (any tenant) allowed to take backups of the whole
+  // store (Operations.CreateBackup). Empty: nobody (default deny).
+  std::vector<std::string> backup_operators;
 };
 
 // What a key-level request is about.
@@ -71,6 +77,10 @@ class Authorizer {
   absl::Status AuthorizeTenant(const auth::Identity& who, policy::Action action,
                                const std::string& tenant) const;
   absl::Status AuthorizeKey(const auth::Identity& who, const KeyRequest& request);
+
+  // OK if `who` is a configured backup operator (or the insecure development
+  // identity); PermissionDenied otherwise, with a reason safe to show.
+  absl::Status AuthorizeBackup(const auth::Identity& who) const;
 
   bool IsTenantAdmin(const auth::Identity& who, const std::string& tenant) const;
 

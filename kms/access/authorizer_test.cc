@@ -164,5 +164,33 @@ TEST_F(AuthorizerTest, InsecureDevIdentityIsAllowedAndBadAdminsAreRefused) {
       absl::IsInvalidArgument(Authorizer::Create(repository_.get(), &clock_, bad).status()));
 }
 
+TEST_F(AuthorizerTest, OnlyBackupOperatorsMayTakeBackups) {
+  // The fixture's authorizer has none: nobody, tenant administrators
+  // included, may take a backup by default.
+  EXPECT_TRUE(absl::IsPermissionDenied(authorizer_->AuthorizeBackup(Who("acme", "root"))));
+  AuthorizerOptions options;
+  options.tenant_admins = {"tenants/acme/principals/root"};
+  options.backup_operators = {"tenants/ops/principals/backup", "tenants/ops/groups/backups"};
+  auto authorizer = Authorizer::Create(repository_.get(), &clock_, options);
+  ASSERT_TRUE(authorizer.ok()) << authorizer.status();
+  EXPECT_TRUE((*authorizer)->AuthorizeBackup(Who("ops", "backup")).ok());
+  EXPECT_TRUE(
+      (*authorizer)->AuthorizeBackup(Who("ops", "cron", {"tenants/ops/groups/backups"})).ok());
+  absl::Status denied = (*authorizer)->AuthorizeBackup(Who("acme", "root"));
+  EXPECT_TRUE(absl::IsPermissionDenied(denied));
+  EXPECT_THAT(denied.message(), HasSubstr("tenants/acme/principals/root may not CreateBackup"));
+  EXPECT_TRUE(absl::IsPermissionDenied((*authorizer)->AuthorizeBackup(Who("acme", "backup"))));
+  auth::Identity dev;
+  dev.principal = auth::kInsecureDevPrincipal;
+  dev.method = auth::AuthMethod::kInsecureDev;
+  EXPECT_TRUE((*authorizer)->AuthorizeBackup(dev).ok());
+
+  AuthorizerOptions bad;
+  bad.backup_operators = {"ops/backup"};
+  absl::Status refused = Authorizer::Create(repository_.get(), &clock_, bad).status();
+  EXPECT_TRUE(absl::IsInvalidArgument(refused));
+  EXPECT_THAT(refused.message(), HasSubstr("backup_operators"));
+}
+
 }  // namespace
 }  // namespace clavis::kms::access

@@ -360,6 +360,9 @@ class ObservedStore : public Store {
                               const std::vector<std::string>& delete_prefixes) override {
     return inner_.CommitAndPurge(batch, delete_prefixes);
   }
+  absl::Status ExportSnapshot(const ExportVisitor& visit) override {
+    return inner_.ExportSnapshot(visit);
+  }
 
   std::atomic<int> commits{0};
   std::function<void()> before_batch;

@@ -11,7 +11,7 @@
 #include "CLI/CLI.hpp"
 #include "absl/synchronization/mutex.h"
 #include "crypto/secure_heap.h"
-#include "google/protobuf/util/json_util.h"
+#include "kms/server/process_hardening.h"
 #include "kms/server/server.h"
 #include "spdlog/spdlog.h"
 
@@ -28,6 +28,8 @@ constexpr char kFooter[] = R"(Examples:
   clavisd --data_dir /var/lib/clavis --root_key pkcs11 --pkcs11_module /usr/lib/softhsm/libsofthsm2.so \
           --pkcs11_token_label clavis-root --pkcs11_key_label clavis-root-key   # HSM; PIN from $CLAVIS_PKCS11_PIN
   clavisd --config /etc/clavis/clavisd.json --log_level debug
+  clavisd --restore_from clavis.backup --data_dir /var/lib/clavis-new --root_key passphrase
+                                            # offline restore into a new directory, then exit
 
 Signals: SIGTERM or SIGINT stop accepting calls, let in-flight calls finish and close the store.)";
 
@@ -36,12 +38,12 @@ absl::Status LoadConfigFile(const std::string& path, ServerConfig* config) {
   if (!in) return absl::NotFoundError("cannot read config file " + path);
   std::stringstream text;
   text << in.rdbuf();
-  google::protobuf::util::JsonParseOptions options;
-  options.ignore_unknown_fields = false;  // a typo must not be silently ignored
-  auto status = google::protobuf::util::JsonStringToMessage(text.str(), config, options);
-  if (!status.ok()) {
-    return absl::InvalidArgumentError("config file " + path + ": " + status.ToString());
+  auto parsed = clavis::kms::ParseConfigJson(text.str());
+  if (!parsed.ok()) {
+    return absl::InvalidArgumentError("config file " + path + ": " +
+                                      std::string(parsed.status().message()));
   }
+  *config = *std::move(parsed);
   return absl::OkStatus();
 }
 
@@ -121,6 +123,14 @@ int main(int argc, char** argv) {
                  "revoked token ids, one per line (re-read when it changes)");
   app.add_option("--tenant_admin", tenant_admins,
                  "principal or group administering its tenant (repeatable): create/list keys");
+  std::vector<std::string> backup_operators;
+  app.add_option("--backup_operator", backup_operators,
+                 "principal or group (any tenant) allowed to take backups of the whole store "
+                 "(repeatable; default nobody)");
+  std::string restore_from;
+  app.add_option("--restore_from", restore_from,
+                 "restore this backup file into --data_dir (new or empty), with the root key "
+                 "flags it was made under, then exit (docs/BACKUP.md)");
   app.add_option("--audit_dir", audit_dir, "audit log directory (default <data_dir>/audit)");
   app.add_flag("--audit_sync_every_record", audit_sync,
                "fsync the audit log before every answer (default: group commit every 100 ms)");
@@ -128,10 +138,19 @@ int main(int argc, char** argv) {
                  "lifetime of BYOK import tokens and their RSA keys, seconds (default 86400)");
   app.add_option("--rate_limit_rps", rate_limit_rps,
                  "requests per second per principal (default 1000, burst 2x)");
+  bool allow_shared_secret_files = false;
+  app.add_flag("--insecure_allow_shared_secret_files", allow_shared_secret_files,
+               "accept key/secret files that group or others can read or another user owns "
+               "(containers that mount secrets so); logged as a warning at every start");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     return app.exit(e) == 0 ? 0 : 2;
+  }
+  // Before anything secret is read: a core file would hold unwrapped keys.
+  if (auto s = clavis::hardening::DisableCoreDumps(); !s.ok()) {
+    std::fprintf(stderr, "clavisd: %s\n", std::string(s.message()).c_str());
+    return 1;
   }
 
   ServerConfig config;
@@ -186,10 +205,23 @@ int main(int argc, char** argv) {
   if (!token_audience.empty()) config.mutable_tokens()->set_audience(token_audience);
   if (!token_revocation.empty()) config.mutable_tokens()->set_revocation_file(token_revocation);
   for (const auto& admin : tenant_admins) config.add_tenant_admins(admin);
+  for (const auto& op : backup_operators) config.add_backup_operators(op);
   if (!audit_dir.empty()) config.mutable_audit()->set_dir(audit_dir);
   if (audit_sync) config.mutable_audit()->set_sync_every_record(true);
   if (rate_limit_rps > 0) config.mutable_rate_limit()->set_requests_per_second(rate_limit_rps);
+  if (allow_shared_secret_files) config.set_insecure_allow_shared_secret_files(true);
   if (import_token_ttl_s > 0) config.set_import_token_ttl_s(import_token_ttl_s);
+
+  if (!restore_from.empty()) {
+    auto restored = clavis::kms::RestoreDataDirectory(config, restore_from);
+    if (!restored.ok()) {
+      std::fprintf(stderr, "clavisd: restore failed: %s\n",
+                   std::string(restored.status().message()).c_str());
+      return 1;
+    }
+    std::printf("%s\n", restored->c_str());
+    return 0;
+  }
 
   // Signals are taken by one thread with sigwait, so the handler can do real
   // work (a clean gRPC shutdown) instead of async-signal-safe tricks.

@@ -2,20 +2,24 @@
 
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "crypto/ed25519.h"
 #include "crypto/encoding.h"
+#include "google/protobuf/util/json_util.h"
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/health_check_service_interface.h"
 #include "grpcpp/security/server_credentials.h"
@@ -30,6 +34,8 @@
 #include "kms/auth/anomaly_detector.h"
 #include "kms/auth/rate_limiter.h"
 #include "kms/auth/service_token.h"
+#include "kms/backup/backup_maker.h"
+#include "kms/backup/backup_restore.h"
 #include "kms/keys/clock.h"
 #include "kms/keys/envelope.h"
 #include "kms/keys/import_tokens.h"
@@ -42,10 +48,12 @@
 #include "kms/root/passphrase_provider.h"
 #include "kms/root/pkcs11_provider.h"
 #include "kms/root/secret_input.h"
+#include "kms/server/process_hardening.h"
 #include "kms/service/access_control_service.h"
 #include "kms/service/approval_gate.h"
 #include "kms/service/key_admin_service.h"
 #include "kms/service/key_management_service.h"
+#include "kms/service/operations_service.h"
 #include "kms/storage/rocksdb_store.h"
 #include "spdlog/spdlog.h"
 
@@ -58,28 +66,59 @@ constexpr char kDefaultListen[] = "127.0.0.1:7370";
 constexpr char kDefaultPassphraseEnv[] = "CLAVIS_ROOT_PASSPHRASE";
 constexpr char kDefaultPkcs11PinEnv[] = "CLAVIS_PKCS11_PIN";
 
+std::string RootKeyFilePath(const ServerConfig& config) {
+  return config.root_key().key_file().path().empty() ? config.data_dir() + "/root.key"
+                                                     : config.root_key().key_file().path();
+}
+
 absl::Status EnsurePrivateDirectory(const std::string& path, bool create) {
+  if (auto s = hardening::CheckPrivateDirectory(path, "data directory"); !s.ok()) return s;
   struct stat st;
-  if (::stat(path.c_str(), &st) != 0) {
-    if (!create) {
-      return absl::NotFoundError(absl::StrCat("data directory ", path, " does not exist"));
-    }
-    std::error_code ec;
-    std::filesystem::create_directories(path, ec);
-    if (ec) {
-      return absl::FailedPreconditionError(
-          absl::StrCat("cannot create data directory ", path, ": ", ec.message()));
-    }
-    ::chmod(path.c_str(), 0700);
-    return absl::OkStatus();
+  if (::stat(path.c_str(), &st) == 0) return absl::OkStatus();
+  if (!create) {
+    return absl::NotFoundError(absl::StrCat("data directory ", path, " does not exist"));
   }
-  if (!S_ISDIR(st.st_mode)) {
-    return absl::FailedPreconditionError(absl::StrCat(path, " is not a directory"));
-  }
-  if ((st.st_mode & 077) != 0) {
+  std::error_code ec;
+  std::filesystem::create_directories(path, ec);
+  if (ec) {
     return absl::FailedPreconditionError(
-        absl::StrCat("data directory ", path, " is accessible by group or others (mode ",
-                     absl::StrFormat("%04o", st.st_mode & 0777), "); run `chmod 700 ", path, "`"));
+        absl::StrCat("cannot create data directory ", path, ": ", ec.message()));
+  }
+  ::chmod(path.c_str(), 0700);
+  return absl::OkStatus();
+}
+
+// The start-up permission checks (docs/clavisd.md, "Start-up checks"), run
+// before any secret is read: every file that holds a key or a secret must be
+// private to the service user, and the audit directory (which may live
+// outside the data directory) as private as the data directory. (The data
+// directory itself: EnsurePrivateDirectory.)
+absl::Status CheckSecretPermissions(const ServerConfig& config) {
+  hardening::PermissionOptions options;
+  options.allow_shared_secret_files = config.insecure_allow_shared_secret_files();
+  if (!config.audit().insecure_disabled()) {
+    if (auto s = hardening::CheckPrivateDirectory(config.audit().dir(), "audit directory");
+        !s.ok()) {
+      return s;
+    }
+  }
+  std::vector<std::pair<std::string, const char*>> files = {
+      {config.tls().key_file(), "TLS private key file"}};
+  const auto& root = config.root_key();
+  if (root.has_pkcs11()) {
+    files.push_back({root.pkcs11().pin_file(), "PKCS#11 PIN file"});
+  } else if (root.has_passphrase()) {
+    files.push_back({root.passphrase().passphrase_file(), "passphrase file"});
+  } else {
+    files.push_back({RootKeyFilePath(config), "root key file"});
+  }
+  for (const auto& [path, what] : files) {
+    if (auto s = hardening::CheckSecretFile(path, what, options); !s.ok()) return s;
+  }
+  if (options.allow_shared_secret_files) {
+    spdlog::warn(
+        "insecure_allow_shared_secret_files is on: key and secret files that others can read "
+        "are accepted");
   }
   return absl::OkStatus();
 }
@@ -134,10 +173,7 @@ absl::StatusOr<std::unique_ptr<RootKeyProvider>> OpenRootKey(const ServerConfig&
     if (!provider.ok()) return provider.status();
     return std::unique_ptr<RootKeyProvider>(*std::move(provider));
   }
-  const std::string path = config.root_key().key_file().path().empty()
-                               ? config.data_dir() + "/root.key"
-                               : config.root_key().key_file().path();
-  auto provider = KeyFileRootKeyProvider::Open(path, config.create_if_missing());
+  auto provider = KeyFileRootKeyProvider::Open(RootKeyFilePath(config), config.create_if_missing());
   if (!provider.ok()) return provider.status();  // the provider itself warns: dev only
   return std::unique_ptr<RootKeyProvider>(*std::move(provider));
 }
@@ -219,6 +255,7 @@ class ServerImpl : public Server {
     management_.reset();
     admin_.reset();
     access_control_.reset();
+    operations_.reset();
     if (audit_log_ != nullptr) {
       if (auto s = audit_log_->Close(); !s.ok()) {
         spdlog::error("closing the audit log: {}", std::string(s.message()));
@@ -227,6 +264,7 @@ class ServerImpl : public Server {
       }
     }
     escrow_.reset();
+    backups_.reset();
     importer_.reset();
     import_tokens_.reset();  // drops every import token's private key
     envelope_.reset();
@@ -246,6 +284,7 @@ class ServerImpl : public Server {
   std::unique_ptr<ImportTokenStore> import_tokens_;
   std::unique_ptr<KeyImporter> importer_;
   std::unique_ptr<EscrowExporter> escrow_;
+  std::unique_ptr<BackupMaker> backups_;
   std::unique_ptr<access::Authenticator> authenticator_;
   std::unique_ptr<access::Authorizer> authorizer_;
   std::unique_ptr<auth::RateLimiter> rate_limiter_;
@@ -257,6 +296,7 @@ class ServerImpl : public Server {
   std::unique_ptr<AccessControlService> access_control_;
   std::unique_ptr<KeyAdminService> admin_;
   std::unique_ptr<KeyManagementService> management_;
+  std::unique_ptr<OperationsService> operations_;
   std::unique_ptr<grpc::Server> grpc_server_;
   int port_ = 0;
 };
@@ -290,6 +330,7 @@ absl::Status BuildAccessControl(const ServerConfig& config, ServerImpl* server) 
 
   access::AuthorizerOptions authz;
   authz.tenant_admins.assign(config.tenant_admins().begin(), config.tenant_admins().end());
+  authz.backup_operators.assign(config.backup_operators().begin(), config.backup_operators().end());
   auto authorizer =
       access::Authorizer::Create(server->repository_.get(), &server->clock_, std::move(authz));
   if (!authorizer.ok()) return authorizer.status();
@@ -370,6 +411,15 @@ bool IsLoopbackAddress(const std::string& listen_address) {
   return absl::StartsWith(host, "127.") && host.find_first_not_of("0123456789.") == host.npos;
 }
 
+absl::StatusOr<ServerConfig> ParseConfigJson(absl::string_view json) {
+  ServerConfig config;
+  google::protobuf::util::JsonParseOptions options;
+  options.ignore_unknown_fields = false;
+  auto status = google::protobuf::util::JsonStringToMessage(std::string(json), &config, options);
+  if (!status.ok()) return absl::InvalidArgumentError(status.ToString());
+  return config;
+}
+
 absl::StatusOr<ServerConfig> CompleteConfig(ServerConfig config) {
   if (config.listen_address().empty()) config.set_listen_address(kDefaultListen);
   if (config.data_dir().empty()) config.set_data_dir("clavis-data");
@@ -441,6 +491,55 @@ absl::StatusOr<ServerConfig> CompleteConfig(ServerConfig config) {
   return config;
 }
 
+absl::StatusOr<std::string> RestoreDataDirectory(const ServerConfig& raw_config,
+                                                 const std::string& backup_path) {
+  ServerConfig config = raw_config;
+  if (config.data_dir().empty()) config.set_data_dir("clavis-data");
+  // Never make a new root of trust here: it could not unwrap the backup.
+  config.set_create_if_missing(false);
+  if (config.root_key().has_pkcs11()) {
+    config.mutable_root_key()->mutable_pkcs11()->set_create_key_if_missing(false);
+  }
+  const std::string& dir = config.data_dir();
+  std::error_code ec;
+  if (std::filesystem::exists(dir, ec)) {
+    // Only the root of trust's files may be there already: they are how the
+    // operator brings the root key (key file, passphrase params) along.
+    std::vector<std::string> others;
+    for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) {
+      const std::string name = entry.path().filename().string();
+      if (name == "db.restore-tmp") continue;  // an interrupted restore's: replaced below
+      if (name != "root.key" && name != PassphraseRootKeyProvider::kParamsFileName) {
+        others.push_back(name);
+      }
+    }
+    if (ec) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("cannot list data directory ", dir, ": ", ec.message()));
+    }
+    if (!others.empty()) {
+      std::sort(others.begin(), others.end());
+      return absl::FailedPreconditionError(
+          absl::StrCat("refusing to restore into data directory ", dir,
+                       ": it is not empty (it holds ", absl::StrJoin(others, ", "),
+                       "); restore into a new directory, which may hold only the root key's files "
+                       "(root.key, root-passphrase.params)"));
+    }
+  }
+  if (auto s = EnsurePrivateDirectory(dir, /*create=*/true); !s.ok()) return s;
+  // The same checks as a start: the root key's files are read here too.
+  if (auto s = CheckSecretPermissions(config); !s.ok()) return s;
+  auto root = OpenRootKey(config);
+  if (!root.ok()) return root.status();
+  auto restored = RestoreBackup(backup_path, root->get(), dir + "/db");
+  if (!restored.ok()) return restored.status();
+  return absl::StrCat(
+      "restored backup ", absl::BytesToHexString(restored->header.backup_id), " (made ",
+      absl::FormatTime(absl::RFC3339_sec, restored->header.created, absl::UTCTimeZone()), " by ",
+      restored->header.source, "): ", restored->entries, " store entries into ", dir,
+      "/db; start clavisd on --data_dir ", dir, " with the same root key");
+}
+
 absl::StatusOr<std::unique_ptr<Server>> Server::BuildAndStart(const ServerConfig& raw_config) {
   auto config = CompleteConfig(raw_config);
   if (!config.ok()) return config.status();
@@ -449,6 +548,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::BuildAndStart(const ServerConfig
   if (auto s = EnsurePrivateDirectory(config->data_dir(), config->create_if_missing()); !s.ok()) {
     return s;
   }
+  if (auto s = CheckSecretPermissions(*config); !s.ok()) return s;
   auto server = std::make_unique<ServerImpl>();
   RocksDbStoreOptions store_options;
   store_options.path = config->data_dir() + "/db";
@@ -487,6 +587,11 @@ absl::StatusOr<std::unique_ptr<Server>> Server::BuildAndStart(const ServerConfig
   server->importer_ =
       std::make_unique<KeyImporter>(server->lifecycle_.get(), server->import_tokens_.get());
   server->escrow_ = std::make_unique<EscrowExporter>(server->repository_.get(), &server->clock_);
+  // Spooled in the data directory: same filesystem protection as the store.
+  server->backups_ = std::make_unique<BackupMaker>(
+      server->store_.get(), server->root_.get(), &server->clock_, config->data_dir(),
+      absl::StrCat("clavisd ", ServerVersion(), "; root key ", server->root_->Describe()));
+  server->operations_ = std::make_unique<OperationsService>(server->backups_.get(), access);
   server->admin_ = std::make_unique<KeyAdminService>(server->lifecycle_.get(),
                                                      server->importer_.get(), server->escrow_.get(),
                                                      access, server->approval_gate_.get());
@@ -508,6 +613,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::BuildAndStart(const ServerConfig
   builder.RegisterService(server->admin_.get());
   builder.RegisterService(server->management_.get());
   builder.RegisterService(server->access_control_.get());
+  builder.RegisterService(server->operations_.get());
   server->grpc_server_ = builder.BuildAndStart();
   if (server->grpc_server_ == nullptr || server->port_ == 0) {
     return absl::UnavailableError(

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "kms/server/config.pb.h"
 
@@ -15,12 +16,27 @@ namespace clavis::kms {
 // Fills defaults and checks a config (InvalidArgument naming the field).
 absl::StatusOr<clavis::server::ServerConfig> CompleteConfig(clavis::server::ServerConfig config);
 
+// A config file's JSON (docs/clavisd.md) as a ServerConfig, not yet
+// completed. Unknown fields are refused, since a misspelt option must not
+// be silently ignored: InvalidArgument with protobuf's message.
+absl::StatusOr<clavis::server::ServerConfig> ParseConfigJson(absl::string_view json);
+
 // The release clavisd was built as (CMake's PROJECT_VERSION): what
 // `clavisd --version` prints and WhoAmI reports.
 const char* ServerVersion();
 
 // True for 127.0.0.0/8, ::1 and "localhost" listen addresses.
 bool IsLoopbackAddress(const std::string& listen_address);
+
+// Offline restore (`clavisd --restore_from FILE`, docs/BACKUP.md): restores
+// the backup at `backup_path` into config.data_dir, which must not exist yet
+// or hold nothing but the root of trust's own files (root.key,
+// root-passphrase.params). The root key is opened as configured but never
+// created. Returns a one-line summary for the operator. Errors name what is
+// wrong (not empty, wrong root key, damaged or truncated backup, ...); on
+// error no store is left in the data directory.
+absl::StatusOr<std::string> RestoreDataDirectory(const clavis::server::ServerConfig& config,
+                                                 const std::string& backup_path);
 
 class Server {
  public:

@@ -91,5 +91,17 @@ TEST(ServerConfigTest, BadValuesAreNamed) {
   EXPECT_EQ(CompleteConfig(config).status().code(), absl::StatusCode::kInvalidArgument);
 }
 
+TEST(ServerConfigTest, ParseConfigJsonRefusesUnknownFields) {
+  auto config =
+      ParseConfigJson(R"({"listen_address": "127.0.0.1:7000", "insecure_dev_no_auth": true})");
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->listen_address(), "127.0.0.1:7000");
+  EXPECT_TRUE(config->insecure_dev_no_auth());
+  // A misspelt option must not be silently ignored.
+  EXPECT_EQ(ParseConfigJson(R"({"listen_adress": "127.0.0.1:7000"})").status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(ParseConfigJson("{").status().code(), absl::StatusCode::kInvalidArgument);
+}
+
 }  // namespace
 }  // namespace clavis::kms

@@ -114,6 +114,12 @@ absl::Status GuardedCall::AuthorizeTenant(policy::Action action, const std::stri
   return access_.authorizer->AuthorizeTenant(identity_, action, tenant);
 }
 
+absl::Status GuardedCall::AuthorizeBackup() {
+  action_ = "CreateBackup";
+  resource_ = "store";
+  return access_.authorizer->AuthorizeBackup(identity_);
+}
+
 GuardedCall::ItemAudit GuardedCall::TakeItemAudit() {
   ItemAudit out{action_, resource_, segment_, std::move(context_copy_), has_context_, decrypts_};
   action_ = rpc_;

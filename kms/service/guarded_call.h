@@ -59,6 +59,9 @@ class GuardedCall {
                             const std::optional<std::string>& segment = std::nullopt,
                             const EncryptionContext* context = nullptr);
   absl::Status AuthorizeTenant(policy::Action action, const std::string& tenant);
+  // A whole-store backup: audited as action "CreateBackup" on resource
+  // "store" (every tenant's data), allowed to backup operators only.
+  absl::Status AuthorizeBackup();
 
   // Records decrypted by the call (anomaly detection).
   void AddDecrypts(uint64_t n) { decrypts_ += n; }

@@ -60,6 +60,18 @@ absl::Status MemoryStore::CommitAndPurge(const WriteBatch& batch,
   return absl::OkStatus();
 }
 
+absl::Status MemoryStore::ExportSnapshot(const ExportVisitor& visit) {
+  std::map<std::string, std::string, std::less<>> copy;
+  {
+    absl::MutexLock lock(&mu_);
+    copy = data_;
+  }
+  for (const auto& [key, value] : copy) {
+    if (absl::Status visited = visit(key, value); !visited.ok()) return visited;
+  }
+  return absl::OkStatus();
+}
+
 absl::Status MemoryStore::CommitLocked(const WriteBatch& batch) {
   for (const WriteBatch::Precondition& precondition : batch.preconditions()) {
     auto it = data_.find(precondition.key);

@@ -40,6 +40,9 @@ class MemoryStore : public Store {
   absl::Status Commit(const WriteBatch& batch) override;
   absl::Status CommitAndPurge(const WriteBatch& batch,
                               const std::vector<std::string>& delete_prefixes) override;
+  // Copies the map under the lock, then visits the copy: the export is
+  // consistent and never holds the lock while `visit` runs.
+  absl::Status ExportSnapshot(const ExportVisitor& visit) override;
 
  private:
   // Checks the preconditions and applies the operations, or changes nothing.

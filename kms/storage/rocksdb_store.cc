@@ -30,6 +30,19 @@
 namespace clavis::kms {
 namespace {
 
+// Runs a callable when the scope ends, however it ends.
+template <typename F>
+class OnExit {
+ public:
+  explicit OnExit(F f) : f_(std::move(f)) {}
+  ~OnExit() { f_(); }
+  OnExit(const OnExit&) = delete;
+  OnExit& operator=(const OnExit&) = delete;
+
+ private:
+  F f_;
+};
+
 using storage_internal::PrefixSuccessor;
 
 rocksdb::Slice ToSlice(absl::string_view s) { return rocksdb::Slice(s.data(), s.size()); }
@@ -323,6 +336,38 @@ absl::StatusOr<std::vector<KeyValue>> RocksDbStore::Scan(absl::string_view prefi
   return result;
 }
 
+absl::Status RocksDbStore::ExportSnapshot(const ExportVisitor& visit) {
+  // Shared, like every reader: the iterator's view pins SST files, and a
+  // purge must not declare them gone while it lives. A purge that starts
+  // meanwhile therefore waits until the export ends (docs/BACKUP.md), at the
+  // gate rather than on pin_mu_, where it would hold up every other reader.
+  {
+    std::unique_lock<std::mutex> gate(export_gate_mu_);
+    export_gate_cv_.wait(gate, [this] { return purges_waiting_ == 0; });
+    ++active_exports_;
+  }
+  OnExit leave_gate([this] {
+    {
+      std::lock_guard<std::mutex> gate(export_gate_mu_);
+      --active_exports_;
+    }
+    export_gate_cv_.notify_all();
+  });
+  absl::ReaderMutexLock pin(&pin_mu_);
+  rocksdb::ReadOptions read_options;
+  read_options.verify_checksums = true;
+  // A one-off full scan: keep it from evicting the hot entries of the
+  // block cache.
+  read_options.fill_cache = false;
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(read_options));
+  for (it->SeekToFirst(); it->Valid(); it->Next()) {
+    if (absl::Status visited = visit(ToView(it->key()), ToView(it->value())); !visited.ok()) {
+      return visited;
+    }
+  }
+  return FromRocks(it->status(), path_, "exporting a snapshot");
+}
+
 absl::Status RocksDbStore::CheckPreconditions(const WriteBatch& batch) {
   const std::vector<WriteBatch::Precondition>& preconditions = batch.preconditions();
   if (preconditions.empty()) return absl::OkStatus();
@@ -544,6 +589,20 @@ absl::Status RocksDbStore::PurgeRange(const std::string& begin,
   // delete all obsolete files now, in this thread: re-enabling file
   // deletions runs a full obsolete-file scan and purge. Disable/Enable are
   // counted, so this pair leaves any other holder's disable in force.
+  // First wait until no export holds pin_mu_ (see export_gate_mu_); new
+  // exports wait while this purge is pending.
+  {
+    std::unique_lock<std::mutex> gate(export_gate_mu_);
+    ++purges_waiting_;
+    export_gate_cv_.wait(gate, [this] { return active_exports_ == 0; });
+  }
+  OnExit leave_gate([this] {
+    {
+      std::lock_guard<std::mutex> gate(export_gate_mu_);
+      --purges_waiting_;
+    }
+    export_gate_cv_.notify_all();
+  });
   {
     absl::MutexLock pin(&pin_mu_);
     if (rocksdb::Status s = db_->DisableFileDeletions(); !s.ok()) {

@@ -48,6 +48,7 @@
 #define CLAVIS_KMS_STORAGE_ROCKSDB_STORE_H_
 
 #include <array>
+#include <condition_variable>
 #include <cstddef>
 #include <memory>
 #include <mutex>
@@ -113,6 +114,11 @@ class RocksDbStore : public Store {
   absl::Status Commit(const WriteBatch& batch) override;
   absl::Status CommitAndPurge(const WriteBatch& batch,
                               const std::vector<std::string>& delete_prefixes) override;
+  // One iterator (an implicit point-in-time view) walked from the first key
+  // to the last, with checksums verified, holding pin_mu_ shared throughout:
+  // a concurrent purge waits for it at the export gate, not on pin_mu_, so
+  // other readers are not held up meanwhile (see export_gate_mu_).
+  absl::Status ExportSnapshot(const ExportVisitor& visit) override;
 
   const std::string& path() const { return path_; }
   // Counters since Open (cheap; any thread).
@@ -163,6 +169,18 @@ class RocksDbStore : public Store {
   // can be pinning a file that still holds a purged value. Writers don't take
   // it: writes pin no files.
   absl::Mutex pin_mu_;
+
+  // Keeps a purge from queueing on pin_mu_ while an export holds it shared:
+  // absl::Mutex favours a waiting writer, so a queued purge would block
+  // every new reader (and, through CheckPreconditions, every Commit's
+  // stripes) until the whole export ended. A purge instead waits here until
+  // no export is running, and only then takes pin_mu_; an export that
+  // starts while a purge waits waits for that purge to finish, so neither
+  // starves the other. Leaf lock: held only to update the counters.
+  std::mutex export_gate_mu_;
+  std::condition_variable export_gate_cv_;
+  int active_exports_ = 0;  // Guarded by export_gate_mu_.
+  int purges_waiting_ = 0;  // Guarded by export_gate_mu_.
 };
 
 }  // namespace clavis::kms

@@ -6,8 +6,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <future>
 #include <iterator>
 #include <memory>
 #include <random>
@@ -95,6 +97,9 @@ class TempDirStore : public Store {
   absl::Status CommitAndPurge(const WriteBatch& batch,
                               const std::vector<std::string>& delete_prefixes) override {
     return store_->CommitAndPurge(batch, delete_prefixes);
+  }
+  absl::Status ExportSnapshot(const ExportVisitor& visit) override {
+    return store_->ExportSnapshot(visit);
   }
 
  private:
@@ -378,6 +383,79 @@ TEST_F(RocksDbStoreTest, CommitAndPurgeLeavesNoCopyOfOldValuesInAnyFile) {
   for (const std::string& value : purged) EXPECT_TRUE(FilesContaining(dir, value).empty());
   EXPECT_EQ(*store->Get("keys/2"), "destroyed");
   EXPECT_EQ(*store->Get("keys/30"), neighbour);
+}
+
+TEST_F(RocksDbStoreTest, PurgeDuringAnExportWaitsForItWithoutStallingReaders) {
+  using std::chrono::milliseconds;
+  using std::chrono::seconds;
+  std::unique_ptr<RocksDbStore> store = MustOpen();
+  ASSERT_NE(store, nullptr);
+  CLAVIS_ASSERT_OK(store->Put("a", "1"));
+  CLAVIS_ASSERT_OK(store->Put("b", "2"));
+  CLAVIS_ASSERT_OK(store->Put("victim", "secret"));
+
+  // An export held inside its visitor until `release`.
+  std::promise<void> in_visitor;
+  std::promise<void> release;
+  std::shared_future<void> released = release.get_future().share();
+  bool first = true;
+  std::future<absl::Status> exported = std::async(std::launch::async, [&] {
+    return store->ExportSnapshot([&](absl::string_view, absl::string_view) {
+      if (first) {
+        first = false;
+        in_visitor.set_value();
+        released.wait();
+      }
+      return absl::OkStatus();
+    });
+  });
+  // Whatever happens below, let the export (and so the purge) finish.
+  struct Release {
+    std::promise<void>* release;
+    bool done = false;
+    void operator()() {
+      if (!done) release->set_value();
+      done = true;
+    }
+    ~Release() { (*this)(); }
+  } release_export{&release};
+  in_visitor.get_future().wait();
+
+  std::future<absl::Status> purged = std::async(std::launch::async, [&] {
+    WriteBatch batch;
+    batch.Delete("victim");
+    return store->CommitAndPurge(batch, {});
+  });
+  // Time for the purge to commit, flush, compact and reach the point where
+  // it must wait for the export.
+  std::this_thread::sleep_for(milliseconds(500));
+  EXPECT_EQ(purged.wait_for(milliseconds(0)), std::future_status::timeout)
+      << "the purge did not wait for the export";
+
+  // Readers and writers go on while the purge waits.
+  std::future<absl::StatusOr<std::optional<std::string>>> got =
+      std::async(std::launch::async, [&] { return store->Get("a"); });
+  EXPECT_EQ(got.wait_for(seconds(5)), std::future_status::ready)
+      << "a Get stalled behind the purge waiting for the export";
+  std::future<absl::Status> committed = std::async(std::launch::async, [&] {
+    WriteBatch batch;
+    batch.Expect("b", "2").Put("b", "3");
+    return store->Commit(batch);
+  });
+  EXPECT_EQ(committed.wait_for(seconds(5)), std::future_status::ready)
+      << "a Commit with preconditions stalled behind the purge";
+  EXPECT_EQ(purged.wait_for(milliseconds(0)), std::future_status::timeout);
+
+  release_export();
+  CLAVIS_ASSERT_OK(exported.get());
+  ASSERT_EQ(purged.wait_for(seconds(60)), std::future_status::ready);
+  CLAVIS_ASSERT_OK(purged.get());
+  absl::StatusOr<std::optional<std::string>> a = got.get();
+  ASSERT_TRUE(a.ok()) << a.status();
+  EXPECT_EQ(*a, "1");
+  CLAVIS_ASSERT_OK(committed.get());
+  EXPECT_EQ(*store->Get("victim"), std::nullopt);
+  EXPECT_EQ(*store->Get("b"), "3");
 }
 
 TEST_F(RocksDbStoreTest, CorruptedSstFileIsReportedAsDataLossNotAsWrongData) {

@@ -16,11 +16,15 @@
 //    keys it touched (RocksDB: flush + forced compaction over those ranges so
 //    the bytes leave the data files and the WAL; etcd: compaction + defrag).
 //    It is how destroyed key material is crypto-shredded.
+//  - ExportSnapshot visits every entry from one point-in-time view: the
+//    logical content backups are made of (kms/backup, docs/BACKUP.md), so a
+//    backup restores into any backend.
 //
 // Thread safety: all methods may be called concurrently.
 #ifndef CLAVIS_KMS_STORAGE_STORE_H_
 #define CLAVIS_KMS_STORAGE_STORE_H_
 
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -95,6 +99,19 @@ class Store {
   // same prefixes finishes the purge).
   virtual absl::Status CommitAndPurge(const WriteBatch& batch,
                                       const std::vector<std::string>& delete_prefixes) = 0;
+
+  // Calls `visit` for every entry of the store, in key order, all read from
+  // one consistent point-in-time view fixed when the call starts: a commit
+  // is seen whole or not at all, and writes that commit during the export
+  // are not seen. Writes (Put, Delete, Commit) and reads may run concurrently
+  // and are not blocked, not even by a CommitAndPurge that starts meanwhile:
+  // that one may wait for the export to end before it purges (the view pins
+  // the old values). `visit` must not call the store at all (it may hold
+  // the store's locks: deadlock), and should be quick (write to a local
+  // file, not to a network peer). Stops at, and returns, the first error of
+  // `visit`; backend errors as for Scan.
+  using ExportVisitor = std::function<absl::Status(absl::string_view key, absl::string_view value)>;
+  virtual absl::Status ExportSnapshot(const ExportVisitor& visit) = 0;
 };
 
 }  // namespace clavis::kms

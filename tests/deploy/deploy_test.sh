@@ -178,6 +178,8 @@ if command -v openssl >/dev/null; then
   cp "$work/test.key" "$work/creds/server.key"
   cp "$work/test.key" "$work/creds/rotator.key"
   echo "deploy test passphrase, not a secret" >"$work/creds/root-passphrase"
+  # clavisd refuses secret files others can read (systemd's credentials are 0400).
+  chmod 600 "$work/creds/"*
   sed -e "s#/etc/clavis/#$work/etc/#g" -e "s#/run/credentials/clavisd.service/#$work/creds/#g" \
     -e "s#/var/lib/clavis#$work/data#g" "$deploy/config/clavisd.json" >"$work/clavisd.json"
   if grep -oE '"/[^"]*"' "$work/clavisd.json" | grep -vF "\"$work/"; then

@@ -107,7 +107,7 @@ absl::Status ClavisdProcess::Start(absl::Duration timeout) {
                                  : std::string("127.0.0.1:0");
   std::vector<std::string> args = {CLAVISD_BINARY, "--listen_address=" + listen,
                                    "--data_dir=" + options_.data_dir, "--port_file=" + port_file,
-                                   "--log_level=info"};
+                                   "--log_level=" + options_.log_level};
   if (options_.dev_short_windows) args.push_back("--insecure_dev_short_windows");
   if (options_.auth == HarnessAuth::kExternal) pki_dir_ = options_.external_pki_dir;
   if (options_.auth == HarnessAuth::kInsecureDev) {

@@ -74,6 +74,8 @@ struct ClavisdOptions {
   bool keep_port_on_restart = false;
   // Where clavisd's stderr goes (appended), for post-mortems and log greps.
   std::string log_file;  // default: <data_dir>/../clavisd-<n>.log
+  // --log_level (clavisd takes it once, so not through extra_args).
+  std::string log_level = "info";
 };
 
 class ClavisdProcess {

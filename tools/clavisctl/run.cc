@@ -12,6 +12,7 @@
 #include "spdlog/spdlog.h"
 #include "tools/clavisctl/approval_commands.h"
 #include "tools/clavisctl/audit_commands.h"
+#include "tools/clavisctl/backup_commands.h"
 #include "tools/clavisctl/channel.h"
 #include "tools/clavisctl/command_registry.h"
 #include "tools/clavisctl/completion_command.h"
@@ -148,6 +149,7 @@ std::unique_ptr<Cli> BuildCli(const char* endpoint_env) {
   RegisterPolicyCommands(registry);
   RegisterApprovalCommands(registry);
   RegisterEscrowCommands(registry);
+  RegisterBackupCommands(registry);
   RegisterWhoAmICommand(registry);
   RegisterStatusCommand(registry);
   RegisterPkiCommands(registry);

@@ -65,6 +65,7 @@ std::unique_ptr<Session> Session::Connect(SessionSettings settings, Io io) {
       std::move(settings), clavis::v1::KeyAdmin::NewStub(channel),
       clavis::v1::KeyManagement::NewStub(channel), clavis::v1::AccessControl::NewStub(channel), io);
   session->health_ = grpc::health::v1::Health::NewStub(channel);
+  session->operations_ = clavis::v1::Operations::NewStub(channel);
   return session;
 }
 

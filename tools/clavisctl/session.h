@@ -18,6 +18,7 @@
 #include "clavis/v1/access_control.grpc.pb.h"
 #include "clavis/v1/key_admin.grpc.pb.h"
 #include "clavis/v1/key_management.grpc.pb.h"
+#include "clavis/v1/operations.grpc.pb.h"
 #include "google/protobuf/message.h"
 #include "grpcpp/client_context.h"
 #include "grpcpp/support/status.h"
@@ -100,6 +101,9 @@ class Session {
   // The standard gRPC health service (health.proto) on the same channel;
   // null in sessions made around fake stubs and in local ones.
   grpc::health::v1::Health::StubInterface* health() { return health_.get(); }
+  // The Operations service (backups) on the same channel; null in sessions
+  // made around fake stubs and in local ones.
+  clavis::v1::Operations::StubInterface* operations() { return operations_.get(); }
   const SessionSettings& settings() const { return settings_; }
   bool json() const { return settings_.json; }
   std::istream& in() { return *io_.in; }
@@ -170,6 +174,7 @@ class Session {
   std::unique_ptr<clavis::v1::KeyManagement::StubInterface> data_;
   std::unique_ptr<clavis::v1::AccessControl::StubInterface> access_;
   std::unique_ptr<grpc::health::v1::Health::StubInterface> health_;
+  std::unique_ptr<clavis::v1::Operations::StubInterface> operations_;
   Io io_;
 };
 

@@ -22,6 +22,7 @@
 #include "absl/time/clock.h"
 #include "clavis/v1/key_admin.grpc.pb.h"
 #include "kms/logging/json_log_format.h"
+#include "kms/server/process_hardening.h"
 #include "spdlog/spdlog.h"
 #include "tools/clavisctl/channel.h"
 #include "tools/rotator/metrics_server.h"
@@ -62,7 +63,7 @@ int main(int argc, char** argv) {
   std::vector<std::string> tenants;
   double interval_s = 60, full_scan_s = 600, retire_grace_s = 300;
   int batch = 1000;
-  bool once = false;
+  bool once = false, allow_shared_secret_files = false;
   app.add_option("--endpoint", endpoint, "clavisd address (default 127.0.0.1:7370)");
   app.add_option("--ca_cert", ca_cert, "PEM CA of clavisd's certificate: use TLS");
   app.add_option("--cert", cert, "PEM client certificate of the rotator's principal (mTLS)");
@@ -91,15 +92,33 @@ int main(int argc, char** argv) {
                  "for log shippers")
       ->check(CLI::IsMember({"text", "json"}));
   app.add_flag("--once", once, "one pass, then exit (exit 1 if a tenant could not be listed)");
+  app.add_flag("--insecure_allow_shared_secret_files", allow_shared_secret_files,
+               "accept a --key or --token_file that group or others can read or another user "
+               "owns (containers that mount secrets so); logged as a warning at every start");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     return app.exit(e) == 0 ? 0 : 2;
   }
+  // Before the key or token is read: a core file would hold them.
+  if (absl::Status s = clavis::hardening::DisableCoreDumps(); !s.ok()) {
+    std::fprintf(stderr, "clavis-rotator: %s\n", std::string(s.message()).c_str());
+    return 1;
+  }
   spdlog::set_level(spdlog::level::from_str(log_level));
   if (absl::Status s = clavis::logging::SetLogFormat(log_format); !s.ok()) {
     spdlog::error("{}", std::string(s.message()));
     return 2;
+  }
+  // Its credentials must be private to the rotator's user (docs/clavis-rotator.md).
+  clavis::hardening::PermissionOptions permissions;
+  permissions.allow_shared_secret_files = allow_shared_secret_files;
+  for (const auto& [path, what] : {std::pair<const std::string&, const char*>{key, "--key file"},
+                                   {token_file, "--token_file"}}) {
+    if (absl::Status s = clavis::hardening::CheckSecretFile(path, what, permissions); !s.ok()) {
+      spdlog::error("clavis-rotator: {}", std::string(s.message()));
+      return 2;
+    }
   }
   // Signals go to one thread (sigwait), so they must be blocked before gRPC
   // starts threads of its own, which would otherwise take SIGTERM's default
