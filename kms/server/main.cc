@@ -138,6 +138,16 @@ int main(int argc, char** argv) {
                  "lifetime of BYOK import tokens and their RSA keys, seconds (default 86400)");
   app.add_option("--rate_limit_rps", rate_limit_rps,
                  "requests per second per principal (default 1000, burst 2x)");
+  uint32_t max_calls_per_principal = 0, max_streams_per_principal = 0, max_stream_lifetime_s = 0;
+  app.add_option("--max_calls_per_principal", max_calls_per_principal,
+                 "unary calls one principal may have in progress (default 64; more: "
+                 "RESOURCE_EXHAUSTED)");
+  app.add_option("--max_streams_per_principal", max_streams_per_principal,
+                 "streams (WatchKeyEvents, ExportEscrow, CreateBackup) one principal may have "
+                 "open (default 16)");
+  app.add_option("--max_stream_lifetime_s", max_stream_lifetime_s,
+                 "a WatchKeyEvents stream ends after this many seconds; clients re-open it "
+                 "(default 3600)");
   bool allow_shared_secret_files = false;
   app.add_flag("--insecure_allow_shared_secret_files", allow_shared_secret_files,
                "accept key/secret files that group or others can read or another user owns "
@@ -210,6 +220,15 @@ int main(int argc, char** argv) {
   if (audit_sync) config.mutable_audit()->set_sync_every_record(true);
   if (rate_limit_rps > 0) config.mutable_rate_limit()->set_requests_per_second(rate_limit_rps);
   if (allow_shared_secret_files) config.set_insecure_allow_shared_secret_files(true);
+  if (max_calls_per_principal > 0) {
+    config.mutable_limits()->set_max_calls_per_principal(max_calls_per_principal);
+  }
+  if (max_streams_per_principal > 0) {
+    config.mutable_limits()->set_max_streams_per_principal(max_streams_per_principal);
+  }
+  if (max_stream_lifetime_s > 0) {
+    config.mutable_limits()->set_max_stream_lifetime_s(max_stream_lifetime_s);
+  }
   if (import_token_ttl_s > 0) config.set_import_token_ttl_s(import_token_ttl_s);
 
   if (!restore_from.empty()) {

@@ -32,6 +32,7 @@
 #include "kms/access/authorizer.h"
 #include "kms/audit/audit_log.h"
 #include "kms/auth/anomaly_detector.h"
+#include "kms/auth/concurrency_limiter.h"
 #include "kms/auth/rate_limiter.h"
 #include "kms/auth/service_token.h"
 #include "kms/backup/backup_maker.h"
@@ -288,6 +289,7 @@ class ServerImpl : public Server {
   std::unique_ptr<access::Authenticator> authenticator_;
   std::unique_ptr<access::Authorizer> authorizer_;
   std::unique_ptr<auth::RateLimiter> rate_limiter_;
+  std::unique_ptr<auth::ConcurrencyLimiter> concurrency_;
   std::unique_ptr<auth::AnomalyDetector> anomalies_;
   std::unique_ptr<AuditLog> audit_log_;
   std::unique_ptr<access::AuditTrail> audit_trail_;
@@ -427,6 +429,18 @@ absl::StatusOr<ServerConfig> CompleteConfig(ServerConfig config) {
   if (config.segment_cache_entries() == 0) config.set_segment_cache_entries(100000);
   if (config.max_batch_items() == 0) config.set_max_batch_items(1000);
   if (config.max_receive_message_bytes() == 0) config.set_max_receive_message_bytes(4 << 20);
+  {
+    clavis::server::LimitsConfig& l = *config.mutable_limits();
+    if (l.max_calls_per_principal() == 0) l.set_max_calls_per_principal(64);
+    if (l.max_calls_total() == 0) l.set_max_calls_total(4096);
+    if (l.max_streams_per_principal() == 0) l.set_max_streams_per_principal(16);
+    if (l.max_streams_total() == 0) l.set_max_streams_total(1024);
+    if (l.max_stream_lifetime_s() == 0) l.set_max_stream_lifetime_s(3600);
+    if (l.max_concurrent_streams_per_connection() == 0) {
+      l.set_max_concurrent_streams_per_connection(100);
+    }
+    if (l.handshake_timeout_s() == 0) l.set_handshake_timeout_s(10);
+  }
   if (config.log_level().empty()) config.set_log_level("info");
   const bool loopback = IsLoopbackAddress(config.listen_address());
   const bool tls = !config.tls().cert_file().empty();
@@ -475,6 +489,13 @@ absl::StatusOr<ServerConfig> CompleteConfig(ServerConfig config) {
   if (!absl::SimpleAtoi(port_text, &port) || port < 0 || port > 65535) {
     return absl::InvalidArgumentError(
         absl::StrCat("listen_address ", config.listen_address(), " has no valid port"));
+  }
+  if (config.limits().handshake_timeout_s() > 3600) {
+    return absl::InvalidArgumentError("limits.handshake_timeout_s must be at most 3600");
+  }
+  if (config.limits().max_concurrent_streams_per_connection() > 100000) {
+    return absl::InvalidArgumentError(
+        "limits.max_concurrent_streams_per_connection must be at most 100000");
   }
   if (config.max_batch_items() > 10000) {
     return absl::InvalidArgumentError("max_batch_items must be at most 10000");
@@ -578,8 +599,15 @@ absl::StatusOr<std::unique_ptr<Server>> Server::BuildAndStart(const ServerConfig
   server->envelope_ =
       std::make_unique<Envelope>(server->repository_.get(), server->lifecycle_.get());
   if (auto s = BuildAccessControl(*config, server.get()); !s.ok()) return s;
+  {
+    const clavis::server::LimitsConfig& l = config->limits();
+    server->concurrency_ = std::make_unique<auth::ConcurrencyLimiter>(
+        auth::ConcurrencyLimits{l.max_calls_per_principal(), l.max_calls_total(),
+                                l.max_streams_per_principal(), l.max_streams_total()});
+  }
   AccessComponents access{server->authenticator_.get(), server->authorizer_.get(),
-                          server->rate_limiter_.get(), server->audit_trail_.get()};
+                          server->rate_limiter_.get(), server->audit_trail_.get(),
+                          server->concurrency_.get()};
   ImportTokenOptions import_options;
   import_options.validity = absl::Seconds(config->import_token_ttl_s());
   import_options.sweep_interval = absl::Seconds(1);
@@ -600,6 +628,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::BuildAndStart(const ServerConfig
       ServerVersion());
   KeyManagementLimits management_limits;
   management_limits.max_batch_items = config->max_batch_items();
+  management_limits.max_stream_lifetime = absl::Seconds(config->limits().max_stream_lifetime_s());
   server->management_ = std::make_unique<KeyManagementService>(
       server->envelope_.get(), &server->events_, access, management_limits);
 
@@ -610,6 +639,14 @@ absl::StatusOr<std::unique_ptr<Server>> Server::BuildAndStart(const ServerConfig
   if (!credentials.ok()) return credentials.status();
   builder.AddListeningPort(config->listen_address(), *credentials, &server->port_);
   builder.SetMaxReceiveMessageSize(static_cast<int>(config->max_receive_message_bytes()));
+  // Transport limits (docs/clavisd.md, "Limits"): calls in flight on one
+  // connection, and how long a connection may take to say who it is, so
+  // idle half-open connections do not pile up.
+  builder.AddChannelArgument(
+      GRPC_ARG_MAX_CONCURRENT_STREAMS,
+      static_cast<int>(config->limits().max_concurrent_streams_per_connection()));
+  builder.AddChannelArgument(GRPC_ARG_SERVER_HANDSHAKE_TIMEOUT_MS,
+                             static_cast<int>(config->limits().handshake_timeout_s() * 1000));
   builder.RegisterService(server->admin_.get());
   builder.RegisterService(server->management_.get());
   builder.RegisterService(server->access_control_.get());

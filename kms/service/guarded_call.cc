@@ -65,7 +65,7 @@ GuardedCall::GuardedCall(const AccessComponents& access, grpc::ServerContext* co
   context_->AddInitialMetadata("x-request-id", request_id_);
 }
 
-absl::Status GuardedCall::Begin(double cost) {
+absl::Status GuardedCall::Begin(double cost, auth::CallKind kind) {
   access::AuthenticationFailure failure;
   auto identity = access_.authenticator->Authenticate(Credentials(*context_), &failure);
   if (!identity.ok()) {
@@ -89,6 +89,21 @@ absl::Status GuardedCall::Begin(double cost) {
           absl::StrCat("rate limit of ", identity_.principal, " exceeded; retry in ",
                        absl::FormatDuration(absl::Milliseconds(ms))));
     }
+  }
+  if (access_.concurrency != nullptr) {
+    auto slot = access_.concurrency->Acquire(identity_.principal, kind);
+    if (!slot.ok()) return slot.status();
+    slot_ = *std::move(slot);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status GuardedCall::Reauthenticate() {
+  access::AuthenticationFailure failure;
+  auto identity = access_.authenticator->Authenticate(Credentials(*context_), &failure);
+  if (!identity.ok()) return identity.status();
+  if (identity->principal != identity_.principal) {
+    return absl::UnauthenticatedError("the stream's credentials now name another principal");
   }
   return absl::OkStatus();
 }

@@ -23,6 +23,7 @@
 #include "kms/access/audit_trail.h"
 #include "kms/access/authenticator.h"
 #include "kms/access/authorizer.h"
+#include "kms/auth/concurrency_limiter.h"
 #include "kms/auth/rate_limiter.h"
 #include "kms/policy/action.h"
 
@@ -34,6 +35,8 @@ struct AccessComponents {
   access::Authorizer* authorizer = nullptr;
   auth::RateLimiter* rate_limiter = nullptr;  // may be null: no limit
   access::AuditTrail* audit = nullptr;
+  // Calls and streams in progress per principal; may be null: no limit.
+  auth::ConcurrencyLimiter* concurrency = nullptr;
 };
 
 class GuardedCall {
@@ -42,8 +45,16 @@ class GuardedCall {
   GuardedCall(const GuardedCall&) = delete;
   GuardedCall& operator=(const GuardedCall&) = delete;
 
-  // Authentication, lock-out and rate limit (a batch costs its items).
-  absl::Status Begin(double cost = 1);
+  // Authentication, lock-out, rate limit (a batch costs its items) and the
+  // limit on calls in progress: the call holds its place (a stream's for
+  // kStream) until this object is destroyed, not just until Finish, so a
+  // stream handler keeps it while it streams.
+  absl::Status Begin(double cost = 1, auth::CallKind kind = auth::CallKind::kUnary);
+
+  // For long streams: checks the caller's credentials again (a service
+  // token may have expired or been revoked since Begin). The error is the
+  // authenticator's (UNAUTHENTICATED with the reason).
+  absl::Status Reauthenticate();
 
   const auth::Identity& identity() const { return identity_; }
   const std::string& peer() const { return peer_; }
@@ -110,6 +121,7 @@ class GuardedCall {
   bool has_context_ = false;
   uint64_t decrypts_ = 0;
   bool audit_call_ = true;
+  auth::ConcurrencyLimiter::Slot slot_;
 };
 
 // Runs `handler` inside a GuardedCall: Begin, handler, Finish.

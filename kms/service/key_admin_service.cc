@@ -580,7 +580,7 @@ grpc::Status KeyAdminService::ImportKeyMaterial(Ctx* ctx,
 grpc::Status KeyAdminService::ExportEscrow(Ctx* ctx, const clavis::v1::ExportEscrowRequest* r,
                                            grpc::ServerWriter<clavis::v1::EscrowChunk>* writer) {
   GuardedCall call(access_, ctx, "ExportEscrow");
-  if (auto s = call.Begin(); !s.ok()) return call.Finish(s);
+  if (auto s = call.Begin(1, auth::CallKind::kStream); !s.ok()) return call.Finish(s);
   call.SetResource(r->name());
   auto key = ParseKeyName(r->name());
   if (!key.ok()) return call.Finish(key.status());

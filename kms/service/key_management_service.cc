@@ -47,6 +47,14 @@ grpc::Status KeyManagementService::RunBatch(grpc::ServerContext* context, const 
         // Items are audited one by one; an empty batch is audited as a call.
         if (!items.empty()) call.AuditItemsOnly();
         for (const auto& item : items) {
+          // A client that gave up (cancel, or its deadline passed) gets no
+          // answer: stop working for it, so a long batch does not keep a
+          // thread busy on its behalf. Items already done stay audited.
+          if (context->IsCancelled()) {
+            return absl::CancelledError(absl::StrCat(rpc, " cancelled or past its deadline after ",
+                                                     response->items_size(), " of ", items.size(),
+                                                     " items; the rest were not processed"));
+          }
           auto* out = response->add_items();
           GuardedCall::ItemAudit audit;
           absl::Status s = do_item(call, item, out->mutable_result(), &audit);
@@ -265,7 +273,7 @@ grpc::Status KeyManagementService::WatchKeyEvents(
   // key: a subscriber only sees events of keys whose policy lets it
   // WatchKeyEvents (key names are metadata too).
   GuardedCall call(access_, context, "WatchKeyEvents");
-  if (auto s = call.Begin(); !s.ok()) return call.Finish(s);
+  if (auto s = call.Begin(1, auth::CallKind::kStream); !s.ok()) return call.Finish(s);
   call.SetResource(request->tenant());
   auto tenant = ParseTenantName(request->tenant());
   if (!tenant.ok()) return call.Finish(tenant.status());
@@ -283,7 +291,22 @@ grpc::Status KeyManagementService::WatchKeyEvents(
   context->AddInitialMetadata("clavis-watch", "subscribed");
   writer->SendInitialMetadata();
   clavis::v1::KeyEvent event;
+  const absl::Time opened = absl::Now();
+  absl::Time next_check = opened + limits_.stream_reauthentication_interval;
   while (!context->IsCancelled() && !shutting_down_) {
+    const absl::Time now = absl::Now();
+    if (now - opened >= limits_.max_stream_lifetime) {
+      subscription->Close();
+      return grpc::Status::OK;  // the client opens it again (see KeyManagementLimits)
+    }
+    if (now >= next_check) {
+      next_check = now + limits_.stream_reauthentication_interval;
+      if (absl::Status s = call.Reauthenticate(); !s.ok()) {
+        subscription->Close();
+        return ToGrpcStatus(
+            absl::UnauthenticatedError(absl::StrCat("WatchKeyEvents ended: ", s.message())));
+      }
+    }
     switch (subscription->Next(absl::Milliseconds(200), &event)) {
       case KeyEventSubscription::WaitResult::kEvent: {
         auto key = ParseKeyName(event.key());

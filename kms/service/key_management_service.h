@@ -7,6 +7,7 @@
 
 #include <atomic>
 
+#include "absl/time/time.h"
 #include "clavis/v1/key_management.grpc.pb.h"
 #include "kms/keys/envelope.h"
 #include "kms/keys/key_events.h"
@@ -16,6 +17,13 @@ namespace clavis::kms {
 
 struct KeyManagementLimits {
   size_t max_batch_items = 1000;
+  // A WatchKeyEvents stream ends (OK) after this long; clients open it
+  // again (the SDK does, and resyncs its cache), which spreads streams over
+  // replicas and re-checks their credentials from scratch.
+  absl::Duration max_stream_lifetime = absl::Hours(1);
+  // How often an open stream's credentials are checked again (a token that
+  // expired or was revoked ends the stream: UNAUTHENTICATED).
+  absl::Duration stream_reauthentication_interval = absl::Seconds(5);
 };
 
 class KeyManagementService final : public clavis::v1::KeyManagement::Service {

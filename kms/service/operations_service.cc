@@ -16,7 +16,7 @@ grpc::Status OperationsService::CreateBackup(grpc::ServerContext* context,
                                              const clavis::v1::CreateBackupRequest*,
                                              grpc::ServerWriter<clavis::v1::BackupChunk>* writer) {
   GuardedCall call(access_, context, "CreateBackup");
-  if (auto s = call.Begin(); !s.ok()) return call.Finish(s);
+  if (auto s = call.Begin(1, auth::CallKind::kStream); !s.ok()) return call.Finish(s);
   if (auto s = call.AuthorizeBackup(); !s.ok()) return call.Finish(s);
   // One backup at a time (ResourceExhausted otherwise); a client that
   // cancels, or a deadline that passes, stops the export early.
