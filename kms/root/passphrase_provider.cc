@@ -34,6 +34,12 @@ constexpr size_t kMaxFileSize = 4096;
 // production root key.
 constexpr uint64_t kRecommendedOps = 3;
 constexpr uint64_t kRecommendedMemBytes = 256ull << 20;
+// Above these a params file is refused: the file is only checksummed, not
+// authenticated, so someone who can write the data directory could
+// otherwise make every start hang in Argon2id or run out of memory.
+// libsodium's "sensitive" profile is ops 4, 1 GiB.
+constexpr uint64_t kMaxOps = 32;
+constexpr uint64_t kMaxMemBytes = 4ull << 30;
 
 struct ParamsFile {
   std::string salt;
@@ -161,12 +167,16 @@ absl::StatusOr<ParamsFile> Parse(absl::string_view contents, const std::string& 
                                       " bytes in standard base64"));
   }
   file.salt = *std::move(salt);
-  if (!ParseCanonicalUint64(values[2], &file.params.ops_limit) || file.params.ops_limit == 0) {
-    return Damaged(path, "the ops_limit field must be a positive decimal integer");
+  if (!ParseCanonicalUint64(values[2], &file.params.ops_limit) || file.params.ops_limit == 0 ||
+      file.params.ops_limit > kMaxOps) {
+    return Damaged(
+        path, absl::StrCat("the ops_limit field must be a decimal integer from 1 to ", kMaxOps));
   }
   if (!ParseCanonicalUint64(values[3], &file.params.mem_limit_bytes) ||
-      file.params.mem_limit_bytes == 0) {
-    return Damaged(path, "the mem_limit_bytes field must be a positive decimal integer");
+      file.params.mem_limit_bytes == 0 || file.params.mem_limit_bytes > kMaxMemBytes) {
+    return Damaged(path, absl::StrCat("the mem_limit_bytes field must be a decimal integer from 1 "
+                                      "to ",
+                                      kMaxMemBytes, " (4 GiB)"));
   }
   if (values[4].size() != 2 * kKeyCheckValueBytes || !IsLowerHex(values[4])) {
     return Damaged(path, absl::StrCat("the kcv field must be ", 2 * kKeyCheckValueBytes,
@@ -216,6 +226,11 @@ absl::StatusOr<std::unique_ptr<PassphraseRootKeyProvider>> PassphraseRootKeyProv
       root_internal::ReadSmallFile(params_path, read_options, kWhat);
   if (absl::IsNotFound(contents.status()) && options.create_if_missing) {
     const crypto::Argon2idParams& params = options.new_file_params;
+    if (params.ops_limit > kMaxOps || params.mem_limit_bytes > kMaxMemBytes) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("Argon2id cost ", FormatParams(params), " is above the most a ", kWhat,
+                       " may hold (ops ", kMaxOps, ", memory 4 GiB)"));
+    }
     ParamsFile file;
     file.salt = crypto::RandomBytes(crypto::Argon2idParams::kSaltSize);
     file.params = params;

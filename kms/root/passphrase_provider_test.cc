@@ -324,6 +324,12 @@ TEST_F(PassphraseRootKeyProviderTest, RefusesMalformedFieldsEvenWithAValidChecks
            with_line(3, "ops_limit= 1"),
            with_line(3, "ops_limit=99999999999999999999999"),
            with_line(4, "mem_limit_bytes=lots"),
+           // Costs that would hang every start or exhaust memory (the
+           // checksum is no MAC: anyone who can write the file can set them).
+           with_line(3, "ops_limit=33"),
+           with_line(3, "ops_limit=4294967295"),
+           with_line(4, "mem_limit_bytes=4294967297"),
+           with_line(4, "mem_limit_bytes=1099511627776"),
            with_line(5, "kcv=ABCDEF01"),
            with_line(5, "kcv=abc"),
            with_line(1, "salt=x"),

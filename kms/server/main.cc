@@ -165,6 +165,15 @@ int main(int argc, char** argv) {
 
   ServerConfig config;
   if (!config_path.empty()) {
+    // The config decides everything, whom to trust included: nobody else
+    // may write it (only the flag can relax that, not the file itself).
+    clavis::hardening::PermissionOptions config_permissions;
+    config_permissions.allow_shared_secret_files = allow_shared_secret_files;
+    if (auto s = clavis::hardening::CheckTrustFile(config_path, "config file", config_permissions);
+        !s.ok()) {
+      std::fprintf(stderr, "clavisd: %s\n", std::string(s.message()).c_str());
+      return 1;
+    }
     if (auto s = LoadConfigFile(config_path, &config); !s.ok()) {
       std::fprintf(stderr, "clavisd: %s\n", std::string(s.message()).c_str());
       return 2;

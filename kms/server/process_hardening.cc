@@ -204,4 +204,34 @@ absl::Status CheckSecretFile(const std::string& path, absl::string_view what,
                    "insecure_allow_shared_secret_files)"));
 }
 
+absl::Status CheckTrustFile(const std::string& path, absl::string_view what,
+                            const PermissionOptions& options) {
+  if (path.empty()) return absl::OkStatus();
+  struct stat st;
+  if (::stat(path.c_str(), &st) != 0) {
+    if (errno == ENOENT) return absl::OkStatus();  // its reader says so
+    return absl::InternalError(
+        absl::StrCat("cannot stat ", what, " ", path, ": ", std::strerror(errno)));
+  }
+  if (!S_ISREG(st.st_mode)) return absl::OkStatus();
+  const uid_t owner = ExpectedOwner(options);
+  std::string problem;
+  if (st.st_uid != owner && st.st_uid != 0) {
+    problem = absl::StrCat(what, " ", path, " is owned by ", UserName(st.st_uid), ", not by ",
+                           UserName(owner), " which runs this process (or root); run `chown ",
+                           ChownTarget(owner), " ", path, "`");
+  } else if ((st.st_mode & 022) != 0) {
+    problem = absl::StrFormat(
+        "%s %s can be written by group or others (mode %04o); whoever can change it changes "
+        "whom clavisd trusts: run `chmod go-w %s`",
+        what, path, st.st_mode & 07777, path);
+  }
+  if (problem.empty()) return absl::OkStatus();
+  if (options.allow_shared_secret_files) {
+    spdlog::warn("INSECURE: {} (accepted because of insecure_allow_shared_secret_files)", problem);
+    return absl::OkStatus();
+  }
+  return absl::FailedPreconditionError(problem);
+}
+
 }  // namespace clavis::hardening

@@ -71,6 +71,20 @@ absl::Status CheckPrivateDirectory(const std::string& path, absl::string_view wh
 absl::Status CheckSecretFile(const std::string& path, absl::string_view what,
                              const PermissionOptions& options = {});
 
+// `path` (a file clavisd trusts but that holds no secret, e.g. the client
+// CA bundle, the token issuers file, the revocation list or the config file)
+// is fine if it does not exist or is not a regular file (as above), or is a
+// regular file owned by the expected user or by root that group and others
+// cannot WRITE (mode bits; with an ACL the group bits are its mask, which
+// bounds every named entry). Reading is fine: nothing in it is secret; but
+// whoever can write the issuers file can mint tokens for any principal, and
+// whoever can write the revocation list can un-revoke a token.
+// FailedPrecondition naming the path, the mode or owner and the fix
+// (`chmod go-w PATH`), unless options.allow_shared_secret_files, which turns
+// that into a warning.
+absl::Status CheckTrustFile(const std::string& path, absl::string_view what,
+                            const PermissionOptions& options = {});
+
 }  // namespace clavis::hardening
 
 #endif  // CLAVIS_KMS_SERVER_PROCESS_HARDENING_H_

@@ -225,6 +225,34 @@ TEST_F(ProcessHardeningTest, AllowSharedSecretFilesTurnsRefusalIntoWarning) {
   EXPECT_FALSE(CheckPrivateDirectory(Dir("data", 0755), "data directory", options).ok());
 }
 
+TEST_F(ProcessHardeningTest, TrustFilesMayBeReadButNotWrittenByOthers) {
+  EXPECT_TRUE(CheckTrustFile(File("issuers", 0644), "token issuers file").ok());
+  EXPECT_TRUE(CheckTrustFile(File("ca.crt", 0444), "client CA file").ok());
+  EXPECT_TRUE(CheckTrustFile(dir_ + "/missing", "token revocation file").ok());
+  for (mode_t mode : {0664, 0646, 0666}) {
+    SCOPED_TRACE(mode);
+    const std::string path = File(absl::StrCat("issuers-", mode), mode);
+    const absl::Status s = CheckTrustFile(path, "token issuers file");
+    EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition);
+    EXPECT_THAT(s.message(), AllOf(HasSubstr("token issuers file " + path),
+                                   HasSubstr("can be written by group or others"),
+                                   HasSubstr("chmod go-w " + path)));
+  }
+  PermissionOptions relaxed;
+  relaxed.allow_shared_secret_files = true;
+  EXPECT_TRUE(CheckTrustFile(File("k8s-issuers", 0666), "token issuers file", relaxed).ok());
+}
+
+TEST_F(ProcessHardeningTest, TrustFileOfAnotherUserIsRefused) {
+  PermissionOptions options;
+  options.expected_owner = kOtherUser;
+  const std::string path = File("revoked", 0644);
+  if (::geteuid() == 0) ASSERT_EQ(::chown(path.c_str(), kOtherUser + 1, static_cast<gid_t>(-1)), 0);
+  const absl::Status s = CheckTrustFile(path, "token revocation file", options);
+  EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(s.message(), HasSubstr("is owned by"));
+}
+
 TEST_F(ProcessHardeningTest, AclGrantingAnotherUserIsRefused) {
   const std::string path = File("acl.key", 0600);
   if (!SetAcl(path, Acl({kOtherUser}, 04, 04))) {

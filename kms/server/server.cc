@@ -116,6 +116,15 @@ absl::Status CheckSecretPermissions(const ServerConfig& config) {
   for (const auto& [path, what] : files) {
     if (auto s = hardening::CheckSecretFile(path, what, options); !s.ok()) return s;
   }
+  // Not secret, but they decide whom clavisd trusts: nobody else may write them.
+  const std::vector<std::pair<std::string, const char*>> trust_files = {
+      {config.tls().client_ca_file(), "client CA file"},
+      {config.tls().cert_file(), "TLS certificate file"},
+      {config.tokens().issuers_file(), "token issuers file"},
+      {config.tokens().revocation_file(), "token revocation file"}};
+  for (const auto& [path, what] : trust_files) {
+    if (auto s = hardening::CheckTrustFile(path, what, options); !s.ok()) return s;
+  }
   if (options.allow_shared_secret_files) {
     spdlog::warn(
         "insecure_allow_shared_secret_files is on: key and secret files that others can read "

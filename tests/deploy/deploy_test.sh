@@ -154,8 +154,11 @@ fi
 echo "== clavisd --config deploy/config/clavisd.json"
 # Parsing and validation (listen address, TLS, authentication, log level)
 # come before the data directory; a missing one with --no_create stops it there.
+# A copy with the mode an installed config has (a checkout made under
+# umask 002 would be group-writable, which clavisd rightly refuses).
+install -m 0644 "$deploy/config/clavisd.json" "$work/clavisd.json"
 status=0
-"$clavisd" --config "$deploy/config/clavisd.json" --data_dir "$work/absent" --no_create \
+"$clavisd" --config "$work/clavisd.json" --data_dir "$work/absent" --no_create \
   >"$work/parse.log" 2>&1 || status=$?
 if ((status != 1)) || ! grep -q "data directory $work/absent does not exist" "$work/parse.log"; then
   cat "$work/parse.log"
