@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -226,7 +227,9 @@ absl::Status ClavisdProcess::PreparePki() {
   if (!server.ok()) return server.status();
   if (auto s = pki::WriteKeyAndCertificate(*server, pki_dir_ + "/server", true); !s.ok()) return s;
   auto issuer = crypto::Ed25519KeyPair::Generate();
+  // A signing seed: private to this user, as an operator's would be.
   WriteFile(pki_dir_ + "/issuer.seed", crypto::HexEncode(issuer.seed.view()));
+  ::chmod((pki_dir_ + "/issuer.seed").c_str(), 0600);
   WriteFile(pki_dir_ + "/issuers",
             absl::StrCat(kIssuerKeyId, " ", crypto::Base64Encode(issuer.public_key), "\n"));
   return absl::OkStatus();
