@@ -35,6 +35,13 @@ void KeyEventSubscription::Push(const clavis::v1::KeyEvent& event) {
   queue_.push_back(event);
 }
 
+void KeyEventSubscription::MarkLost() {
+  absl::MutexLock lock(&mu_);
+  if (closed_) return;
+  lost_ = true;
+  queue_.clear();
+}
+
 std::shared_ptr<KeyEventSubscription> KeyEventBus::Subscribe(const std::string& tenant) {
   std::shared_ptr<KeyEventSubscription> sub(new KeyEventSubscription(tenant, queue_capacity_));
   absl::MutexLock lock(&mu_);
@@ -66,6 +73,17 @@ void KeyEventBus::CloseAll() {
     }
   }
   for (const auto& s : all) s->Close();
+}
+
+void KeyEventBus::LoseAll() {
+  std::vector<std::shared_ptr<KeyEventSubscription>> all;
+  {
+    absl::MutexLock lock(&mu_);
+    for (const auto& w : subscribers_) {
+      if (auto s = w.lock()) all.push_back(std::move(s));
+    }
+  }
+  for (const auto& s : all) s->MarkLost();
 }
 
 }  // namespace clavis::kms

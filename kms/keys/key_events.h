@@ -38,6 +38,7 @@ class KeyEventSubscription {
   KeyEventSubscription(std::string tenant, size_t capacity)
       : tenant_(std::move(tenant)), capacity_(capacity) {}
   void Push(const clavis::v1::KeyEvent& event);
+  void MarkLost();
 
   const std::string tenant_;
   const size_t capacity_;
@@ -57,6 +58,11 @@ class KeyEventBus {
   void Publish(const std::string& tenant, clavis::v1::KeyEvent event);
   // Closes every subscription (server shutdown).
   void CloseAll();
+  // Marks every subscription lost (as if each had fallen behind): its
+  // subscriber must drop every cached key of the tenant and subscribe again.
+  // For when events may have been missed (a replica's store change feed was
+  // interrupted: kms/keys/store_follower.h).
+  void LoseAll();
 
  private:
   const size_t queue_capacity_;

@@ -2,6 +2,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "crypto/byte_io.h"
 #include "crypto/encoding.h"
 #include "crypto/kdf.h"
@@ -66,11 +67,33 @@ std::string KeyRepository::SegmentStoreKey(const SegmentName& name) {
   return absl::StrCat(SegmentPrefix(name.key), name.segment);
 }
 
+std::optional<KeyName> KeyRepository::ParseKeyStoreKey(absl::string_view store_key) {
+  std::vector<absl::string_view> parts = absl::StrSplit(store_key, kSep);
+  if (parts.size() != 3 || parts[0] != "k") return std::nullopt;
+  KeyName name{std::string(parts[1]), std::string(parts[2])};
+  if (!ValidateTenantId(name.tenant).ok() || !ValidateKeyId(name.key_id).ok()) return std::nullopt;
+  return name;
+}
+
+std::optional<SegmentName> KeyRepository::ParseSegmentStoreKey(absl::string_view store_key) {
+  // Labels never hold the separator, so a segment key has exactly 4 parts.
+  std::vector<absl::string_view> parts = absl::StrSplit(store_key, kSep);
+  if (parts.size() != 4 || parts[0] != "s") return std::nullopt;
+  SegmentName name{KeyName{std::string(parts[1]), std::string(parts[2])}, std::string(parts[3])};
+  if (!ValidateTenantId(name.key.tenant).ok() || !ValidateKeyId(name.key.key_id).ok() ||
+      !ValidateSegment(name.segment).ok()) {
+    return std::nullopt;
+  }
+  return name;
+}
+
 template <typename Entry, typename Name>
 absl::StatusOr<std::shared_ptr<const Entry>> KeyRepository::GetEntry(
     const Name& name, const std::string& store_key, absl::string_view what,
     LruCache<std::string, Entry>* cache) {
-  if (auto cached = cache->Get(store_key)) return cached;
+  if (cache_trusted_.load(std::memory_order_acquire)) {
+    if (auto cached = cache->Get(store_key)) return cached;
+  }
   const uint64_t epoch = CurrentEpoch();
   auto raw = store_->Get(store_key);
   if (!raw.ok()) return raw.status();
@@ -82,7 +105,9 @@ absl::StatusOr<std::shared_ptr<const Entry>> KeyRepository::GetEntry(
   auto entry = std::make_shared<const Entry>(name, std::move(record), std::move(**raw));
   {
     absl::MutexLock lock(&fill_mu_);
-    if (epoch_ == epoch) cache->Put(store_key, entry);
+    if (epoch_ == epoch && cache_trusted_.load(std::memory_order_relaxed)) {
+      cache->Put(store_key, entry);
+    }
   }
   return entry;
 }
@@ -399,6 +424,21 @@ void KeyRepository::InvalidateAllSegments(const KeyName& name) {
   ++epoch_;
   const std::string prefix = SegmentPrefix(name);
   segment_cache_.EraseIf([&](const std::string& k) { return absl::StartsWith(k, prefix); });
+}
+
+void KeyRepository::InvalidateStoreKey(const std::string& store_key) {
+  absl::MutexLock lock(&fill_mu_);
+  ++epoch_;
+  key_cache_.Erase(store_key);
+  segment_cache_.Erase(store_key);
+}
+
+void KeyRepository::InvalidateAll(bool trusted) {
+  absl::MutexLock lock(&fill_mu_);
+  ++epoch_;
+  cache_trusted_.store(trusted, std::memory_order_release);
+  key_cache_.Clear();
+  segment_cache_.Clear();
 }
 
 absl::StatusOr<std::string> KeyCheckValue(const crypto::SecretBytes& material) {

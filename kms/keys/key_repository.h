@@ -19,6 +19,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -180,6 +181,18 @@ class KeyRepository {
   static std::string KeyStoreKey(const KeyName& name);
   static std::string SegmentStoreKey(const SegmentName& name);
   static std::string SegmentPrefix(const KeyName& key);
+  // The names back from store keys; nullopt for keys of other records.
+  static std::optional<KeyName> ParseKeyStoreKey(absl::string_view store_key);
+  static std::optional<SegmentName> ParseSegmentStoreKey(absl::string_view store_key);
+
+  // For replicas sharing one store (kms/keys/store_follower.h), where other
+  // processes write too: drops whatever is cached of `store_key` (a key or
+  // segment record another replica changed).
+  void InvalidateStoreKey(const std::string& store_key);
+  // Drops every cached entry. With `trusted` false the caches are also
+  // bypassed, neither read nor filled, until InvalidateAll(true): while a
+  // replica cannot follow others' changes, only the store is current.
+  void InvalidateAll(bool trusted);
 
  private:
   template <typename Entry, typename Name>
@@ -211,6 +224,9 @@ class KeyRepository {
   // epoch did not move while it read.
   absl::Mutex fill_mu_;
   uint64_t epoch_ ABSL_GUARDED_BY(fill_mu_) = 0;
+  // Written under fill_mu_ (with an epoch bump); read without it on the
+  // fast path, where a stale true is harmless: the bump already erased.
+  std::atomic<bool> cache_trusted_{true};
   LruCache<std::string, KeyEntry> key_cache_;
   LruCache<std::string, SegmentEntry> segment_cache_;
 };

@@ -44,6 +44,7 @@
 #include "kms/keys/key_importer.h"
 #include "kms/keys/key_lifecycle.h"
 #include "kms/keys/key_repository.h"
+#include "kms/keys/store_follower.h"
 #include "kms/logging/json_log_format.h"
 #include "kms/root/key_file_provider.h"
 #include "kms/root/passphrase_provider.h"
@@ -291,6 +292,8 @@ class ServerImpl : public Server {
   std::unique_ptr<KeyRepository> repository_;
   std::unique_ptr<KeyLifecycle> lifecycle_;
   std::unique_ptr<Envelope> envelope_;
+  // Only with a store other replicas share (kms/keys/store_follower.h).
+  std::unique_ptr<StoreFollower> follower_;
   std::unique_ptr<ImportTokenStore> import_tokens_;
   std::unique_ptr<KeyImporter> importer_;
   std::unique_ptr<EscrowExporter> escrow_;
@@ -603,8 +606,21 @@ absl::StatusOr<std::unique_ptr<Server>> Server::BuildAndStart(const ServerConfig
     limits.min_destruction_window = absl::Seconds(1);
     limits.min_rotation_period = absl::Seconds(1);
   }
-  server->lifecycle_ = std::make_unique<KeyLifecycle>(server->repository_.get(), &server->clock_,
-                                                      &server->events_, limits);
+  // A store other replicas write too (etcd) is followed, so this replica's
+  // caches and WatchKeyEvents streams learn of their changes; then the
+  // follower announces every change, this replica's own included, and the
+  // lifecycle must not announce them a second time.
+  auto follower = StoreFollower::Start(server->store_.get(), server->repository_.get(),
+                                       &server->events_, &server->clock_);
+  if (follower.ok()) {
+    server->follower_ = *std::move(follower);
+    spdlog::info("store shared with other replicas: following its changes");
+  } else if (!absl::IsUnimplemented(follower.status())) {
+    return follower.status();
+  }
+  server->lifecycle_ = std::make_unique<KeyLifecycle>(
+      server->repository_.get(), &server->clock_,
+      server->follower_ == nullptr ? &server->events_ : nullptr, limits);
   server->envelope_ =
       std::make_unique<Envelope>(server->repository_.get(), server->lifecycle_.get());
   if (auto s = BuildAccessControl(*config, server.get()); !s.ok()) return s;

@@ -20,11 +20,18 @@
 //    logical content backups are made of (kms/backup, docs/BACKUP.md), so a
 //    backup restores into any backend.
 //
+//  - WatchChanges (optional) reports every committed change, whoever made
+//    it, for backends that several clavisd replicas share (etcd): it is how
+//    a replica learns that another one changed a key it caches. Backends
+//    only one process writes (RocksDB, memory) return Unimplemented: every
+//    write passes through the process that caches, which needs no feed.
+//
 // Thread safety: all methods may be called concurrently.
 #ifndef CLAVIS_KMS_STORAGE_STORE_H_
 #define CLAVIS_KMS_STORAGE_STORE_H_
 
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -66,6 +73,36 @@ class WriteBatch {
  private:
   std::vector<Precondition> preconditions_;
   std::vector<Operation> operations_;
+};
+
+// One committed change of one entry, as a change feed reports it.
+struct StoreChange {
+  std::string key;                       // as the Store's methods name it
+  std::optional<std::string> old_value;  // nullopt: it did not exist (or unknown)
+  std::optional<std::string> new_value;  // nullopt: deleted
+};
+
+// What a change feed calls, always from the feed's own thread, one call at
+// a time, changes in commit order. The calls must be quick and must not
+// call the store (they may hold the feed's resources).
+struct StoreChangeHandler {
+  // Committed changes, in commit order (one commit's changes together).
+  std::function<void(const std::vector<StoreChange>&)> on_changes;
+  // connected == false: the feed lost its source (an outage); changes made
+  // from now on may not be reported until it is back, so anything derived
+  // from the store must not be trusted meanwhile. connected == true: the
+  // feed follows every change again, from this point on; changes made while
+  // it was down may never be reported one by one, so anything derived from
+  // the store before this call must be dropped. The first call after
+  // WatchChanges returns is connected == true once the feed is live.
+  std::function<void(bool connected)> on_resync;
+};
+
+// A running change feed; destroying it stops it and waits until no handler
+// call is running any more.
+class StoreChangeFeed {
+ public:
+  virtual ~StoreChangeFeed() = default;
 };
 
 class Store {
@@ -112,6 +149,15 @@ class Store {
   // `visit`; backend errors as for Scan.
   using ExportVisitor = std::function<absl::Status(absl::string_view key, absl::string_view value)>;
   virtual absl::Status ExportSnapshot(const ExportVisitor& visit) = 0;
+
+  // Reports every committed change of an entry whose key starts with
+  // `prefix` (see StoreChangeHandler) until the returned feed is destroyed.
+  // Unimplemented for backends that only one process writes (the default).
+  virtual absl::StatusOr<std::unique_ptr<StoreChangeFeed>> WatchChanges(
+      absl::string_view prefix, StoreChangeHandler handler) {
+    return absl::UnimplementedError(
+        "this store is written by one process only and has no change feed");
+  }
 };
 
 }  // namespace clavis::kms
