@@ -16,14 +16,38 @@
 //    decrypt exactly when the segment is enabled;
 //  - every record is readable: ListKeys, GetKey and ListSegments of every key
 //    succeed (no DATA_LOSS).
+// clavis-rotator runs beside clavisd (a quarter of the keys rotate every
+// second, a quarter of them rotate their segment keys every second, so it
+// rotates and re-wraps all the time) and is killed with SIGKILL too: per
+// cycle, before clavisd, after it, or alone; clavisd is sometimes killed
+// alone (the rotator lives on and reconnects). Every rotation the rotator
+// logged as done must be there after the restart. While clavisd is down:
+//  - `clavisctl audit verify` reports the crash (exit 4: a torn final record
+//    or an unverified tail), never tampering, and the log holds an OK record
+//    of every acknowledged CreateKey and at least as many OK RotateKey
+//    records per key as rotations were acknowledged (workers and rotator);
+//  - a copy of the store, opened in-process with the root key, has no
+//    half-written key or segment: versions numbered 1..n, the primary among
+//    them, and every master-key version and every segment-key version
+//    unwraps.
+// After the last cycle clavisd stops cleanly and `audit verify` passes the
+// whole log (exit 0, one AuditLogRecovered alert per crash).
 // State accumulates over the cycles: later cycles check the earlier ones too.
 //
 // The seed is printed; CLAVIS_CRASH_SEED=<n> replays the same schedule (the
 // thread interleaving, of course, differs).
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <atomic>
 #include <cstdint>
 #include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
 #include <iostream>
 #include <map>
 #include <memory>
@@ -38,10 +62,19 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/strip.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "gtest/gtest.h"
+#include "kms/audit/audit_query.h"
+#include "kms/keys/key_repository.h"
+#include "kms/keys/names.h"
+#include "kms/root/key_file_provider.h"
+#include "kms/storage/rocksdb_store.h"
+#include "nlohmann/json.hpp"
+#include "spdlog/spdlog.h"
 #include "tests/harness/clavisd_process.h"
+#include "tests/harness/run_shell.h"
 
 namespace clavis::testing {
 namespace {
@@ -49,7 +82,7 @@ namespace {
 using clavis::v1::KeyState;
 
 constexpr char kTenant[] = "crash";
-constexpr int kCycles = 6;
+constexpr int kCycles = 8;      // each kill plan twice
 constexpr size_t kBatch = 500;  // BatchDecrypt items per call (server max 1000)
 
 using Context = std::map<std::string, std::string>;
@@ -112,6 +145,19 @@ class Ledger {
   std::vector<AckedBlob> blobs;
   std::vector<RevocableSegment> revocable;
   std::vector<std::string> unexpected;  // errors before the kill
+  // Acknowledged RotateKey calls of the worker threads, by key.
+  std::map<std::string, int> rotations;
+};
+
+// What clavis-rotator logged as done (each line is written after the OK
+// answer): master-key versions it rotated to, by key, and the highest
+// segment-key version it rotated each segment to.
+struct RotatorFacts {
+  std::map<std::string, std::set<uint32_t>> key_versions;
+  std::map<std::string, uint32_t> segment_versions;  // by segment resource name
+  size_t key_rotations = 0;
+  size_t segment_rotations = 0;
+  size_t rewraps = 0;  // "re-wrapped N segment keys of K" lines
 };
 
 std::string SegmentResource(const std::string& key, const std::string& segment) {
@@ -205,6 +251,11 @@ class Worker {
     request.set_key_id(absl::StrCat("c", cycle_, "-t", index_, "-k", next_key_++));
     request.set_policy(
         TestKeyPolicy(absl::StrCat("tenants/", kTenant, "/keys/", request.key_id())));
+    // Work for clavis-rotator: a quarter of the keys rotate every second
+    // (the next time is a period after creation), a quarter of them rotate
+    // their segment keys every second (on its full scans).
+    if (rng_() % 4 == 0) request.mutable_rotation_period()->set_seconds(1);
+    if (rng_() % 4 == 0) request.mutable_segment_rotation_period()->set_seconds(1);
     clavis::v1::Key key;
     auto status = admin_->CreateKey(ContextWithDeadline().get(), request, &key);
     if (!status.ok()) return Failed("CreateKey", status);
@@ -222,6 +273,7 @@ class Worker {
     ++counts_.rotate;
     std::lock_guard<std::mutex> lock(ledger_->mu);
     RecordKey(*ledger_, key, /*is_new=*/false);
+    ++ledger_->rotations[request.name()];
   }
 
   // A label for a data-plane call: a new one half of the time.
@@ -372,6 +424,20 @@ class Worker {
   int next_rv_ = 0;
 };
 
+// Versions numbered 1..n in order, the primary among them; "" if so.
+template <typename Versions>
+std::string VersionProblem(const Versions& versions, uint32_t primary) {
+  for (int i = 0; i < versions.size(); ++i) {
+    if (versions.Get(i).version() != static_cast<uint32_t>(i + 1)) {
+      return absl::StrCat("version #", i, " is numbered ", versions.Get(i).version());
+    }
+  }
+  if (primary < 1 || primary > static_cast<uint32_t>(versions.size())) {
+    return absl::StrCat("primary version ", primary, " of ", versions.size());
+  }
+  return "";
+}
+
 struct VerifyStats {
   size_t keys_listed = 0;
   size_t segments_listed = 0;
@@ -401,9 +467,12 @@ std::string Describe(const grpc::Status& status) {
   return absl::StrCat("code ", status.error_code(), ": ", status.error_message());
 }
 
-// Checks the ledger against a freshly restarted clavisd. Narrows the
-// possible states of revocable segments to what was found.
-VerifyStats Verify(ClavisdProcess& clavisd, Ledger& ledger) {
+// Checks the ledger and what the rotator logged against a freshly restarted
+// clavisd, and that no key holds fewer rotations than the audit log says
+// were done (`audited_rotations`, by key). Narrows the possible states of
+// revocable segments to what was found.
+VerifyStats Verify(ClavisdProcess& clavisd, Ledger& ledger, const RotatorFacts& rotator,
+                   const std::map<std::string, int>& audited_rotations) {
   VerifyStats stats;
   Findings findings;
   auto admin = clavisd.Admin(PrincipalName(kTenant));
@@ -429,13 +498,23 @@ VerifyStats Verify(ClavisdProcess& clavisd, Ledger& ledger) {
   stats.keys_listed = listed.size();
 
   // Every segment record of every key parses: GetKey and ListSegments.
-  std::map<std::string, std::set<std::string>> segments_of;
+  std::map<std::string, std::map<std::string, uint32_t>> segments_of;  // label -> primary
   for (const auto& [name, listed_key] : listed) {
     clavis::v1::GetKeyRequest get;
     get.set_name(name);
     clavis::v1::Key key;
     auto status = admin->GetKey(ContextWithDeadline().get(), get, &key);
     if (!status.ok()) findings.Add(absl::StrCat("GetKey ", name, ": ", Describe(status)));
+    // No half-created version: 1..n, the primary among them.
+    if (std::string p = VersionProblem(key.versions(), key.primary_version());
+        status.ok() && !p.empty()) {
+      findings.Add(absl::StrCat("GetKey ", name, " shows a half-written key: ", p));
+    }
+    if (auto it = audited_rotations.find(name);
+        status.ok() && it != audited_rotations.end() && it->second >= key.versions_size()) {
+      findings.Add(absl::StrCat(name, " has ", key.versions_size(), " versions but the audit log ",
+                                "holds ", it->second, " OK rotations of it"));
+    }
     std::string seg_token;
     do {
       clavis::v1::ListSegmentsRequest request;
@@ -448,7 +527,8 @@ VerifyStats Verify(ClavisdProcess& clavisd, Ledger& ledger) {
         findings.Add(absl::StrCat("ListSegments ", name, ": ", Describe(status)));
         break;
       }
-      for (const auto& s : response.segments()) segments_of[name].insert(s.segment());
+      for (const auto& s : response.segments())
+        segments_of[name][s.segment()] = s.primary_version();
       seg_token = response.next_page_token();
     } while (!seg_token.empty());
     stats.segments_listed += segments_of[name].size();
@@ -486,6 +566,31 @@ VerifyStats Verify(ClavisdProcess& clavisd, Ledger& ledger) {
         findings.Add(absl::StrCat(name, " version ", version, " has key check value ",
                                   v->second->key_check_value(), ", acknowledged with ", kcv));
       }
+    }
+  }
+
+  // Rotations clavis-rotator logged as done.
+  for (const auto& [name, versions] : rotator.key_versions) {
+    auto it = listed.find(name);
+    if (it == listed.end()) {
+      findings.Add(absl::StrCat("the rotator rotated ", name, ", which is missing"));
+      continue;
+    }
+    if (it->second.primary_version() < *versions.rbegin()) {
+      findings.Add(absl::StrCat(name, " has primary version ", it->second.primary_version(),
+                                " but the rotator rotated it to version ", *versions.rbegin()));
+    }
+  }
+  for (const auto& [segment, version] : rotator.segment_versions) {
+    const size_t at = segment.find("/segments/");
+    const std::string key = segment.substr(0, at);
+    const std::string label = at == std::string::npos ? "" : segment.substr(at + 10);
+    auto it = segments_of[key].find(label);
+    if (it == segments_of[key].end()) {
+      findings.Add(absl::StrCat("the rotator rotated segment ", segment, ", which is missing"));
+    } else if (it->second < version) {
+      findings.Add(absl::StrCat(segment, " has primary segment-key version ", it->second,
+                                " but the rotator rotated it to version ", version));
     }
   }
 
@@ -575,12 +680,316 @@ VerifyStats Verify(ClavisdProcess& clavisd, Ledger& ledger) {
   return stats;
 }
 
+// clavis-rotator as a child process, as the tenant's admin (mTLS), busy:
+// a pass every 50 ms, a full scan (segment rotations) on the first pass and
+// every 5 seconds (a full scan of every segment takes seconds). Its log
+// (stderr, info level) is appended to one file for the whole test.
+class RotatorProcess {
+ public:
+  RotatorProcess(ClavisdProcess* clavisd, std::string log_file)
+      : clavisd_(clavisd), log_file_(std::move(log_file)) {}
+  ~RotatorProcess() { Kill(); }
+
+  void Start() {
+    const std::string prefix = clavisd_->client_cert_prefix(PrincipalName(kTenant));
+    std::vector<std::string> args = {CLAVIS_ROTATOR_BINARY,
+                                     "--endpoint",
+                                     absl::StrCat("localhost:", clavisd_->port()),
+                                     "--ca_cert",
+                                     clavisd_->ca_cert_file(),
+                                     "--cert",
+                                     prefix + ".crt",
+                                     "--key",
+                                     prefix + ".key",
+                                     "--tenant",
+                                     kTenant,
+                                     "--interval_s",
+                                     "0.05",
+                                     "--full_scan_s",
+                                     "5",
+                                     "--retire_grace_s",
+                                     "3600",
+                                     "--metrics_listen",
+                                     "",
+                                     "--log_level",
+                                     "info"};
+    const pid_t pid = ::fork();
+    ASSERT_GE(pid, 0) << "fork";
+    if (pid == 0) {
+      ::setenv("GRPC_DNS_RESOLVER", "native", 1);
+      const int fd = ::open(log_file_.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
+      if (fd >= 0) {
+        ::dup2(fd, STDOUT_FILENO);
+        ::dup2(fd, STDERR_FILENO);
+        ::close(fd);
+      }
+      std::vector<char*> argv;
+      for (std::string& a : args) argv.push_back(a.data());
+      argv.push_back(nullptr);
+      ::execv(argv[0], argv.data());
+      ::_exit(127);
+    }
+    pid_ = pid;
+    ++starts_;
+  }
+  // SIGKILL; true if it was still running then (it did not exit on its own).
+  bool Kill() { return Signal(SIGKILL) == 128 + SIGKILL; }
+  // SIGTERM: a clean exit (0) expected.
+  int Stop() { return Signal(SIGTERM); }
+  bool running() const { return pid_ > 0; }
+  int starts() const { return starts_; }
+  const std::string& log_file() const { return log_file_; }
+
+ private:
+  int Signal(int signal) {
+    if (pid_ <= 0) return -1;
+    ::kill(pid_, signal);
+    int status = 0;
+    ::waitpid(pid_, &status, 0);
+    pid_ = -1;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  }
+
+  ClavisdProcess* const clavisd_;
+  const std::string log_file_;
+  pid_t pid_ = -1;
+  int starts_ = 0;
+};
+
+// The rotations clavis-rotator logged as done, from its whole log:
+//   ... rotator: rotated tenants/t/keys/k to version 7 (due ...)
+//   ... rotator: rotated segment tenants/t/keys/k/segments/s to segment-key version 3
+// A line cut by a kill has no complete number at the end and is skipped.
+RotatorFacts ReadRotatorLog(const std::string& path) {
+  RotatorFacts facts;
+  std::ifstream in(path);
+  std::string line;
+  constexpr absl::string_view kKey = "rotator: rotated ";
+  constexpr absl::string_view kSegment = "rotator: rotated segment ";
+  while (std::getline(in, line)) {
+    absl::string_view rest = line;
+    if (absl::StrContains(rest, "rotator: re-wrapped ")) ++facts.rewraps;
+    if (size_t at = rest.find(kSegment); at != absl::string_view::npos) {
+      rest.remove_prefix(at + kSegment.size());
+      const size_t to = rest.find(" to segment-key version ");
+      uint32_t version = 0;
+      if (to == absl::string_view::npos ||
+          !absl::SimpleAtoi(rest.substr(to + strlen(" to segment-key version ")), &version)) {
+        continue;
+      }
+      uint32_t& max = facts.segment_versions[std::string(rest.substr(0, to))];
+      max = std::max(max, version);
+      ++facts.segment_rotations;
+    } else if (size_t at = rest.find(kKey); at != absl::string_view::npos) {
+      rest.remove_prefix(at + kKey.size());
+      const size_t to = rest.find(" to version ");
+      const size_t due = rest.find(" (due ");
+      uint32_t version = 0;
+      if (to == absl::string_view::npos || due == absl::string_view::npos || due < to ||
+          !absl::SimpleAtoi(rest.substr(to + strlen(" to version "), due - to - 12), &version)) {
+        continue;
+      }
+      facts.key_versions[std::string(rest.substr(0, to))].insert(version);
+      ++facts.key_rotations;
+    }
+  }
+  return facts;
+}
+
+struct AuditStats {
+  int exit_code = -1;
+  std::string problem;  // AuditProblemName, e.g. "torn record"
+  uint64_t records = 0;
+  uint64_t unverified_tail = 0;
+  // OK RotateKey records by key (for the after-restart check: every one of
+  // them is in the store).
+  std::map<std::string, int> rotations;
+};
+
+// `clavisctl audit verify --json` on the audit log of a killed clavisd:
+// exit 4 (FAILED_PRECONDITION: no closing checkpoint, the tail maybe torn),
+// never tampering. Then the records themselves: an OK CreateKey of every
+// acknowledged key, and per key at least as many OK RotateKey records as
+// rotations were acknowledged to the workers and logged by the rotator.
+// (Calls are audited under their policy action: RotateKey as "Rotate".)
+AuditStats CheckAuditAfterCrash(const std::string& audit_dir, const std::string& public_key_file,
+                                const Ledger& ledger, const RotatorFacts& rotator) {
+  AuditStats stats;
+  CommandResult verify =
+      RunShell(absl::StrCat(CLAVISCTL_BINARY, " audit verify --dir ", audit_dir,
+                            " --public-key-file ", public_key_file, " --json 2>/dev/null"));
+  stats.exit_code = verify.exit_code;
+  auto report = nlohmann::json::parse(verify.out, nullptr, /*allow_exceptions=*/false);
+  if (report.is_discarded() || !report.is_object()) {
+    ADD_FAILURE() << "audit verify printed no JSON (exit " << verify.exit_code
+                  << "): " << verify.out;
+    return stats;
+  }
+  stats.problem = report.value("problem", "");
+  stats.records = report.value("records", uint64_t{0});
+  stats.unverified_tail = report.value("unverifiedTailRecords", uint64_t{0});
+  EXPECT_EQ(verify.exit_code, 4) << "a crashed log: no closing checkpoint, nothing altered\n"
+                                 << verify.out;
+  EXPECT_FALSE(report.value("tampered", true)) << "a crash must not look like tampering\n"
+                                               << verify.out;
+  EXPECT_FALSE(report.value("ok", true)) << verify.out;
+
+  std::set<std::string> created;
+  kms::AuditFilter filter;
+  absl::Status read = kms::ForEachAuditRecord(audit_dir, filter, [&](const kms::AuditRecord& r) {
+    if (r.kind != kms::AuditRecordKind::kCall || r.result_code != absl::StatusCode::kOk) {
+      return true;
+    }
+    if (r.action == "CreateKey") created.insert(r.resource);
+    if (r.action == "Rotate") ++stats.rotations[r.resource];  // RotateKey, by policy action
+    return true;
+  });
+  EXPECT_TRUE(read.ok()) << "reading the crashed audit log: " << read;
+  Findings findings;
+  for (const auto& [name, facts] : ledger.keys) {
+    if (created.count(name) == 0) {
+      findings.Add(absl::StrCat("acknowledged CreateKey of ", name, " has no OK audit record"));
+    }
+    int acked = 0;
+    if (auto it = ledger.rotations.find(name); it != ledger.rotations.end()) acked += it->second;
+    if (auto it = rotator.key_versions.find(name); it != rotator.key_versions.end()) {
+      acked += static_cast<int>(it->second.size());
+    }
+    const int audited = stats.rotations.count(name) ? stats.rotations.at(name) : 0;
+    if (audited < acked) {
+      findings.Add(absl::StrCat(name, ": ", acked, " acknowledged rotations but only ", audited,
+                                " OK Rotate audit records"));
+    }
+  }
+  return stats;
+}
+
+struct StoreStats {
+  size_t keys = 0;
+  size_t master_versions = 0;
+  size_t segments = 0;
+  size_t segment_versions = 0;
+};
+
+// Opens a copy of a killed clavisd's store in-process with its root key
+// and checks that nothing is half-written: every key and segment record
+// has versions 1..n and its primary among them, the primary master-key
+// version is enabled with a key check value, every master-key version with
+// material and every segment-key version unwraps (the segment key under
+// the master-key version it names).
+StoreStats CheckStoreUnwraps(const std::string& data_dir, const std::string& scratch) {
+  StoreStats stats;
+  // The store and the key-file root key log their opening: not news here.
+  spdlog::set_level(spdlog::level::err);
+  std::filesystem::remove_all(scratch);
+  std::filesystem::copy(data_dir + "/db", scratch, std::filesystem::copy_options::recursive);
+  kms::RocksDbStoreOptions options;
+  options.path = scratch;
+  options.create_if_missing = false;
+  auto store = kms::RocksDbStore::Open(options);
+  if (!store.ok()) {
+    ADD_FAILURE() << "opening a copy of the crashed store: " << store.status();
+    return stats;
+  }
+  auto root = kms::KeyFileRootKeyProvider::Open(data_dir + "/root.key", false);
+  if (!root.ok()) {
+    ADD_FAILURE() << "root key: " << root.status();
+    return stats;
+  }
+  kms::KeyRepository repository(store->get(), root->get());
+  Findings findings;
+  auto keys = repository.ListKeys(kTenant, "", 0);
+  if (!keys.ok()) {
+    findings.Add(absl::StrCat("ListKeys of the crashed store: ", keys.status().ToString()));
+    return stats;
+  }
+  for (const auto& record : *keys) {
+    ++stats.keys;
+    const kms::KeyName name{record.tenant(), record.key_id()};
+    const std::string display = name.ToString();
+    if (std::string p = VersionProblem(record.versions(), record.primary_version()); !p.empty()) {
+      findings.Add(absl::StrCat(display, " is half-written: ", p));
+      continue;
+    }
+    const auto& primary = record.versions(static_cast<int>(record.primary_version()) - 1);
+    if (primary.state() != KeyState::ENABLED || primary.key_check_value().empty() ||
+        primary.root_wrapped_material().empty()) {
+      findings.Add(absl::StrCat(display, " primary version ", primary.version(), " is ",
+                                clavis::v1::KeyState_Name(primary.state()), " with ",
+                                primary.root_wrapped_material().size(), " bytes of material"));
+    }
+    auto entry = repository.GetKey(name);
+    if (!entry.ok()) {
+      findings.Add(absl::StrCat("GetKey ", display, ": ", entry.status().ToString()));
+      continue;
+    }
+    for (const auto& v : record.versions()) {
+      if (v.root_wrapped_material().empty()) continue;
+      ++stats.master_versions;
+      auto aead = repository.MasterAead(**entry, v.version());
+      if (!aead.ok()) {
+        findings.Add(absl::StrCat(display, " version ", v.version(),
+                                  " does not unwrap: ", aead.status().ToString()));
+      }
+    }
+    auto segments = repository.ListSegments(name, "", "", 0);
+    if (!segments.ok()) {
+      findings.Add(absl::StrCat("ListSegments ", display, ": ", segments.status().ToString()));
+      continue;
+    }
+    for (const auto& segment : *segments) {
+      ++stats.segments;
+      const kms::SegmentName segment_name{name, segment.segment()};
+      if (std::string p = VersionProblem(segment.versions(), segment.primary_version());
+          !p.empty()) {
+        findings.Add(absl::StrCat(segment_name.ToString(), " is half-written: ", p));
+        continue;
+      }
+      auto segment_entry = repository.GetSegment(segment_name);
+      if (!segment_entry.ok()) {
+        findings.Add(absl::StrCat("GetSegment ", segment_name.ToString(), ": ",
+                                  segment_entry.status().ToString()));
+        continue;
+      }
+      for (const auto& v : segment.versions()) {
+        ++stats.segment_versions;
+        auto aead = repository.SegmentAead(**entry, **segment_entry, v.version());
+        if (!aead.ok()) {
+          findings.Add(absl::StrCat(segment_name.ToString(), " segment-key version ", v.version(),
+                                    " (under master-key version ", v.key_version(),
+                                    ") does not unwrap: ", aead.status().ToString()));
+        }
+      }
+    }
+  }
+  store->reset();
+  std::filesystem::remove_all(scratch);
+  return stats;
+}
+
 uint64_t ChooseSeed() {
   if (const char* env = std::getenv("CLAVIS_CRASH_SEED"); env != nullptr) {
     uint64_t seed = 0;
     if (absl::SimpleAtoi(env, &seed)) return seed;
   }
   return std::random_device{}() ^ (static_cast<uint64_t>(std::random_device{}()) << 32);
+}
+
+// Who is killed in a cycle, and in which order.
+enum class KillPlan { kClavisdOnly, kRotatorOnly, kRotatorFirst, kClavisdFirst };
+
+const char* KillPlanName(KillPlan plan) {
+  switch (plan) {
+    case KillPlan::kClavisdOnly:
+      return "clavisd only";
+    case KillPlan::kRotatorOnly:
+      return "rotator only";
+    case KillPlan::kRotatorFirst:
+      return "rotator, then clavisd";
+    case KillPlan::kClavisdFirst:
+      return "clavisd, then rotator";
+  }
+  return "?";
 }
 
 TEST(CrashTest, EveryAcknowledgedCallSurvivesKillMinus9) {
@@ -594,21 +1003,43 @@ TEST(CrashTest, EveryAcknowledgedCallSurvivesKillMinus9) {
   TempDir dir;
   ClavisdOptions options;
   options.data_dir = dir.path() + "/data";
+  // A clavisd killed alone comes back on its port: the rotator reconnects.
+  options.keep_port_on_restart = true;
   ClavisdProcess clavisd(options);
+  RotatorProcess rotator(&clavisd, dir.path() + "/rotator.log");
   Ledger ledger;
   OpCounts total;
+  int clavisd_kills = 0, rotator_kills = 0;
   const absl::Time test_start = absl::Now();
 
   {
     auto started = clavisd.Start();
     ASSERT_TRUE(started.ok()) << started;
   }
+  // The audit signing key pinned outside the data directory, as an
+  // operator keeps it.
+  const std::string pinned_key = dir.path() + "/audit-signing.pub";
+  std::filesystem::copy_file(options.data_dir + "/audit-signing.pub", pinned_key);
+  const std::string audit_dir = options.data_dir + "/audit";
+
+  // Every plan twice, in a seeded order.
+  std::vector<KillPlan> plans;
+  for (int i = 0; i < kCycles; ++i) plans.push_back(static_cast<KillPlan>(i % 4));
+  std::shuffle(plans.begin(), plans.end(), rng);
+
   // Each cycle runs on the server the previous one restarted and verified.
   for (int cycle = 0; cycle < kCycles; ++cycle) {
-    SCOPED_TRACE(absl::StrCat("cycle ", cycle));
+    const KillPlan plan = plans[cycle];
+    SCOPED_TRACE(absl::StrCat("cycle ", cycle, " (kill ", KillPlanName(plan), ")"));
+    if (!rotator.running()) rotator.Start();
     const int threads = std::uniform_int_distribution<int>(4, 6)(rng);
     const absl::Duration run_for =
-        absl::Milliseconds(std::uniform_int_distribution<int>(300, 1500)(rng));
+        absl::Milliseconds(std::uniform_int_distribution<int>(500, 2000)(rng));
+    // When the rotator dies relative to the start (before clavisd) or to
+    // clavisd's death (after it).
+    const double rotator_at = std::uniform_real_distribution<double>(0.2, 0.95)(rng);
+    const absl::Duration rotator_after =
+        absl::Milliseconds(std::uniform_int_distribution<int>(0, 300)(rng));
     {
       // Hand the revocable segments of earlier cycles to this cycle's threads.
       std::lock_guard<std::mutex> lock(ledger.mu);
@@ -628,9 +1059,29 @@ TEST(CrashTest, EveryAcknowledgedCallSurvivesKillMinus9) {
     std::vector<std::thread> running;
     for (auto& w : workers) running.emplace_back([&w] { w->Run(); });
 
-    absl::SleepFor(run_for);
-    killed.store(true);
-    clavisd.Kill();
+    auto kill_rotator = [&] {
+      EXPECT_TRUE(rotator.Kill()) << "clavis-rotator had exited before its kill; log "
+                                  << rotator.log_file();
+      ++rotator_kills;
+    };
+    const bool kill_clavisd = plan != KillPlan::kRotatorOnly;
+    if (plan == KillPlan::kRotatorFirst) {
+      absl::SleepFor(run_for * rotator_at);
+      kill_rotator();
+      absl::SleepFor(run_for * (1 - rotator_at));
+    } else {
+      absl::SleepFor(run_for);
+    }
+    if (kill_clavisd) {
+      killed.store(true);
+      clavisd.Kill();
+      ++clavisd_kills;
+    }
+    if (plan == KillPlan::kClavisdFirst) {
+      absl::SleepFor(rotator_after);  // the rotator is failing its calls meanwhile
+      kill_rotator();
+    }
+    if (plan == KillPlan::kRotatorOnly) kill_rotator();
     // Let the threads run into the dead server for a moment (UNAVAILABLE).
     absl::SleepFor(absl::Milliseconds(50));
     stop.store(true);
@@ -644,39 +1095,87 @@ TEST(CrashTest, EveryAcknowledgedCallSurvivesKillMinus9) {
       for (const auto& u : ledger.unexpected) ADD_FAILURE() << u;
       ledger.unexpected.clear();
     }
+    // What the rotator acknowledged: read while clavisd is down, so every
+    // rotation logged was answered by the process that was killed.
+    const RotatorFacts rotated = ReadRotatorLog(rotator.log_file());
 
-    {
+    AuditStats audit;
+    StoreStats store;
+    if (kill_clavisd) {
+      audit = CheckAuditAfterCrash(audit_dir, pinned_key, ledger, rotated);
+      store = CheckStoreUnwraps(options.data_dir, dir.path() + "/store-copy");
       auto started = clavisd.Start();
       ASSERT_TRUE(started.ok()) << "restart after kill -9: " << started;
     }
     const absl::Time verify_start = absl::Now();
-    const VerifyStats stats = Verify(clavisd, ledger);
-    std::cout << "cycle " << cycle << ": " << threads << " threads, killed after "
-              << absl::FormatDuration(run_for) << "; acknowledged " << cycle_counts.Total()
-              << " calls (CreateKey " << cycle_counts.create << ", RotateKey "
-              << cycle_counts.rotate << ", GenerateDataKey " << cycle_counts.generate
-              << ", Encrypt " << cycle_counts.encrypt << ", RevokeSegment " << cycle_counts.revoke
-              << ", EnableSegment " << cycle_counts.enable << "; " << cycle_counts.new_segment
-              << " created a segment; ABORTED " << cycle_counts.aborted << "), "
-              << cycle_counts.after_kill << " failed after the kill, "
-              << ledger.blobs.size() - blobs_before << " new blobs; verified " << stats.keys_listed
-              << " keys, " << stats.segments_listed << " segments, " << stats.blobs_checked
-              << " blobs, " << stats.revocable_checked << " revocable segments in "
+    const VerifyStats stats = Verify(clavisd, ledger, rotated, audit.rotations);
+    std::cout << "cycle " << cycle << ": kill " << KillPlanName(plan) << "; " << threads
+              << " threads, " << absl::FormatDuration(run_for) << "; acknowledged "
+              << cycle_counts.Total() << " calls (CreateKey " << cycle_counts.create
+              << ", RotateKey " << cycle_counts.rotate << ", GenerateDataKey "
+              << cycle_counts.generate << ", Encrypt " << cycle_counts.encrypt << ", RevokeSegment "
+              << cycle_counts.revoke << ", EnableSegment " << cycle_counts.enable << "; "
+              << cycle_counts.new_segment << " created a segment; ABORTED " << cycle_counts.aborted
+              << "), " << cycle_counts.after_kill << " failed after the kill, "
+              << ledger.blobs.size() - blobs_before
+              << " new blobs; rotator so far: " << rotated.key_rotations << " rotations of "
+              << rotated.key_versions.size() << " keys, " << rotated.segment_rotations << " of "
+              << rotated.segment_versions.size() << " segments, " << rotated.rewraps << " re-wraps";
+    if (kill_clavisd) {
+      std::cout << "; audit verify exit " << audit.exit_code << " (" << audit.problem << ", "
+                << audit.records << " records, " << audit.unverified_tail
+                << " unverified at the tail); store copy: " << store.keys << " keys, "
+                << store.master_versions << " master-key versions, " << store.segments
+                << " segments, " << store.segment_versions << " segment-key versions unwrap";
+    }
+    std::cout << "; verified " << stats.keys_listed << " keys, " << stats.segments_listed
+              << " segments, " << stats.blobs_checked << " blobs, " << stats.revocable_checked
+              << " revocable segments in "
               << absl::FormatDuration(
                      absl::Trunc(absl::Now() - verify_start, absl::Milliseconds(1)))
               << std::endl;
     EXPECT_GT(cycle_counts.Total(), 0) << "no call was acknowledged in this cycle";
     // The kill hit a server under load: calls were still being made.
-    EXPECT_GT(cycle_counts.after_kill, 0) << "no call was made after the kill";
+    if (kill_clavisd) {
+      EXPECT_GT(cycle_counts.after_kill, 0) << "no call was made after the kill";
+    }
     if (::testing::Test::HasFailure()) break;
   }
 
-  std::cout << "total: " << total.Total() << " acknowledged calls over " << kCycles
-            << " kill -9 cycles, " << ledger.keys.size() << " keys, " << ledger.blobs.size()
-            << " blobs, " << ledger.revocable.size() << " revocable segments, in "
+  // The rotator did its job during the test (else the kills proved little).
+  const RotatorFacts rotated = ReadRotatorLog(rotator.log_file());
+  EXPECT_GT(rotated.key_versions.size(), 0u) << "the rotator rotated no key";
+  EXPECT_GT(rotated.segment_versions.size(), 0u) << "the rotator rotated no segment";
+  if (rotator.running()) {
+    EXPECT_EQ(rotator.Stop(), 0) << "SIGTERM is a clean exit";
+  }
+
+  // A clean stop closes the log: the whole chain, across every crash and
+  // recovery, verifies, with one recovery alert per crash.
+  EXPECT_TRUE(clavisd.Stop().ok());
+  CommandResult verify = RunShell(absl::StrCat(CLAVISCTL_BINARY, " audit verify --dir ", audit_dir,
+                                               " --public-key-file ", pinned_key, " 2>&1"));
+  EXPECT_EQ(verify.exit_code, 0) << verify.out;
+  EXPECT_TRUE(absl::StrContains(verify.out, "closed cleanly")) << verify.out;
+  int recovered = 0;
+  kms::AuditFilter filter;
+  filter.action = "AuditLogRecovered";
+  EXPECT_TRUE(kms::ForEachAuditRecord(audit_dir, filter, [&](const kms::AuditRecord& r) {
+                if (r.kind == kms::AuditRecordKind::kAlert) ++recovered;
+                return true;
+              }).ok());
+  EXPECT_EQ(recovered, clavisd_kills) << "one AuditLogRecovered alert per crash";
+
+  std::cout << "total: " << total.Total() << " acknowledged calls over " << kCycles << " cycles ("
+            << clavisd_kills << " kill -9 of clavisd, " << rotator_kills << " of clavis-rotator), "
+            << ledger.keys.size() << " keys, " << ledger.blobs.size() << " blobs, "
+            << ledger.revocable.size() << " revocable segments, rotator: " << rotated.key_rotations
+            << " rotations of " << rotated.key_versions.size() << " keys, "
+            << rotated.segment_rotations << " of " << rotated.segment_versions.size()
+            << " segments, " << rotated.rewraps
+            << " re-wraps; audit: " << absl::StripTrailingAsciiWhitespace(verify.out) << "; in "
             << absl::FormatDuration(absl::Trunc(absl::Now() - test_start, absl::Milliseconds(1)))
             << std::endl;
-  EXPECT_TRUE(clavisd.Stop().ok());
 }
 
 }  // namespace
