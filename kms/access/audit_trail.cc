@@ -38,8 +38,8 @@ absl::Status AuditTrail::Record(const CallRecord& call) {
     if (!appended.ok()) {
       spdlog::error("audit log append failed: {}", std::string(appended.status().message()));
       return absl::UnavailableError(
-          "the audit log cannot be written; the call was refused because it could not be "
-          "recorded");
+          absl::StrCat("the audit log cannot be written (", appended.status().message(),
+                       "); the call was refused because it could not be recorded"));
     }
   }
   if (anomalies_ != nullptr && !call.principal.empty()) {

@@ -277,6 +277,18 @@ absl::Status AuditLog::AppendFrameLocked(absl::string_view frame) {
     }
   }
   absl::Status s = audit_internal::WriteFully(file_->fd, frame);
+  if (!s.ok() && (absl::IsResourceExhausted(s) || absl::IsUnavailable(s))) {
+    // Disk full or read-only: nothing or part of the frame reached the
+    // file. Cut the part off so the file ends with the last whole record
+    // and the chain on disk matches memory again; then the record is just
+    // not written, and the next Append retries (the log resumes when space
+    // returns). If the cut fails, the log is poisoned below.
+    if (::ftruncate(file_->fd, static_cast<off_t>(file_->size)) == 0) {
+      spdlog::error("audit log {}: {}; record not written, appends resume when space returns",
+                    options_.dir, s.ToString());
+      return s;
+    }
+  }
   if (s.ok()) {
     file_->size += frame.size();
     dirty_ = true;

@@ -17,8 +17,13 @@
 //    the records of the last flush interval are lost. With
 //    `sync_every_record` every Append() syncs before returning.
 //  - Close() writes the closing checkpoint and syncs.
-//  - A failed write or sync poisons the log: every later Append() returns
-//    the first error, because the chain on disk may no longer match memory.
+//  - A write(2) that fails for lack of space (ResourceExhausted, "storage
+//    full: ...") or on a read-only file system (Unavailable) is cut back off
+//    the file (ftruncate) so it ends with the last whole record: that
+//    Append fails, and later ones retry, so the log resumes by itself when
+//    space returns. Any other failed write, a failed cut, or a failed sync
+//    poisons the log: every later Append() returns the first error, because
+//    the chain on disk may no longer match memory.
 //
 // Crash recovery (Open): the newest file is read and its records checked
 // (digests, sequence, chain); a torn record at its end, as a crash while

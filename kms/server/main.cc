@@ -107,6 +107,10 @@ int main(int argc, char** argv) {
                  "text (default) or json: one JSON object per line (time, level, logger, msg)");
   app.add_option("--port_file", port_file, "write the bound port to this file");
   app.add_flag("--no_create", no_create, "refuse to start on a missing data directory or root key");
+  std::string verify_storage_at_start;
+  app.add_option("--verify_storage_at_start", verify_storage_at_start,
+                 "check every data file checksum at start-up: true (default) or false")
+      ->check(CLI::IsMember({"true", "false"}));
   app.add_flag("--insecure_dev_no_auth", insecure_dev_no_auth,
                "DEVELOPMENT ONLY: no authentication, every caller may do everything (loopback "
                "addresses only)");
@@ -215,6 +219,9 @@ int main(int argc, char** argv) {
   if (!log_format.empty()) config.set_log_format(log_format);
   if (!port_file.empty()) config.set_port_file(port_file);
   if (no_create) config.set_create_if_missing(false);
+  if (!verify_storage_at_start.empty()) {
+    config.set_verify_storage_at_start(verify_storage_at_start == "true");
+  }
   if (insecure_dev_no_auth) config.set_insecure_dev_no_auth(true);
   if (!tls_cert.empty()) config.mutable_tls()->set_cert_file(tls_cert);
   if (!tls_key.empty()) config.mutable_tls()->set_key_file(tls_key);

@@ -586,6 +586,8 @@ absl::StatusOr<std::unique_ptr<Server>> Server::BuildAndStart(const ServerConfig
   RocksDbStoreOptions store_options;
   store_options.path = config->data_dir() + "/db";
   store_options.create_if_missing = config->create_if_missing();
+  store_options.verify_checksums_at_open =
+      !config->has_verify_storage_at_start() || config->verify_storage_at_start();
   auto store = RocksDbStore::Open(store_options);
   if (!store.ok()) return store.status();
   server->store_ = *std::move(store);

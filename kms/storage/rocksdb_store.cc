@@ -6,18 +6,22 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <mutex>
 #include <system_error>
 #include <utility>
 
 #include "absl/hash/hash.h"
+#include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/time/clock.h"
 #include "kms/storage/store_util.h"
 #include "rocksdb/db.h"
 #include "rocksdb/iterator.h"
+#include "rocksdb/listener.h"
 #include "rocksdb/metadata.h"
 #include "rocksdb/options.h"
 #include "rocksdb/slice.h"
@@ -48,22 +52,79 @@ using storage_internal::PrefixSuccessor;
 rocksdb::Slice ToSlice(absl::string_view s) { return rocksdb::Slice(s.data(), s.size()); }
 absl::string_view ToView(const rocksdb::Slice& s) { return absl::string_view(s.data(), s.size()); }
 
+// Where an operator finds what to do about damaged storage.
+constexpr char kCorruptionHelp[] =
+    "the data cannot be trusted; stop clavisd and restore the latest backup (docs/BACKUP.md, "
+    "\"Recovering from storage corruption\")";
+
+// The RocksDB file a status message names ("/x/db/000012.sst" -> "000012.sst",
+// also .log, MANIFEST-000005, OPTIONS-..., CURRENT), or "" if none.
+std::string DamagedFile(absl::string_view message) {
+  static constexpr absl::string_view kKinds[] = {".sst", ".log", ".blob"};
+  for (absl::string_view kind : kKinds) {
+    for (size_t at = message.find(kind); at != absl::string_view::npos;
+         at = message.find(kind, at + 1)) {
+      size_t begin = at;
+      while (begin > 0 && absl::ascii_isdigit(message[begin - 1])) --begin;
+      if (begin < at) return std::string(message.substr(begin, at + kind.size() - begin));
+    }
+  }
+  for (absl::string_view prefix : {"MANIFEST-", "OPTIONS-"}) {
+    if (size_t at = message.find(prefix); at != absl::string_view::npos) {
+      size_t end = at + prefix.size();
+      while (end < message.size() && absl::ascii_isdigit(message[end])) ++end;
+      return std::string(message.substr(at, end - at));
+    }
+  }
+  if (absl::StrContains(message, "CURRENT")) return "CURRENT";
+  return "";
+}
+
+bool IsReadOnlyFileSystem(const rocksdb::Status& s) {
+  return s.IsIOError() && absl::StrContains(s.ToString(), std::strerror(EROFS));
+}
+
+// RocksDB's Corruption status for a damaged WAL record says only "checksum
+// mismatch"; its info LOG names the file ("/x/db/000004.log: dropping 32
+// bytes; Corruption: ..."). The last such file named there, or "".
+std::string DamagedFileFromInfoLog(const std::string& path) {
+  std::ifstream in(path + "/LOG");
+  std::string line;
+  std::string found;
+  while (std::getline(in, line)) {
+    if (absl::StrContains(line, "Corruption") || absl::StrContains(line, ": dropping ")) {
+      if (std::string file = DamagedFile(line); !file.empty()) found = std::move(file);
+    }
+  }
+  return found;
+}
+
 // Maps a RocksDB status to an absl one whose message says where (the data
-// directory) and during what the error happened.
+// directory) and during what the error happened. Messages carry RocksDB's
+// text, which names files and offsets, never keys' values.
 absl::Status FromRocks(const rocksdb::Status& s, absl::string_view path, absl::string_view what) {
   if (s.ok()) return absl::OkStatus();
   const std::string detail = s.ToString();
   if (s.IsCorruption()) {
+    const std::string file = DamagedFile(detail);
     return absl::DataLossError(
-        absl::StrCat("storage corruption detected in ", path, " while ", what, ": ", detail));
+        absl::StrCat("storage corruption detected in ", path, " while ", what,
+                     file.empty() ? "" : absl::StrCat(" (damaged file: ", file, ")"), ": ", detail,
+                     "; ", kCorruptionHelp));
   }
   if (s.IsNoSpace()) {
     return absl::ResourceExhaustedError(
-        absl::StrCat("disk full: no space left for ", path, " while ", what, ": ", detail));
+        absl::StrCat("storage full: no space left on the device of ", path, " while ", what,
+                     "; writes resume by themselves once space is freed (reads go on): ", detail));
   }
   if (s.IsMemoryLimit()) {
     return absl::ResourceExhaustedError(
         absl::StrCat("memory limit reached in ", path, " while ", what, ": ", detail));
+  }
+  if (IsReadOnlyFileSystem(s)) {
+    return absl::UnavailableError(
+        absl::StrCat("storage read-only: ", path, " is on a read-only file system while ", what,
+                     "; writes fail until it is writable again (reads go on): ", detail));
   }
   if (s.IsIOError()) {
     return absl::UnavailableError(
@@ -80,6 +141,18 @@ absl::Status FromRocks(const rocksdb::Status& s, absl::string_view path, absl::s
   if (s.IsAborted()) return absl::AbortedError(message);
   return absl::InternalError(message);
 }
+
+// Turns off RocksDB's automatic recovery from a full disk: it waits for a
+// write buffer's worth (64 MiB) of free space, and while it waits DB::Resume()
+// answers Busy. RocksDbStore resumes by itself instead (MaybeResume).
+class NoAutoRecovery : public rocksdb::EventListener {
+ public:
+  void OnErrorRecoveryBegin(rocksdb::BackgroundErrorReason /*reason*/, rocksdb::Status bg_error,
+                            bool* auto_recovery) override {
+    bg_error.PermitUncheckedError();
+    *auto_recovery = false;
+  }
+};
 
 // RocksDB reports a LOCK file held by another process ("While lock file") or
 // by another DB object in this process ("lock hold by current process") as an
@@ -149,6 +222,8 @@ rocksdb::Options MakeRocksOptions(const RocksDbStoreOptions& store_options) {
   // Bound the disk space of RocksDB's own info LOG files.
   options.max_log_file_size = 16 << 20;
   options.keep_log_file_num = 10;
+  options.listeners.push_back(std::make_shared<NoAutoRecovery>());
+  if (store_options.env != nullptr) options.env = store_options.env;
   return options;
 }
 
@@ -222,15 +297,33 @@ absl::StatusOr<std::unique_ptr<RocksDbStore>> RocksDbStore::Open(
         "data directory ", path,
         " is in use by another process (or another open store in this process): ", s.ToString()));
   }
+  if (s.IsCorruption() && DamagedFile(s.ToString()).empty()) {
+    if (const std::string file = DamagedFileFromInfoLog(path); !file.empty()) {
+      return FromRocks(rocksdb::Status::Corruption(absl::StrCat("in ", file, ": ", s.getState())),
+                       path, "opening the database (replaying the write-ahead log)");
+    }
+  }
   if (!s.ok()) return FromRocks(s, path, "opening the database");
+  std::unique_ptr<rocksdb::DB> db(raw_db);
+  if (options.verify_checksums_at_open) {
+    const absl::Time start = absl::Now();
+    if (rocksdb::Status verified = db->VerifyChecksum(); !verified.ok()) {
+      return FromRocks(verified, path, "verifying the checksums of every data file at start-up");
+    }
+    spdlog::info("RocksDB store {}: every data file checksum verified in {}", path,
+                 absl::FormatDuration(absl::Trunc(absl::Now() - start, absl::Milliseconds(1))));
+  }
   spdlog::info("opened RocksDB store in {}", path);
-  return std::unique_ptr<RocksDbStore>(new RocksDbStore(path, std::unique_ptr<rocksdb::DB>(raw_db),
-                                                        std::move(rocks_options.statistics)));
+  return std::unique_ptr<RocksDbStore>(
+      new RocksDbStore(options, std::move(db), std::move(rocks_options.statistics)));
 }
 
-RocksDbStore::RocksDbStore(std::string path, std::unique_ptr<rocksdb::DB> db,
+RocksDbStore::RocksDbStore(RocksDbStoreOptions options, std::unique_ptr<rocksdb::DB> db,
                            std::shared_ptr<rocksdb::Statistics> statistics)
-    : path_(std::move(path)), db_(std::move(db)), statistics_(std::move(statistics)) {}
+    : path_(options.path),
+      options_(std::move(options)),
+      statistics_(std::move(statistics)),
+      db_(std::move(db)) {}
 
 RocksDbWriteStats RocksDbStore::write_stats() const {
   RocksDbWriteStats stats;
@@ -245,6 +338,17 @@ RocksDbStore::~RocksDbStore() {
   spdlog::info("RocksDB store {}: {} writes in {} WAL syncs since open ({:.2f} writes per sync)",
                path_, stats.writes, stats.wal_syncs,
                stats.wal_syncs == 0 ? 0.0 : static_cast<double>(stats.writes) / stats.wal_syncs);
+  absl::MutexLock lock(&db_mu_);
+  if (db_ == nullptr) return;  // A reopen after a write failure failed.
+  if (write_failed_.load()) {
+    // RocksDB is (or may be) in its error state, with a failed WAL writer
+    // that must not be synced again (RocksDB asserts on it). Every
+    // acknowledged write is durable already; the next open replays the WAL.
+    if (rocksdb::Status s = db_->Close(); !s.ok()) {
+      spdlog::warn("RocksDB store {}: close after a write failure: {}", path_, s.ToString());
+    }
+    return;
+  }
   // Every write was synced already; this is belt and braces before Close,
   // which also waits for background flushes and compactions.
   if (rocksdb::Status s = db_->FlushWAL(/*sync=*/true); !s.ok()) {
@@ -270,6 +374,8 @@ size_t RocksDbStore::StripeOf(absl::string_view key) {
 }
 
 absl::StatusOr<std::optional<std::string>> RocksDbStore::Get(absl::string_view key) {
+  absl::ReaderMutexLock db_lock(&db_mu_);
+  if (db_ == nullptr) return Closed();
   absl::ReaderMutexLock pin(&pin_mu_);
   return GetPinned(key);
 }
@@ -287,6 +393,9 @@ absl::StatusOr<std::optional<std::string>> RocksDbStore::GetPinned(absl::string_
 }
 
 absl::Status RocksDbStore::Put(absl::string_view key, absl::string_view value) {
+  if (absl::Status recovered = RecoverWrites(); !recovered.ok()) return recovered;
+  absl::ReaderMutexLock db_lock(&db_mu_);
+  if (db_ == nullptr) return Closed();
   // The stripe keeps this write out of any Commit's check-then-write window.
   std::lock_guard<std::mutex> stripe(stripes_[StripeOf(key)]);
   rocksdb::WriteBatch batch;
@@ -295,6 +404,9 @@ absl::Status RocksDbStore::Put(absl::string_view key, absl::string_view value) {
 }
 
 absl::Status RocksDbStore::Delete(absl::string_view key) {
+  if (absl::Status recovered = RecoverWrites(); !recovered.ok()) return recovered;
+  absl::ReaderMutexLock db_lock(&db_mu_);
+  if (db_ == nullptr) return Closed();
   std::lock_guard<std::mutex> stripe(stripes_[StripeOf(key)]);
   rocksdb::WriteBatch batch;
   batch.Delete(ToSlice(key));
@@ -304,6 +416,8 @@ absl::Status RocksDbStore::Delete(absl::string_view key) {
 absl::StatusOr<std::vector<KeyValue>> RocksDbStore::Scan(absl::string_view prefix,
                                                          absl::string_view start_after,
                                                          size_t limit) {
+  absl::ReaderMutexLock db_lock(&db_mu_);
+  if (db_ == nullptr) return Closed();
   absl::ReaderMutexLock pin(&pin_mu_);
   rocksdb::ReadOptions read_options;
   read_options.verify_checksums = true;
@@ -353,6 +467,8 @@ absl::Status RocksDbStore::ExportSnapshot(const ExportVisitor& visit) {
     }
     export_gate_cv_.notify_all();
   });
+  absl::ReaderMutexLock db_lock(&db_mu_);
+  if (db_ == nullptr) return Closed();
   absl::ReaderMutexLock pin(&pin_mu_);
   rocksdb::ReadOptions read_options;
   read_options.verify_checksums = true;
@@ -433,7 +549,102 @@ absl::Status RocksDbStore::WriteSynced(rocksdb::WriteBatch* batch, absl::string_
   // Durable on return: the WAL is fsynced. Concurrent synced writers are
   // grouped by RocksDB and share one fsync.
   write_options.sync = true;
-  return FromRocks(db_->Write(write_options, batch), path_, what);
+  return WriteError(db_->Write(write_options, batch), what);
+}
+
+absl::Status RocksDbStore::WriteError(const rocksdb::Status& s, absl::string_view what) {
+  absl::Status mapped = FromRocks(s, path_, what);
+  if (s.IsIOError()) {
+    absl::MutexLock lock(&error_mu_);
+    if (!write_failed_.load()) {
+      spdlog::error("RocksDB store {}: writes fail until this is fixed: {}", path_,
+                    std::string(mapped.message()));
+    }
+    last_write_error_ = mapped;
+    write_failed_.store(true);
+  }
+  return mapped;
+}
+
+absl::Status RocksDbStore::Closed() const {
+  return absl::UnavailableError(absl::StrCat(
+      "storage ", path_,
+      " is closed: reopening it after a write failure failed (see the log); retry, or restart "
+      "clavisd"));
+}
+
+absl::Status RocksDbStore::ProbeWritable() {
+  // Room for a WAL record and a small table file; goes through RocksDB's
+  // file system, so it sees what RocksDB would.
+  rocksdb::Env* env = options_.env != nullptr ? options_.env : rocksdb::Env::Default();
+  const std::string probe = path_ + "/clavis-write-probe.tmp";
+  std::unique_ptr<rocksdb::WritableFile> file;
+  rocksdb::Status s = env->NewWritableFile(probe, &file, rocksdb::EnvOptions());
+  if (s.ok()) s = file->Append(std::string(kProbeBytes, '\0'));
+  if (s.ok()) s = file->Sync();
+  if (file != nullptr) {
+    rocksdb::Status closed = file->Close();
+    if (s.ok()) s = closed;
+  }
+  env->DeleteFile(probe).PermitUncheckedError();
+  return FromRocks(s, path_, "checking whether the data directory is writable again");
+}
+
+absl::Status RocksDbStore::LastWriteError() {
+  absl::MutexLock lock(&error_mu_);
+  return last_write_error_;
+}
+
+absl::Status RocksDbStore::ClearWriteError() {
+  absl::MutexLock lock(&error_mu_);
+  absl::Status cleared = std::move(last_write_error_);
+  last_write_error_ = absl::OkStatus();
+  write_failed_.store(false);
+  return cleared;
+}
+
+absl::Status RocksDbStore::RecoverWrites() {
+  if (!write_failed_.load()) return absl::OkStatus();
+  absl::MutexLock lock(&resume_mu_);
+  if (!write_failed_.load()) return absl::OkStatus();  // Another writer recovered.
+  const absl::Time now = absl::Now();
+  if (now - last_resume_attempt_ < kResumeInterval) return LastWriteError();
+  last_resume_attempt_ = now;
+
+  // Waits for every call in flight to finish with the database.
+  absl::MutexLock exclusive(&db_mu_);
+  // Not DB::Resume(): after a failed WAL write it syncs the failed WAL
+  // writer again, which RocksDB 7.8 (Debian's build keeps assertions on)
+  // aborts the process for.
+  // Closing and reopening the database clears any error state (the reopen replays the WAL, dropping
+  // the torn record of the write that failed, which was never acknowledged). Reopen only once the
+  // directory takes writes again, so that reads go on meanwhile.
+  if (absl::Status writable = ProbeWritable(); !writable.ok()) {
+    absl::MutexLock error_lock(&error_mu_);
+    if (last_write_error_.ok()) last_write_error_ = writable;
+    return last_write_error_;
+  }
+  if (db_ != nullptr) {
+    if (rocksdb::Status closed = db_->Close(); !closed.ok()) {
+      spdlog::warn("RocksDB store {}: close after a write failure: {}", path_, closed.ToString());
+    }
+    db_.reset();
+  }
+  rocksdb::Options rocks_options = MakeRocksOptions(options_);
+  rocks_options.statistics = statistics_;
+  rocksdb::DB* raw_db = nullptr;
+  rocksdb::Status opened = rocksdb::DB::Open(rocks_options, path_, &raw_db);
+  if (!opened.ok()) {
+    absl::Status failed = FromRocks(opened, path_, "reopening the database after a write failure");
+    spdlog::error("RocksDB store {}: {}", path_, std::string(failed.message()));
+    absl::MutexLock error_lock(&error_mu_);
+    last_write_error_ = failed;
+    return failed;
+  }
+  db_.reset(raw_db);
+  spdlog::warn("RocksDB store {}: reopened; writes resumed after: {}", path_,
+               std::string(ClearWriteError().message()));
+  return absl::OkStatus();
 }
 
 namespace {
@@ -452,6 +663,9 @@ void AppendOperations(const WriteBatch& batch, rocksdb::WriteBatch* out) {
 
 absl::Status RocksDbStore::Commit(const WriteBatch& batch) {
   if (batch.preconditions().empty() && batch.empty()) return absl::OkStatus();
+  if (absl::Status recovered = RecoverWrites(); !recovered.ok()) return recovered;
+  absl::ReaderMutexLock db_lock(&db_mu_);
+  if (db_ == nullptr) return Closed();
   StripeLocks locks(stripes_, StripeLocks::ForBatch(batch));
   if (absl::Status checked = CheckPreconditions(batch); !checked.ok()) return checked;
   if (batch.empty()) return absl::OkStatus();
@@ -499,6 +713,10 @@ absl::Status RocksDbStore::CommitAndPurge(const WriteBatch& batch,
     touch(operation.key, absl::StrCat(operation.key, absl::string_view("\0", 1)));
   }
   for (const std::string& prefix : delete_prefixes) touch(prefix, PrefixSuccessor(prefix));
+
+  if (absl::Status recovered = RecoverWrites(); !recovered.ok()) return recovered;
+  absl::ReaderMutexLock db_lock(&db_mu_);
+  if (db_ == nullptr) return Closed();
 
   {
     // An unbounded prefix deletion reads the last key, so it needs every
@@ -553,10 +771,10 @@ absl::Status RocksDbStore::PurgeRange(const std::string& begin,
   rocksdb::FlushOptions flush_options;
   flush_options.wait = true;
   if (rocksdb::Status s = db_->Flush(flush_options); !s.ok()) {
-    return FromRocks(s, path_, "flushing the memtable for a purge");
+    return WriteError(s, "flushing the memtable for a purge");
   }
   if (rocksdb::Status s = db_->FlushWAL(/*sync=*/true); !s.ok()) {
-    return FromRocks(s, path_, "syncing the WAL for a purge");
+    return WriteError(s, "syncing the WAL for a purge");
   }
 
   // Then every SST file overlapping the range, the flush output included.
@@ -581,7 +799,7 @@ absl::Status RocksDbStore::PurgeRange(const std::string& begin,
   if (rocksdb::Status s =
           db_->CompactRange(compact_options, &begin_slice, end.has_value() ? &end_slice : nullptr);
       !s.ok()) {
-    return FromRocks(s, path_, "compacting the purged range");
+    return WriteError(s, "compacting the purged range");
   }
 
   // Obsolete files are deleted by background jobs as they finish, and not

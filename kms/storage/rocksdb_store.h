@@ -36,11 +36,30 @@
 //    ciphertext (incompressible), and it keeps the purge verifiable by
 //    searching the files for the raw bytes.
 //
-// Errors: RocksDB statuses map to absl ones: Corruption -> DataLoss, no space
-// -> ResourceExhausted, other I/O errors -> Unavailable; the message names the
-// data directory and the operation. After a background error (for instance
-// disk full during a flush) RocksDB stops accepting writes and every write
-// returns that error until RocksDB recovers or the store is reopened.
+// Errors: RocksDB statuses map to absl ones in one place (FromRocks):
+//  - Corruption -> DataLoss("storage corruption detected in <dir> ...
+//    damaged file: 000012.sst ..."), naming the damaged file when RocksDB
+//    does and pointing to the recovery (docs/BACKUP.md, "Recovering from
+//    storage corruption"). Reads verify block checksums, so damaged data is
+//    reported, never served.
+//  - No space -> ResourceExhausted("storage full: ...").
+//  - A read-only file system -> Unavailable("storage read-only: ...").
+//  - Other I/O errors -> Unavailable.
+// Messages name the data directory and the operation, never a value.
+//
+// Write faults and resumption: a write that fails with an I/O error (disk
+// full, read-only) puts RocksDB in its error state, in which reads go on but
+// every write fails. RocksDB's own recovery from a full disk waits for a
+// write buffer's worth (64 MiB) of free space, polls every 5 s and cannot
+// recover from a failed WAL write at all; and DB::Resume() after a failed
+// WAL write aborts the process in RocksDB 7.8 builds with assertions (as
+// Debian's). So this class turns RocksDB's recovery off and recovers
+// itself: the first write after a failure, and then at most one write per
+// kResumeInterval, checks that the directory takes a small synced file
+// (ProbeWritable) and if so closes and reopens the database (replaying the
+// WAL, whose torn last record, the failed write, was never acknowledged).
+// Meanwhile writes fail fast with the first error and reads go on. So
+// writes resume on their own once there is room, without a restart.
 //
 // Thread safety: all methods may be called concurrently. The destructor must
 // not run concurrently with any other method.
@@ -48,6 +67,7 @@
 #define CLAVIS_KMS_STORAGE_ROCKSDB_STORE_H_
 
 #include <array>
+#include <atomic>
 #include <condition_variable>
 #include <cstddef>
 #include <memory>
@@ -61,10 +81,13 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
 #include "kms/storage/store.h"
 
 namespace rocksdb {
 class DB;
+class Env;
+class Status;
 class Statistics;
 class WriteBatch;
 }  // namespace rocksdb
@@ -79,6 +102,15 @@ struct RocksDbStoreOptions {
   std::string path;
   // If false, opening a directory that holds no database is NotFound.
   bool create_if_missing = true;
+  // Read every data file whole at Open and check every block checksum
+  // (DB::VerifyChecksum), so damage anywhere fails Open with DataLoss
+  // instead of surfacing later on the one read that touches it. Costs one
+  // sequential read of the store (measured in docs/clavisd.md). Open always
+  // checks the WAL it replays and the files' metadata either way.
+  bool verify_checksums_at_open = false;
+  // Test seam: the RocksDB environment (file system) to use; nullptr is the
+  // default one. Must outlive the store.
+  rocksdb::Env* env = nullptr;
 };
 
 // How well concurrent writes shared WAL syncs (group commit) since the store
@@ -93,8 +125,10 @@ class RocksDbStore : public Store {
   // Opens (or creates) the database. Errors: InvalidArgument for an empty
   // path; NotFound if there is no database and !create_if_missing;
   // FailedPrecondition if the directory is in use by another store; DataLoss
-  // if RocksDB detects corruption while opening; Unavailable or
-  // ResourceExhausted for I/O errors.
+  // if RocksDB detects corruption while opening (a damaged WAL record other
+  // than a torn last one, damaged metadata or table file footers, or with
+  // verify_checksums_at_open any damaged block); Unavailable or
+  // ResourceExhausted for I/O errors (a read-only directory: Unavailable).
   static absl::StatusOr<std::unique_ptr<RocksDbStore>> Open(const RocksDbStoreOptions& options);
 
   // Syncs the WAL and closes the database, releasing the directory lock.
@@ -126,11 +160,14 @@ class RocksDbStore : public Store {
 
  private:
   static constexpr size_t kNumStripes = 256;
+  // At most one DB::Resume() attempt this often while writes fail.
+  static constexpr absl::Duration kResumeInterval = absl::Seconds(1);
+  static constexpr size_t kProbeBytes = 256 << 10;
   // From this many preconditions on, Commit checks them with one iterator.
   static constexpr size_t kIteratorCheckThreshold = 16;
   class StripeLocks;
 
-  RocksDbStore(std::string path, std::unique_ptr<rocksdb::DB> db,
+  RocksDbStore(RocksDbStoreOptions options, std::unique_ptr<rocksdb::DB> db,
                std::shared_ptr<rocksdb::Statistics> statistics);
 
   // Get without taking pin_mu_; the caller holds it (shared is enough).
@@ -143,8 +180,25 @@ class RocksDbStore : public Store {
   // without a finite upper bound (empty or all 0xff) it reads the last key,
   // so the caller must hold every stripe to keep a larger key from appearing.
   absl::Status AppendPrefixDeletion(const std::string& prefix, rocksdb::WriteBatch* out);
-  // db_->Write with sync, mapped to an absl status.
+  // db_->Write with sync, mapped to an absl status. Resumes the database
+  // first if an earlier write failed (see the class comment).
   absl::Status WriteSynced(rocksdb::WriteBatch* batch, absl::string_view what);
+  // Maps `s` and, if it is an I/O error, remembers that RocksDB may now be in
+  // its background-error state, for MaybeResume.
+  absl::Status WriteError(const rocksdb::Status& s, absl::string_view what);
+  // If a write failed since writes last worked, and no attempt was made in
+  // the last kResumeInterval: DB::Resume(), or if RocksDB deems the error
+  // fatal and the directory takes writes again (ProbeWritable), closes and
+  // reopens the database. OK if writes may go ahead; otherwise the error to
+  // return for them (the last failure). Called before any lock is taken.
+  absl::Status RecoverWrites() ABSL_LOCKS_EXCLUDED(resume_mu_, db_mu_);
+  // Writes, syncs and deletes a kProbeBytes file in the data directory.
+  absl::Status ProbeWritable();
+  // The error for calls while db_ is null (a reopen failed).
+  absl::Status Closed() const;
+  absl::Status LastWriteError() ABSL_LOCKS_EXCLUDED(error_mu_);
+  // Clears the write-failure state; returns the error it held.
+  absl::Status ClearWriteError() ABSL_LOCKS_EXCLUDED(error_mu_);
   // The purge step of CommitAndPurge, after the commit: drops every stored
   // old version of the keys in [begin, end) (end nullopt: unbounded) from the
   // files and checks that the files that held them are gone.
@@ -153,9 +207,18 @@ class RocksDbStore : public Store {
   static size_t StripeOf(absl::string_view key);
 
   const std::string path_;
-  const std::unique_ptr<rocksdb::DB> db_;
-  // Tickers only (no histograms or timers), for write_stats().
+  const RocksDbStoreOptions options_;
+  // Tickers only (no histograms or timers), for write_stats(); kept across
+  // reopens.
   const std::shared_ptr<rocksdb::Statistics> statistics_;
+
+  // Every public method holds db_mu_ shared while it uses db_ (taken first,
+  // before any other lock of this class); RecoverWrites holds it exclusively
+  // to close and reopen the database, which replaces db_ (null if the
+  // reopen failed: calls then return Closed()). Not annotated GUARDED_BY:
+  // the private helpers run under their caller's shared hold.
+  absl::Mutex db_mu_;
+  std::unique_ptr<rocksdb::DB> db_;
 
   // See the class comment. Stripe i guards no data, it serializes the
   // read-check-write sequences on keys that hash to i. std::mutex, not
@@ -181,6 +244,16 @@ class RocksDbStore : public Store {
   std::condition_variable export_gate_cv_;
   int active_exports_ = 0;  // Guarded by export_gate_mu_.
   int purges_waiting_ = 0;  // Guarded by export_gate_mu_.
+
+  // Write-failure state (see the class comment). write_failed_ is read
+  // without the mutex on every write (the common case: false).
+  std::atomic<bool> write_failed_{false};
+  // Serializes recovery attempts; taken before db_mu_.
+  absl::Mutex resume_mu_;
+  absl::Time last_resume_attempt_ ABSL_GUARDED_BY(resume_mu_) = absl::InfinitePast();
+  // Leaf lock: writers set the error under db_mu_ shared.
+  absl::Mutex error_mu_;
+  absl::Status last_write_error_ ABSL_GUARDED_BY(error_mu_);
 };
 
 }  // namespace clavis::kms

@@ -6,10 +6,14 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
+#include <cerrno>
 #include <chrono>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <future>
+#include <iostream>
 #include <iterator>
 #include <memory>
 #include <random>
@@ -24,6 +28,9 @@
 #include "gtest/gtest.h"
 #include "kms/storage/store_conformance.h"
 #include "rocksdb/db.h"
+#include "rocksdb/env.h"
+#include "rocksdb/file_system.h"
+#include "rocksdb/io_status.h"
 #include "rocksdb/options.h"
 
 namespace clavis::kms {
@@ -504,6 +511,422 @@ TEST_F(RocksDbStoreTest, CorruptedSstFileIsReportedAsDataLossNotAsWrongData) {
   }
   EXPECT_GT(data_loss, 0) << "the corruption went unnoticed";
   EXPECT_EQ(store.Scan("key/", "", 0).status().code(), absl::StatusCode::kDataLoss);
+}
+
+// ---------------------------------------------------------------------------
+// Storage faults: corruption of data files and WAL, disk full, read-only.
+
+constexpr int kFaultKeys = 2000;
+std::string FaultKey(int i) { return absl::StrFormat("key/%06d", i); }
+std::string FaultValue(int i) { return absl::StrFormat("value-%06d-%s", i, std::string(90, 'v')); }
+
+// The largest file in `dir` with extension `ext` (".sst", ".log"), or empty.
+fs::path LargestFile(const std::string& dir, const std::string& ext) {
+  fs::path found;
+  for (const fs::directory_entry& entry : fs::directory_iterator(dir)) {
+    if (entry.path().extension() == ext &&
+        (found.empty() || entry.file_size() > fs::file_size(found))) {
+      found = entry.path();
+    }
+  }
+  return found;
+}
+
+void XorBytes(const fs::path& file, size_t offset, size_t count) {
+  std::string contents = ReadFile(file);
+  ASSERT_LE(offset + count, contents.size());
+  for (size_t i = offset; i < offset + count; ++i) contents[i] ^= 0x5a;
+  std::ofstream(file, std::ios::binary | std::ios::trunc) << contents;
+}
+
+// Writes kFaultKeys keys into one SST file of the store in `dir`.
+void WriteOneSstFile(RocksDbStoreTest* test, const std::string& dir) {
+  {
+    absl::StatusOr<std::unique_ptr<RocksDbStore>> store = RocksDbStore::Open(OptionsFor(dir));
+    ASSERT_TRUE(store.ok()) << store.status();
+    WriteBatch batch;
+    for (int i = 0; i < kFaultKeys; ++i) batch.Put(FaultKey(i), FaultValue(i));
+    CLAVIS_ASSERT_OK((*store)->Commit(batch));
+  }  // The close flushes the memtable into an SST file.
+  (void)test;
+}
+
+TEST_F(RocksDbStoreTest, CorruptionMessageNamesTheDamagedFileAndTheRecovery) {
+  ASSERT_NO_FATAL_FAILURE(WriteOneSstFile(this, dir_.data_path()));
+  const fs::path sst = LargestFile(dir_.data_path(), ".sst");
+  ASSERT_FALSE(sst.empty());
+  ASSERT_NO_FATAL_FAILURE(XorBytes(sst, fs::file_size(sst) / 2, 1));  // one data block byte
+
+  absl::StatusOr<std::unique_ptr<RocksDbStore>> opened = Open();
+  ASSERT_TRUE(opened.ok()) << "a damaged data block is only read on demand: " << opened.status();
+  absl::Status first_error;
+  for (int i = 0; i < kFaultKeys && first_error.ok(); ++i) {
+    absl::StatusOr<std::optional<std::string>> value = (*opened)->Get(FaultKey(i));
+    if (value.ok()) {
+      ASSERT_EQ(*value, FaultValue(i)) << "wrong data served for key " << i;
+    } else {
+      first_error = value.status();
+    }
+  }
+  ASSERT_EQ(first_error.code(), absl::StatusCode::kDataLoss) << first_error;
+  const std::string name = sst.filename().string();
+  EXPECT_TRUE(absl::StrContains(first_error.message(), "(damaged file: " + name + ")"))
+      << first_error;
+  EXPECT_TRUE(absl::StrContains(first_error.message(), "Recovering from storage corruption"))
+      << first_error;
+  EXPECT_FALSE(absl::StrContains(first_error.message(), "value-")) << "a value in a message";
+}
+
+TEST_F(RocksDbStoreTest, VerifyChecksumsAtOpenRefusesADamagedDataFile) {
+  ASSERT_NO_FATAL_FAILURE(WriteOneSstFile(this, dir_.data_path()));
+  RocksDbStoreOptions options = OptionsFor(dir_.data_path());
+  options.verify_checksums_at_open = true;
+  {
+    // Undamaged: opens.
+    absl::StatusOr<std::unique_ptr<RocksDbStore>> store = RocksDbStore::Open(options);
+    ASSERT_TRUE(store.ok()) << store.status();
+  }
+  const fs::path sst = LargestFile(dir_.data_path(), ".sst");
+  ASSERT_NO_FATAL_FAILURE(XorBytes(sst, fs::file_size(sst) / 2, 1));
+  absl::StatusOr<std::unique_ptr<RocksDbStore>> store = RocksDbStore::Open(options);
+  ASSERT_EQ(store.status().code(), absl::StatusCode::kDataLoss) << store.status();
+  EXPECT_TRUE(absl::StrContains(store.status().message(),
+                                "(damaged file: " + sst.filename().string() + ")"))
+      << store.status();
+  EXPECT_TRUE(absl::StrContains(store.status().message(), "verifying the checksums"))
+      << store.status();
+}
+
+// Writes `count` synced records, one per key, with RocksDB directly and
+// closes without a flush, as a crash would leave them: all in the WAL.
+void WriteWalOnly(const std::string& dir, int count) {
+  fs::create_directories(dir);
+  rocksdb::Options options;
+  options.create_if_missing = true;
+  rocksdb::DB* raw = nullptr;
+  rocksdb::Status s = rocksdb::DB::Open(options, dir, &raw);
+  ASSERT_TRUE(s.ok()) << s.ToString();
+  std::unique_ptr<rocksdb::DB> db(raw);
+  rocksdb::WriteOptions sync;
+  sync.sync = true;
+  for (int i = 0; i < count; ++i) {
+    ASSERT_TRUE(db->Put(sync, FaultKey(i), FaultValue(i)).ok());
+  }
+  ASSERT_TRUE(db->Close().ok());
+}
+
+TEST_F(RocksDbStoreTest, TornLastWalRecordIsDroppedAndEveryEarlierWriteKept) {
+  constexpr int kRecords = 200;
+  ASSERT_NO_FATAL_FAILURE(WriteWalOnly(dir_.data_path(), kRecords));
+  const fs::path wal = LargestFile(dir_.data_path(), ".log");
+  ASSERT_FALSE(wal.empty());
+  // A crash while appending the last record: it is cut in the middle.
+  fs::resize_file(wal, fs::file_size(wal) - FaultValue(0).size() / 2);
+
+  std::unique_ptr<RocksDbStore> store = MustOpen();
+  ASSERT_NE(store, nullptr) << "a torn WAL tail must not prevent start-up";
+  for (int i = 0; i + 1 < kRecords; ++i) {
+    absl::StatusOr<std::optional<std::string>> value = store->Get(FaultKey(i));
+    ASSERT_TRUE(value.ok()) << value.status();
+    ASSERT_EQ(*value, FaultValue(i)) << "acknowledged write " << i << " lost";
+  }
+  EXPECT_EQ(*store->Get(FaultKey(kRecords - 1)), std::nullopt) << "the torn record was applied";
+}
+
+TEST_F(RocksDbStoreTest, DamagedWalRecordBeforeTheTailFailsOpenWithDataLoss) {
+  constexpr int kRecords = 200;
+  ASSERT_NO_FATAL_FAILURE(WriteWalOnly(dir_.data_path(), kRecords));
+  const fs::path wal = LargestFile(dir_.data_path(), ".log");
+  ASSERT_FALSE(wal.empty());
+  // One byte in a record in the middle: the records after it were
+  // acknowledged, so dropping them silently (point-in-time recovery) would
+  // lose acknowledged keys. Open must refuse instead.
+  ASSERT_NO_FATAL_FAILURE(XorBytes(wal, fs::file_size(wal) / 2, 1));
+  absl::StatusOr<std::unique_ptr<RocksDbStore>> store = Open();
+  ASSERT_EQ(store.status().code(), absl::StatusCode::kDataLoss) << store.status();
+  EXPECT_TRUE(absl::StrContains(store.status().message(),
+                                "(damaged file: " + wal.filename().string() + ")"))
+      << store.status();
+}
+
+TEST_F(RocksDbStoreTest, WalCutShortInTheMiddleFailsOpenOrKeepsAPrefix) {
+  // A WAL that lost its second half (a truncated copy, a file system that
+  // lost blocks) looks exactly like a torn tail: RocksDB cannot tell them
+  // apart and keeps the records before the cut. Documented in
+  // docs/clavisd.md; nothing after the cut is served, nothing wrong either.
+  constexpr int kRecords = 200;
+  ASSERT_NO_FATAL_FAILURE(WriteWalOnly(dir_.data_path(), kRecords));
+  const fs::path wal = LargestFile(dir_.data_path(), ".log");
+  fs::resize_file(wal, fs::file_size(wal) / 2 + 3);
+  absl::StatusOr<std::unique_ptr<RocksDbStore>> store = Open();
+  if (!store.ok()) {
+    EXPECT_EQ(store.status().code(), absl::StatusCode::kDataLoss) << store.status();
+    return;
+  }
+  int kept = 0;
+  for (int i = 0; i < kRecords; ++i) {
+    absl::StatusOr<std::optional<std::string>> value = (*store)->Get(FaultKey(i));
+    ASSERT_TRUE(value.ok()) << value.status();
+    if (!value->has_value()) break;
+    ASSERT_EQ(**value, FaultValue(i));
+    ++kept;
+  }
+  for (int i = kept; i < kRecords; ++i) {
+    ASSERT_EQ(*(*store)->Get(FaultKey(i)), std::nullopt) << "a hole: record " << i;
+  }
+  EXPECT_GT(kept, 0);
+  EXPECT_LT(kept, kRecords);
+}
+
+// A file system that fails writes on demand, as a full disk (ENOSPC) or a
+// read-only file system (EROFS) does, with the statuses RocksDB's POSIX
+// file system returns for them.
+class FaultyFileSystem : public rocksdb::FileSystemWrapper {
+ public:
+  enum class Fault { kNone, kNoSpace, kReadOnly };
+
+  FaultyFileSystem() : rocksdb::FileSystemWrapper(rocksdb::FileSystem::Default()) {}
+  const char* Name() const override { return "FaultyFileSystem"; }
+
+  void set_fault(Fault fault) { fault_.store(fault); }
+
+  rocksdb::IOStatus Check(const std::string& what) const {
+    switch (fault_.load()) {
+      case Fault::kNone:
+        return rocksdb::IOStatus::OK();
+      case Fault::kNoSpace: {
+        rocksdb::IOStatus s = rocksdb::IOStatus::NoSpace(what, std::strerror(ENOSPC));
+        s.SetRetryable(true);
+        return s;
+      }
+      case Fault::kReadOnly:
+        return rocksdb::IOStatus::IOError(what, std::strerror(EROFS));
+    }
+    return rocksdb::IOStatus::OK();
+  }
+
+  rocksdb::IOStatus NewWritableFile(const std::string& f, const rocksdb::FileOptions& options,
+                                    std::unique_ptr<rocksdb::FSWritableFile>* r,
+                                    rocksdb::IODebugContext* dbg) override {
+    if (fault_.load() == Fault::kReadOnly) return Check("While open a file for appending: " + f);
+    std::unique_ptr<rocksdb::FSWritableFile> file;
+    rocksdb::IOStatus s = target()->NewWritableFile(f, options, &file, dbg);
+    if (s.ok()) *r = std::make_unique<File>(std::move(file), this, f);
+    return s;
+  }
+  rocksdb::IOStatus ReopenWritableFile(const std::string& f, const rocksdb::FileOptions& options,
+                                       std::unique_ptr<rocksdb::FSWritableFile>* r,
+                                       rocksdb::IODebugContext* dbg) override {
+    if (fault_.load() == Fault::kReadOnly) return Check("While open a file for appending: " + f);
+    std::unique_ptr<rocksdb::FSWritableFile> file;
+    rocksdb::IOStatus s = target()->ReopenWritableFile(f, options, &file, dbg);
+    if (s.ok()) *r = std::make_unique<File>(std::move(file), this, f);
+    return s;
+  }
+
+ private:
+  class File : public rocksdb::FSWritableFileOwnerWrapper {
+   public:
+    File(std::unique_ptr<rocksdb::FSWritableFile> file, const FaultyFileSystem* fs,
+         std::string name)
+        : rocksdb::FSWritableFileOwnerWrapper(std::move(file)), fs_(fs), name_(std::move(name)) {}
+    rocksdb::IOStatus Append(const rocksdb::Slice& data, const rocksdb::IOOptions& options,
+                             rocksdb::IODebugContext* dbg) override {
+      if (rocksdb::IOStatus s = fs_->Check("While appending to file: " + name_); !s.ok()) return s;
+      return target()->Append(data, options, dbg);
+    }
+    rocksdb::IOStatus Append(const rocksdb::Slice& data, const rocksdb::IOOptions& options,
+                             const rocksdb::DataVerificationInfo& info,
+                             rocksdb::IODebugContext* dbg) override {
+      if (rocksdb::IOStatus s = fs_->Check("While appending to file: " + name_); !s.ok()) return s;
+      return target()->Append(data, options, info, dbg);
+    }
+    rocksdb::IOStatus Flush(const rocksdb::IOOptions& options,
+                            rocksdb::IODebugContext* dbg) override {
+      if (rocksdb::IOStatus s = fs_->Check("While flushing file: " + name_); !s.ok()) return s;
+      return target()->Flush(options, dbg);
+    }
+    rocksdb::IOStatus Sync(const rocksdb::IOOptions& options,
+                           rocksdb::IODebugContext* dbg) override {
+      if (rocksdb::IOStatus s = fs_->Check("While fdatasync: " + name_); !s.ok()) return s;
+      return target()->Sync(options, dbg);
+    }
+    rocksdb::IOStatus Fsync(const rocksdb::IOOptions& options,
+                            rocksdb::IODebugContext* dbg) override {
+      if (rocksdb::IOStatus s = fs_->Check("While fsync: " + name_); !s.ok()) return s;
+      return target()->Fsync(options, dbg);
+    }
+
+   private:
+    const FaultyFileSystem* fs_;
+    const std::string name_;
+  };
+
+  std::atomic<Fault> fault_{Fault::kNone};
+};
+
+class RocksDbStoreWriteFaultTest : public RocksDbStoreTest {
+ protected:
+  void SetUp() override {
+    RocksDbStoreTest::SetUp();
+    faulty_ = std::make_shared<FaultyFileSystem>();
+    env_ = rocksdb::NewCompositeEnv(faulty_);
+  }
+  std::unique_ptr<RocksDbStore> MustOpenFaulty() {
+    RocksDbStoreOptions options = OptionsFor(dir_.data_path());
+    options.env = env_.get();
+    absl::StatusOr<std::unique_ptr<RocksDbStore>> store = RocksDbStore::Open(options);
+    EXPECT_TRUE(store.ok()) << store.status();
+    return store.ok() ? std::move(*store) : nullptr;
+  }
+  // Put of `key` until it succeeds or `deadline` passes; the last status.
+  static absl::Status PutUntilOk(RocksDbStore& store, const std::string& key,
+                                 const std::string& value) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    absl::Status s;
+    do {
+      s = store.Put(key, value);
+      if (s.ok()) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    } while (std::chrono::steady_clock::now() < deadline);
+    return s;
+  }
+
+  std::shared_ptr<FaultyFileSystem> faulty_;
+  std::unique_ptr<rocksdb::Env> env_;
+};
+
+TEST_F(RocksDbStoreWriteFaultTest, DiskFullFailsWritesCleanlyKeepsReadsAndResumesWithoutReopen) {
+  std::unique_ptr<RocksDbStore> store = MustOpenFaulty();
+  ASSERT_NE(store, nullptr);
+  for (int i = 0; i < 100; ++i) CLAVIS_ASSERT_OK(store->Put(FaultKey(i), FaultValue(i)));
+
+  faulty_->set_fault(FaultyFileSystem::Fault::kNoSpace);
+  absl::Status put = store->Put(FaultKey(1000), FaultValue(1000));
+  ASSERT_EQ(put.code(), absl::StatusCode::kResourceExhausted) << put;
+  EXPECT_TRUE(absl::StartsWith(put.message(), "storage full: ")) << put;
+  EXPECT_FALSE(absl::StrContains(put.message(), "value-")) << "a value in a message";
+  // Every later write fails the same way, each kind of write, quickly.
+  for (int i = 0; i < 5; ++i) {
+    EXPECT_EQ(store->Put(FaultKey(1001), "x").code(), absl::StatusCode::kResourceExhausted);
+  }
+  WriteBatch batch;
+  batch.Expect(FaultKey(1002), std::nullopt).Put(FaultKey(1002), "x");
+  EXPECT_EQ(store->Commit(batch).code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_EQ(store->Delete(FaultKey(0)).code(), absl::StatusCode::kResourceExhausted);
+  // Still full after a resume interval: the resume attempt fails too.
+  std::this_thread::sleep_for(std::chrono::milliseconds(1100));
+  EXPECT_EQ(store->Put(FaultKey(1003), "x").code(), absl::StatusCode::kResourceExhausted);
+  // Reads go on, and see exactly what was acknowledged.
+  for (int i = 0; i < 100; ++i) {
+    absl::StatusOr<std::optional<std::string>> value = store->Get(FaultKey(i));
+    ASSERT_TRUE(value.ok()) << value.status();
+    ASSERT_EQ(*value, FaultValue(i));
+  }
+  absl::StatusOr<std::vector<KeyValue>> scanned = store->Scan("key/", "", 0);
+  ASSERT_TRUE(scanned.ok()) << scanned.status();
+  EXPECT_EQ(scanned->size(), 100u);
+
+  // Space is back: writes resume without a reopen.
+  faulty_->set_fault(FaultyFileSystem::Fault::kNone);
+  CLAVIS_ASSERT_OK(PutUntilOk(*store, FaultKey(2000), FaultValue(2000)));
+  CLAVIS_ASSERT_OK(store->Put(FaultKey(2001), FaultValue(2001)));
+  store.reset();
+
+  // Nothing acknowledged was lost, nothing refused appeared.
+  store = MustOpen();
+  ASSERT_NE(store, nullptr);
+  for (int i = 0; i < 100; ++i) EXPECT_EQ(*store->Get(FaultKey(i)), FaultValue(i));
+  EXPECT_EQ(*store->Get(FaultKey(2000)), FaultValue(2000));
+  EXPECT_EQ(*store->Get(FaultKey(2001)), FaultValue(2001));
+  for (int i = 1000; i <= 1003; ++i) EXPECT_EQ(*store->Get(FaultKey(i)), std::nullopt) << i;
+}
+
+TEST_F(RocksDbStoreWriteFaultTest, DiskFullDuringAPurgeIsReportedAndThePurgeCanBeFinished) {
+  std::unique_ptr<RocksDbStore> store = MustOpenFaulty();
+  ASSERT_NE(store, nullptr);
+  for (int i = 0; i < 10; ++i) CLAVIS_ASSERT_OK(store->Put(FaultKey(i), FaultValue(i)));
+  faulty_->set_fault(FaultyFileSystem::Fault::kNoSpace);
+  WriteBatch batch;
+  batch.Delete(FaultKey(3));
+  absl::Status purged = store->CommitAndPurge(batch, {});
+  EXPECT_EQ(purged.code(), absl::StatusCode::kResourceExhausted) << purged;
+  faulty_->set_fault(FaultyFileSystem::Fault::kNone);
+  CLAVIS_ASSERT_OK(PutUntilOk(*store, FaultKey(100), "after"));
+  CLAVIS_ASSERT_OK(store->CommitAndPurge(batch, {}));
+  EXPECT_EQ(*store->Get(FaultKey(3)), std::nullopt);
+  EXPECT_EQ(*store->Get(FaultKey(4)), FaultValue(4));
+}
+
+TEST_F(RocksDbStoreWriteFaultTest, ReadOnlyFileSystemFailsWritesKeepsReadsAndResumes) {
+  std::unique_ptr<RocksDbStore> store = MustOpenFaulty();
+  ASSERT_NE(store, nullptr);
+  for (int i = 0; i < 100; ++i) CLAVIS_ASSERT_OK(store->Put(FaultKey(i), FaultValue(i)));
+
+  faulty_->set_fault(FaultyFileSystem::Fault::kReadOnly);
+  absl::Status put = store->Put(FaultKey(1000), FaultValue(1000));
+  ASSERT_EQ(put.code(), absl::StatusCode::kUnavailable) << put;
+  EXPECT_TRUE(absl::StartsWith(put.message(), "storage read-only: ")) << put;
+  for (int i = 0; i < 100; ++i) {
+    absl::StatusOr<std::optional<std::string>> value = store->Get(FaultKey(i));
+    ASSERT_TRUE(value.ok()) << value.status();
+    ASSERT_EQ(*value, FaultValue(i));
+  }
+
+  // Writable again: writes resume without a reopen by the caller (the
+  // store reopens RocksDB itself: a failed WAL write is fatal to it).
+  faulty_->set_fault(FaultyFileSystem::Fault::kNone);
+  CLAVIS_ASSERT_OK(PutUntilOk(*store, FaultKey(1001), "x"));
+  store.reset();
+  store = MustOpen();
+  ASSERT_NE(store, nullptr);
+  for (int i = 0; i < 100; ++i) EXPECT_EQ(*store->Get(FaultKey(i)), FaultValue(i));
+  EXPECT_EQ(*store->Get(FaultKey(1000)), std::nullopt);
+  CLAVIS_ASSERT_OK(store->Put(FaultKey(1002), "after reopen"));
+}
+
+TEST_F(RocksDbStoreWriteFaultTest, ReadOnlyDirectoryFailsOpenAsUnavailable) {
+  { ASSERT_NE(MustOpenFaulty(), nullptr); }
+  faulty_->set_fault(FaultyFileSystem::Fault::kReadOnly);
+  RocksDbStoreOptions options = OptionsFor(dir_.data_path());
+  options.env = env_.get();
+  absl::StatusOr<std::unique_ptr<RocksDbStore>> store = RocksDbStore::Open(options);
+  ASSERT_EQ(store.status().code(), absl::StatusCode::kUnavailable) << store.status();
+  EXPECT_TRUE(absl::StartsWith(store.status().message(), "storage read-only: ")) << store.status();
+}
+
+// Not a test: how long verify_checksums_at_open takes on a store of 100,000
+// entries of the size clavisd stores (about 200 bytes). Run with
+// --gtest_also_run_disabled_tests --gtest_filter='*VerifyChecksumsAtOpenCost*'.
+TEST_F(RocksDbStoreTest, DISABLED_VerifyChecksumsAtOpenCost) {
+  constexpr int kEntries = 100000;
+  {
+    std::unique_ptr<RocksDbStore> store = MustOpen();
+    ASSERT_NE(store, nullptr);
+    for (int chunk = 0; chunk < kEntries / 1000; ++chunk) {
+      WriteBatch batch;
+      for (int i = chunk * 1000; i < (chunk + 1) * 1000; ++i) {
+        batch.Put(absl::StrFormat("tenants/t/keys/k%07d", i), RandomBytes(200));
+      }
+      CLAVIS_ASSERT_OK(store->Commit(batch));
+    }
+  }
+  uint64_t bytes = 0;
+  for (const fs::directory_entry& entry : fs::directory_iterator(dir_.data_path())) {
+    if (entry.path().extension() == ".sst") bytes += entry.file_size();
+  }
+  for (bool verify : {false, true, false, true}) {
+    RocksDbStoreOptions options = OptionsFor(dir_.data_path());
+    options.verify_checksums_at_open = verify;
+    const auto start = std::chrono::steady_clock::now();
+    absl::StatusOr<std::unique_ptr<RocksDbStore>> store = RocksDbStore::Open(options);
+    const auto took = std::chrono::steady_clock::now() - start;
+    ASSERT_TRUE(store.ok()) << store.status();
+    std::cout << "open of " << kEntries << " entries (" << bytes / 1024
+              << " KiB of SST), verify=" << verify << ": "
+              << std::chrono::duration_cast<std::chrono::microseconds>(took).count() / 1000.0
+              << " ms\n";
+  }
 }
 
 }  // namespace

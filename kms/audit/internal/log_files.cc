@@ -96,7 +96,15 @@ absl::Status WriteFully(int fd, absl::string_view data) {
   while (!data.empty()) {
     ssize_t n = write(fd, data.data(), data.size());
     if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return absl::InternalError(absl::StrCat("audit log write: ", std::strerror(errno)));
+    if (n < 0) {
+      const int err = errno;
+      const std::string message = absl::StrCat("audit log write: ", std::strerror(err));
+      if (err == ENOSPC || err == EDQUOT) {
+        return absl::ResourceExhaustedError(absl::StrCat("storage full: ", message));
+      }
+      if (err == EROFS) return absl::UnavailableError(absl::StrCat("storage read-only: ", message));
+      return absl::InternalError(message);
+    }
     data.remove_prefix(static_cast<size_t>(n));
   }
   return absl::OkStatus();
