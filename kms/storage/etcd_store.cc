@@ -39,8 +39,6 @@ struct EtcdStore::TxnResult {
 
 namespace {
 
-// Reads may be re-sent this many times on UNAVAILABLE (within the deadline).
-constexpr int kReadAttempts = 3;
 // Whole-scan restarts when a compaction overtook the scan's revision.
 constexpr int kScanRestarts = 5;
 
@@ -201,6 +199,42 @@ void SetDeadline(grpc::ClientContext& context, absl::Time deadline) {
   context.set_wait_for_ready(true);
 }
 
+// etcd refused the call before acting on it, so it may be re-sent even if
+// it is a write: "no leader" (the member knows it has none; only returned
+// because every call asks for it with the "hasleader" metadata) and "too
+// many requests" (the apply queue is full). etcd checks both before
+// proposing anything (etcdserver/api/v3rpc/interceptor.go, v3_server.go).
+bool RefusedBeforeActing(const grpc::Status& status) {
+  return absl::StrContains(status.error_message(), "etcdserver: no leader") ||
+         absl::StrContains(status.error_message(), "etcdserver: too many requests");
+}
+
+// Runs `call` with a fresh context until it succeeds, fails for good, or
+// `timeout` has passed. Writes are re-sent only when etcd refused them
+// before acting (above). Reads are also re-sent after UNAVAILABLE or an
+// attempt's own deadline, and each read attempt gets at most half the
+// timeout, so a read stuck on a member that lost its leader leaves time for
+// a second one once a new leader is elected.
+template <typename Call>
+grpc::Status CallEtcd(absl::Duration timeout, bool is_write, const Call& call) {
+  const absl::Time deadline = absl::Now() + timeout;
+  while (true) {
+    const absl::Time attempt_deadline =
+        is_write ? deadline : std::min(deadline, absl::Now() + timeout / 2);
+    grpc::ClientContext context;
+    SetDeadline(context, attempt_deadline);
+    // Fail fast ("etcdserver: no leader") instead of waiting for the
+    // deadline when the member has no leader.
+    context.AddMetadata("hasleader", "true");
+    const grpc::Status status = call(context);
+    if (status.ok()) return status;
+    const bool again =
+        RefusedBeforeActing(status) || (!is_write && IsTransient(status.error_code()));
+    if (!again || absl::Now() + absl::Milliseconds(50) >= deadline) return status;
+    absl::SleepFor(absl::Milliseconds(50));
+  }
+}
+
 bool PreconditionHolds(const WriteBatch::Precondition& precondition,
                        const etcdserverpb::RangeResponse& range) {
   if (!precondition.expected_value.has_value()) return range.kvs_size() == 0;
@@ -294,16 +328,12 @@ EtcdStore::EtcdStore(EtcdStoreOptions options, std::string target,
 EtcdStore::~EtcdStore() = default;
 
 absl::StatusOr<std::string> EtcdStore::CheckReachable() {
-  const absl::Time deadline = absl::Now() + options_.request_timeout;
-  grpc::Status status;
   etcdserverpb::StatusResponse response;
-  for (int attempt = 0; attempt < kReadAttempts; ++attempt) {
-    grpc::ClientContext context;
-    SetDeadline(context, deadline);
-    response.Clear();
-    status = stubs_->maintenance->Status(&context, etcdserverpb::StatusRequest(), &response);
-    if (status.error_code() != grpc::StatusCode::UNAVAILABLE || absl::Now() >= deadline) break;
-  }
+  const grpc::Status status =
+      CallEtcd(options_.request_timeout, /*is_write=*/false, [&](grpc::ClientContext& context) {
+        response.Clear();
+        return stubs_->maintenance->Status(&context, etcdserverpb::StatusRequest(), &response);
+      });
   if (!status.ok()) return FromGrpc(status, target_, "Status", /*write=*/false);
   return response.version();
 }
@@ -311,16 +341,12 @@ absl::StatusOr<std::string> EtcdStore::CheckReachable() {
 absl::StatusOr<std::optional<std::string>> EtcdStore::Get(absl::string_view key) {
   etcdserverpb::RangeRequest request;
   request.set_key(absl::StrCat(options_.key_prefix, key));
-  const absl::Time deadline = absl::Now() + options_.request_timeout;
-  grpc::Status status;
   etcdserverpb::RangeResponse response;
-  for (int attempt = 0; attempt < kReadAttempts; ++attempt) {
-    grpc::ClientContext context;
-    SetDeadline(context, deadline);
-    response.Clear();
-    status = stubs_->kv->Range(&context, request, &response);
-    if (status.error_code() != grpc::StatusCode::UNAVAILABLE || absl::Now() >= deadline) break;
-  }
+  const grpc::Status status =
+      CallEtcd(options_.request_timeout, /*is_write=*/false, [&](grpc::ClientContext& context) {
+        response.Clear();
+        return stubs_->kv->Range(&context, request, &response);
+      });
   if (!status.ok()) return FromGrpc(status, target_, "Range", /*write=*/false);
   if (response.kvs_size() == 0) return std::nullopt;
   return std::move(*response.mutable_kvs(0)->mutable_value());
@@ -330,10 +356,10 @@ absl::Status EtcdStore::Put(absl::string_view key, absl::string_view value) {
   etcdserverpb::PutRequest request;
   request.set_key(absl::StrCat(options_.key_prefix, key));
   request.set_value(std::string(value));
-  grpc::ClientContext context;
-  SetDeadline(context, absl::Now() + options_.request_timeout);
   etcdserverpb::PutResponse response;
-  const grpc::Status status = stubs_->kv->Put(&context, request, &response);
+  const grpc::Status status = CallEtcd(
+      options_.request_timeout, /*is_write=*/true,
+      [&](grpc::ClientContext& context) { return stubs_->kv->Put(&context, request, &response); });
   if (!status.ok()) return FromGrpc(status, target_, "Put", /*write=*/true);
   return absl::OkStatus();
 }
@@ -341,10 +367,11 @@ absl::Status EtcdStore::Put(absl::string_view key, absl::string_view value) {
 absl::Status EtcdStore::Delete(absl::string_view key) {
   etcdserverpb::DeleteRangeRequest request;
   request.set_key(absl::StrCat(options_.key_prefix, key));
-  grpc::ClientContext context;
-  SetDeadline(context, absl::Now() + options_.request_timeout);
   etcdserverpb::DeleteRangeResponse response;
-  const grpc::Status status = stubs_->kv->DeleteRange(&context, request, &response);
+  const grpc::Status status =
+      CallEtcd(options_.request_timeout, /*is_write=*/true, [&](grpc::ClientContext& context) {
+        return stubs_->kv->DeleteRange(&context, request, &response);
+      });
   if (!status.ok()) return FromGrpc(status, target_, "DeleteRange", /*write=*/true);
   return absl::OkStatus();
 }
@@ -364,16 +391,12 @@ absl::Status EtcdStore::RangeAtOneRevision(
     if (limit != 0) page_limit = std::min(page_limit, limit - delivered);
     request.set_limit(static_cast<int64_t>(page_limit));
     // Each page gets the whole timeout: a long scan is many calls.
-    const absl::Time deadline = absl::Now() + options_.request_timeout;
-    grpc::Status status;
     etcdserverpb::RangeResponse response;
-    for (int attempt = 0; attempt < kReadAttempts; ++attempt) {
-      grpc::ClientContext context;
-      SetDeadline(context, deadline);
-      response.Clear();
-      status = stubs_->kv->Range(&context, request, &response);
-      if (status.error_code() != grpc::StatusCode::UNAVAILABLE || absl::Now() >= deadline) break;
-    }
+    const grpc::Status status =
+        CallEtcd(options_.request_timeout, /*is_write=*/false, [&](grpc::ClientContext& context) {
+          response.Clear();
+          return stubs_->kv->Range(&context, request, &response);
+        });
     if (!status.ok()) {
       if (IsCompacted(status) && revision != 0) {
         return absl::AbortedError(absl::StrCat(
@@ -485,12 +508,15 @@ absl::StatusOr<EtcdStore::TxnResult> EtcdStore::RunTxn(
     del->set_range_end(RangeEnd(del->key()));
   }
 
-  // Never re-sent: see the header (a guarded Txn that applied would fail
-  // its compares the second time and be reported as Aborted).
-  grpc::ClientContext context;
-  SetDeadline(context, absl::Now() + options_.request_timeout);
+  // Re-sent only if etcd refused it before acting: see the header (a
+  // guarded Txn that applied would fail its compares the second time and be
+  // reported as Aborted).
   etcdserverpb::TxnResponse response;
-  const grpc::Status status = stubs_->kv->Txn(&context, request, &response);
+  const grpc::Status status =
+      CallEtcd(options_.request_timeout, /*is_write=*/true, [&](grpc::ClientContext& context) {
+        response.Clear();
+        return stubs_->kv->Txn(&context, request, &response);
+      });
   if (!status.ok()) return FromGrpc(status, target_, "Txn", /*write=*/true);
   if (!response.succeeded()) {
     // The failure branch read every precondition key at the Txn's revision:
@@ -538,10 +564,13 @@ absl::Status EtcdStore::Purge(int64_t revision) {
     etcdserverpb::CompactionRequest request;
     request.set_revision(revision);
     request.set_physical(true);
-    grpc::ClientContext context;
-    SetDeadline(context, absl::Now() + options_.request_timeout);
     etcdserverpb::CompactionResponse response;
-    const grpc::Status status = stubs_->kv->Compact(&context, request, &response);
+    // Compacting twice at one revision is harmless: a re-sent call finds it
+    // done ("compacted") and that is accepted below.
+    const grpc::Status status =
+        CallEtcd(options_.request_timeout, /*is_write=*/false, [&](grpc::ClientContext& context) {
+          return stubs_->kv->Compact(&context, request, &response);
+        });
     // Already compacted at (or past) this revision: by an earlier call, or
     // another replica. Either way the old values are gone from the index.
     if (!status.ok() && !IsCompacted(status)) {
@@ -598,10 +627,11 @@ absl::Status EtcdStore::DefragmentAllMembers() {
   }
   etcdserverpb::MemberListResponse members;
   {
-    grpc::ClientContext context;
-    SetDeadline(context, absl::Now() + options_.request_timeout);
     const grpc::Status status =
-        stubs_->cluster->MemberList(&context, etcdserverpb::MemberListRequest(), &members);
+        CallEtcd(options_.request_timeout, /*is_write=*/false, [&](grpc::ClientContext& context) {
+          members.Clear();
+          return stubs_->cluster->MemberList(&context, etcdserverpb::MemberListRequest(), &members);
+        });
     if (!status.ok()) return FromGrpc(status, target_, "MemberList", /*write=*/false);
   }
   for (const etcdserverpb::Member& member : members.members()) {

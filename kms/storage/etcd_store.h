@@ -37,15 +37,23 @@
 // that operators took keep them forever (docs/ETCD.md).
 //
 // Failures: every call has a deadline (request_timeout). gRPC UNAVAILABLE and
-// DEADLINE_EXCEEDED become Unavailable naming the etcd target. Reads are
-// retried on another connection within the deadline. Writes are never
-// retried: the calls wait for a ready connection (wait_for_ready), so a
-// failure before sending is a timeout; a failure after sending leaves the
-// outcome unknown, and re-sending a compare-guarded Txn that did apply would
-// then fail its compares and report Aborted for a write that happened. The
-// caller sees Unavailable ("outcome unknown") and decides: the domain layer
-// re-reads and retries its read-modify-write. etcd's "database space
-// exceeded" alarm becomes ResourceExhausted.
+// DEADLINE_EXCEEDED become Unavailable naming the etcd target. Every call
+// asks etcd to refuse it at once when the member has no leader (the
+// "hasleader" metadata, as clientv3.WithRequireLeader) instead of hanging.
+// Reads are re-sent within the deadline after any transient failure, each
+// attempt limited to half the timeout (a read stuck on a member whose
+// leader just died leaves time for another once a new one is elected).
+// Writes are re-sent only when etcd refused them before acting ("no leader",
+// "too many requests"). Otherwise never: the calls wait for a ready
+// connection (wait_for_ready), so a failure before sending is a timeout, and
+// a failure after sending leaves the outcome unknown; re-sending a
+// compare-guarded Txn that did apply would then fail its compares and report
+// Aborted for a write that happened. The caller sees Unavailable ("outcome
+// unknown") and decides: the domain layer re-reads and retries its
+// read-modify-write. A write that reaches a follower in the moment its
+// leader dies (before the follower notices, about one election timeout) is
+// such a case: etcd drops the forwarded proposal and the write times out.
+// etcd's "database space exceeded" alarm becomes ResourceExhausted.
 //
 // Never in logs or errors: values (wrapped key material). Keys are escaped.
 //

@@ -106,6 +106,10 @@ std::vector<std::string> EtcdCluster::endpoints() const {
   return all;
 }
 
+std::string EtcdCluster::client_url(int member) const {
+  return absl::StrCat(options_.tls ? "https://" : "http://", endpoint(member));
+}
+
 std::string EtcdCluster::endpoints_flag() const { return absl::StrJoin(endpoints(), ","); }
 
 std::string EtcdCluster::data_dir(int member) const {
@@ -128,6 +132,9 @@ absl::Status EtcdCluster::Start(absl::Duration timeout) {
   if (::access(kEtcdBinary, X_OK) != 0) {
     return absl::FailedPreconditionError(absl::StrCat(
         kEtcdBinary, " is missing: install Debian's etcd-server (scripts/setup does)"));
+  }
+  if (options_.tls) {
+    if (absl::Status made = MakePki(); !made.ok()) return made;
   }
   absl::Status status;
   for (int attempt = 0; attempt < 3; ++attempt) {
@@ -152,8 +159,10 @@ absl::Status EtcdCluster::StartOnce(absl::Duration timeout) {
   for (Member& member : members_) {
     member.client_port = PickFreePort();
     member.peer_port = PickFreePort();
-    if (member.client_port == 0 || member.peer_port == 0 ||
-        member.client_port == member.peer_port) {
+    member.metrics_port = PickFreePort();
+    if (member.client_port == 0 || member.peer_port == 0 || member.metrics_port == 0 ||
+        member.client_port == member.peer_port || member.client_port == member.metrics_port ||
+        member.peer_port == member.metrics_port) {
       return absl::InternalError("could not pick free loopback ports");
     }
   }
@@ -169,14 +178,15 @@ absl::Status EtcdCluster::StartOnce(absl::Duration timeout) {
 
 absl::Status EtcdCluster::Spawn(int index, bool new_cluster) {
   Member& member = members_[index];
-  const std::string client_url = absl::StrCat("http://127.0.0.1:", member.client_port);
+  const std::string client = client_url(index);
   const std::string peer_url = absl::StrCat("http://127.0.0.1:", member.peer_port);
   std::vector<std::string> args = {
       kEtcdBinary,
       "--name=" + member.name,
       "--data-dir=" + data_dir(index),
-      "--listen-client-urls=" + client_url,
-      "--advertise-client-urls=" + client_url,
+      "--listen-client-urls=" + client,
+      "--advertise-client-urls=" + client,
+      absl::StrCat("--listen-metrics-urls=http://127.0.0.1:", member.metrics_port),
       "--listen-peer-urls=" + peer_url,
       "--initial-advertise-peer-urls=" + peer_url,
       "--initial-cluster=" + InitialCluster(),
@@ -187,6 +197,13 @@ absl::Status EtcdCluster::Spawn(int index, bool new_cluster) {
       "--logger=zap",
       "--log-outputs=stderr",
   };
+  if (options_.tls) {
+    for (const std::string& arg :
+         {"--cert-file=" + dir_ + "/pki/server.crt", "--key-file=" + dir_ + "/pki/server.key",
+          "--trusted-ca-file=" + ca_file(), std::string("--client-cert-auth")}) {
+      args.push_back(arg);
+    }
+  }
   for (const std::string& arg : options_.extra_args) args.push_back(arg);
 
   const std::string log = log_file(index);
@@ -222,12 +239,39 @@ absl::Status EtcdCluster::WaitHealthy(int index, absl::Time deadline) {
                                               " exited during start-up (status ", status,
                                               "); log:\n", Tail(ReadWholeFile(log_file(index)))));
     }
-    if (Healthy(member.client_port)) return absl::OkStatus();
+    if (Healthy(member.metrics_port)) return absl::OkStatus();
     absl::SleepFor(absl::Milliseconds(50));
   }
   return absl::DeadlineExceededError(absl::StrCat("etcd member ", member.name,
                                                   " not healthy in time; log:\n",
                                                   Tail(ReadWholeFile(log_file(index)))));
+}
+
+absl::Status EtcdCluster::MakePki() {
+  const std::string pki = dir_ + "/pki";
+  std::filesystem::create_directories(pki);
+  {
+    std::ofstream server(pki + "/server.ext");
+    server << "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n";
+    std::ofstream client(pki + "/client.ext");
+    client << "extendedKeyUsage=clientAuth\n";
+  }
+  const std::string key = "-newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes";
+  const std::string commands = absl::StrCat(
+      "cd '", pki, "' && ", "openssl req -x509 ", key,
+      " -keyout ca.key -out ca.crt -days 2 -subj /CN=clavis-test-etcd-ca", " && openssl req ", key,
+      " -keyout server.key -out server.csr -subj /CN=etcd",
+      " && openssl x509 -req -in server.csr -CA ca.crt -CAkey ca.key -CAcreateserial",
+      " -out server.crt -days 2 -extfile server.ext", " && openssl req ", key,
+      " -keyout client.key -out client.csr -subj /CN=clavis",
+      " && openssl x509 -req -in client.csr -CA ca.crt -CAkey ca.key -CAcreateserial",
+      " -out client.crt -days 2 -extfile client.ext", " && chmod 600 *.key > /dev/null 2>&1");
+  const std::string command = absl::StrCat("(", commands, ") > '", pki, "/openssl.log' 2>&1");
+  if (std::system(command.c_str()) != 0) {
+    return absl::InternalError(
+        absl::StrCat("making the etcd test PKI failed:\n", ReadWholeFile(pki + "/openssl.log")));
+  }
+  return absl::OkStatus();
 }
 
 void EtcdCluster::Kill(int member) {

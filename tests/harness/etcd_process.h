@@ -8,6 +8,9 @@
 // them; if a member then fails to bind (another process took the port
 // meanwhile), the whole cluster is started again on new ports.
 //
+// Readiness is polled on each member's plain-HTTP metrics URL (/health),
+// which also works when clients must use TLS.
+//
 // Members start with --max-txn-ops=10240 and --max-request-bytes=10485760,
 // the values docs/ETCD.md asks for, unless extra_args override them.
 //
@@ -32,6 +35,10 @@ struct EtcdClusterOptions {
   int members = 1;
   // Appended to every member's command line (e.g. "--max-txn-ops=128").
   std::vector<std::string> extra_args;
+  // Serve clients over TLS only (https:// client URLs) and require client
+  // certificates (--client-cert-auth). The harness makes a CA, a server
+  // certificate for 127.0.0.1 and a client certificate with openssl.
+  bool tls = false;
 };
 
 class EtcdCluster {
@@ -59,6 +66,12 @@ class EtcdCluster {
   std::vector<std::string> endpoints() const;
   // The same, comma-separated (for clavisd's --etcd_endpoints).
   std::string endpoints_flag() const;
+  // "http://127.0.0.1:<port>" or, with tls, "https://...".
+  std::string client_url(int member) const;
+  // With tls: the CA certificate, and a client certificate and key it signed.
+  std::string ca_file() const { return dir_ + "/pki/ca.crt"; }
+  std::string client_cert_file() const { return dir_ + "/pki/client.crt"; }
+  std::string client_key_file() const { return dir_ + "/pki/client.key"; }
   // The member's data directory (member/snap/db, member/wal/...).
   std::string data_dir(int member) const;
   std::string log_file(int member) const;
@@ -69,10 +82,12 @@ class EtcdCluster {
     std::string name;
     int client_port = 0;
     int peer_port = 0;
+    int metrics_port = 0;  // plain HTTP /health, also when clients use TLS
     pid_t pid = -1;
   };
 
   absl::Status StartOnce(absl::Duration timeout);
+  absl::Status MakePki();
   absl::Status Spawn(int member, bool new_cluster);
   absl::Status WaitHealthy(int member, absl::Time deadline);
   std::string InitialCluster() const;
