@@ -7,7 +7,12 @@
 #include <string>
 
 #include "absl/strings/match.h"
+#include "absl/time/clock.h"
 #include "gtest/gtest.h"
+#include "kms/keys/key_repository.h"
+#include "kms/keys/names.h"
+#include "kms/keys/records.pb.h"
+#include "kms/storage/etcd_store.h"
 #include "tests/harness/clavisd_process.h"
 #include "tests/harness/etcd_process.h"
 
@@ -101,6 +106,96 @@ TEST(EtcdBackendTest, ASecondReplicaWithTheSameRootKeyServesTheSameKeys) {
   const grpc::Status status = second.Data()->Decrypt(ContextWithDeadline().get(), dec, &plain);
   ASSERT_TRUE(status.ok()) << status.error_message();
   EXPECT_EQ(plain.plaintext(), dk.plaintext());
+}
+
+bool FileContains(const std::string& path, const std::string& needle) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream content;
+  content << in.rdbuf();
+  return content.str().find(needle) != std::string::npos;
+}
+
+// DestroySegment on etcd: the destroyed segment key's wrapped bytes leave
+// the member's database file (compaction + defragmentation), the other
+// segment's stay; the Raft WAL still holds them (docs/ETCD.md).
+TEST(EtcdBackendTest, DestroySegmentPurgesTheWrappedKeyFromTheEtcdDatabase) {
+  EtcdCluster etcd;
+  ASSERT_TRUE(etcd.Start().ok());
+  TempDir dir;
+  ClavisdOptions options(dir.path() + "/data");
+  options.extra_args = EtcdArgs(etcd, "/clavis-shred/");
+  ClavisdProcess clavisd(options);
+  ASSERT_TRUE(clavisd.Start().ok());
+  const clavis::v1::Key key = CreateKey(clavisd, "orders");
+  clavis::v1::GenerateDataKeyResponse a_key, b_key;
+  for (auto [segment, out] : {std::pair{"a", &a_key}, std::pair{"b", &b_key}}) {
+    clavis::v1::GenerateDataKeyRequest gen;
+    gen.set_key(key.name());
+    gen.set_segment(segment);
+    const grpc::Status status =
+        clavisd.Data()->GenerateDataKey(ContextWithDeadline().get(), gen, out);
+    ASSERT_TRUE(status.ok()) << status.error_message();
+  }
+
+  // The wrapped segment keys, read from etcd beside the running clavisd.
+  kms::EtcdStoreOptions store_options;
+  store_options.endpoints = etcd.endpoints();
+  store_options.key_prefix = "/clavis-shred/";
+  auto store = kms::EtcdStore::New(store_options);
+  ASSERT_TRUE(store.ok()) << store.status();
+  auto wrapped = [&](const std::string& segment) {
+    auto raw = (*store)->Get(kms::KeyRepository::SegmentStoreKey(
+        kms::SegmentName{kms::KeyName{"acme", "orders"}, segment}));
+    EXPECT_TRUE(raw.ok() && raw->has_value());
+    clavis::internal::SegmentRecord record;
+    if (raw.ok() && raw->has_value()) {
+      EXPECT_TRUE(record.ParseFromString(**raw));
+    }
+    return record.versions_size() > 0 ? record.versions(0).wrapped_key() : std::string();
+  };
+  const std::string a_wrapped = wrapped("a");
+  const std::string b_wrapped = wrapped("b");
+  ASSERT_GE(a_wrapped.size(), 32u);
+  ASSERT_GE(b_wrapped.size(), 32u);
+  const std::string db = etcd.data_dir(0) + "/member/snap/db";
+  // etcd commits its bbolt database in batches (every 100 ms by default).
+  const absl::Time deadline = absl::Now() + absl::Seconds(5);
+  while (!FileContains(db, a_wrapped) && absl::Now() < deadline) {
+    absl::SleepFor(absl::Milliseconds(50));
+  }
+  ASSERT_TRUE(FileContains(db, a_wrapped)) << "the search must be able to find it before";
+
+  clavis::v1::ScheduleSegmentDestructionRequest schedule;
+  schedule.set_name(key.name() + "/segments/a");
+  schedule.mutable_pending_window()->set_seconds(1);
+  clavis::v1::Segment segment;
+  grpc::Status status =
+      clavisd.Admin()->ScheduleSegmentDestruction(ContextWithDeadline().get(), schedule, &segment);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  absl::SleepFor(absl::Milliseconds(1300));
+  clavis::v1::SegmentRequest destroy;
+  destroy.set_name(key.name() + "/segments/a");
+  status = clavisd.Admin()->DestroySegment(ContextWithDeadline(absl::Seconds(30)).get(), destroy,
+                                           &segment);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(segment.state(), clavis::v1::KeyState::DESTROYED);
+
+  EXPECT_FALSE(FileContains(db, a_wrapped)) << "the destroyed segment key is still in " << db;
+  EXPECT_TRUE(FileContains(db, b_wrapped)) << "segment b's key should still be stored";
+  bool in_wal = false;
+  for (const auto& [path, content] : ReadAllFiles(etcd.data_dir(0) + "/member/wal")) {
+    in_wal = in_wal || content.find(a_wrapped) != std::string::npos;
+  }
+  EXPECT_TRUE(in_wal) << "etcd's WAL no longer keeps purged values: update docs/ETCD.md";
+
+  clavis::v1::DecryptRequest dec;
+  dec.set_ciphertext_blob(a_key.ciphertext_blob());
+  clavis::v1::DecryptResponse plain;
+  status = clavisd.Data()->Decrypt(ContextWithDeadline().get(), dec, &plain);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << status.error_message();
+  dec.set_ciphertext_blob(b_key.ciphertext_blob());
+  status = clavisd.Data()->Decrypt(ContextWithDeadline().get(), dec, &plain);
+  EXPECT_TRUE(status.ok()) << status.error_message();
 }
 
 TEST(EtcdBackendTest, UnreachableEtcdFailsTheStartWithAClearMessage) {
