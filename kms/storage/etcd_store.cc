@@ -557,27 +557,137 @@ absl::Status EtcdStore::CommitAndPurge(const WriteBatch& batch,
 }
 
 absl::Status EtcdStore::Purge(int64_t revision) {
-  {
-    // Waits for running exports of this store: their revision must stay
-    // readable until they end.
-    absl::WriterMutexLock gate(&export_gate_);
-    etcdserverpb::CompactionRequest request;
-    request.set_revision(revision);
-    request.set_physical(true);
-    etcdserverpb::CompactionResponse response;
-    // Compacting twice at one revision is harmless: a re-sent call finds it
-    // done ("compacted") and that is accepted below.
+  // Every member, by id, with an address that reaches it: the configured
+  // endpoints first, then MemberList's client URLs for any member missed.
+  std::map<uint64_t, std::string> members;
+  std::vector<std::string> problems;
+  auto identify = [&](const std::string& address) -> absl::StatusOr<uint64_t> {
+    etcdserverpb::Maintenance::Stub stub(MemberChannel(address));
+    etcdserverpb::StatusResponse response;
     const grpc::Status status =
         CallEtcd(options_.request_timeout, /*is_write=*/false, [&](grpc::ClientContext& context) {
-          return stubs_->kv->Compact(&context, request, &response);
+          return stub.Status(&context, etcdserverpb::StatusRequest(), &response);
         });
-    // Already compacted at (or past) this revision: by an earlier call, or
-    // another replica. Either way the old values are gone from the index.
-    if (!status.ok() && !IsCompacted(status)) {
-      return FromGrpc(status, target_, "Compact", /*write=*/true);
+    if (!status.ok()) return FromGrpc(status, address, "Status", /*write=*/false);
+    members.emplace(response.header().member_id(), address);
+    return response.header().member_id();
+  };
+  std::set<std::string> tried;
+  for (const std::string& url : options_.endpoints) {
+    absl::StatusOr<Endpoint> endpoint = ParseEndpoint(url);
+    if (!endpoint.ok()) return endpoint.status();
+    if (!tried.insert(endpoint->address).second) continue;
+    absl::StatusOr<uint64_t> id = identify(endpoint->address);
+    if (!id.ok()) problems.push_back(std::string(id.status().message()));
+  }
+  etcdserverpb::MemberListResponse list;
+  const grpc::Status listed =
+      CallEtcd(options_.request_timeout, /*is_write=*/false, [&](grpc::ClientContext& context) {
+        list.Clear();
+        return stubs_->cluster->MemberList(&context, etcdserverpb::MemberListRequest(), &list);
+      });
+  if (!listed.ok()) return FromGrpc(listed, target_, "MemberList", /*write=*/false);
+  std::vector<std::string> unreachable;
+  for (const etcdserverpb::Member& member : list.members()) {
+    for (const std::string& url : member.clienturls()) {
+      if (members.count(member.id()) != 0) break;
+      absl::StatusOr<Endpoint> endpoint = ParseEndpoint(url);
+      if (!endpoint.ok() || !tried.insert(endpoint->address).second) continue;
+      absl::StatusOr<uint64_t> id = identify(endpoint->address);
+      if (!id.ok()) problems.push_back(std::string(id.status().message()));
+    }
+    if (members.count(member.id()) == 0) {
+      unreachable.push_back(
+          absl::StrCat(member.name(), " (", absl::StrJoin(member.clienturls(), ","), ")"));
     }
   }
-  return DefragmentAllMembers();
+
+  // Per member: a compaction it serves itself with physical = true, which
+  // returns only once that member's backend has deleted the old revisions.
+  // (A compaction is applied by every member, but each deletes in a
+  // background job, and only the member serving the request waits for it;
+  // a defragmentation that ran before the job finished would copy old
+  // values into the new file, and the job would then leave them in freed
+  // pages.) A member's jobs run in order, so waiting for a later compaction
+  // waits for every earlier one too. Each compaction after the first needs a
+  // newer revision: a put and a delete of a marker key outside every store
+  // key (it starts with 0x00 and is gone again after the compaction).
+  bool first = true;
+  for (const auto& [id, address] : members) {
+    int64_t compact_at = first ? revision : 0;  // 0: make a fresh revision
+    first = false;
+    bool compacted = false;
+    for (int attempt = 0; attempt < 3 && !compacted; ++attempt) {
+      if (compact_at == 0) {
+        absl::StatusOr<int64_t> fresh = NewRevision();
+        if (!fresh.ok()) return fresh.status();
+        compact_at = *fresh;
+      }
+      // Waits for running exports of this store: their revision must stay
+      // readable until they end.
+      absl::WriterMutexLock gate(&export_gate_);
+      etcdserverpb::KV::Stub kv(MemberChannel(address));
+      etcdserverpb::CompactionRequest request;
+      request.set_revision(compact_at);
+      request.set_physical(true);
+      etcdserverpb::CompactionResponse response;
+      const grpc::Status status = CallEtcd(
+          options_.request_timeout, /*is_write=*/false,
+          [&](grpc::ClientContext& context) { return kv.Compact(&context, request, &response); });
+      if (status.ok()) {
+        compacted = true;
+      } else if (IsCompacted(status)) {
+        // Already compacted at or past it (an earlier purge, another
+        // replica, or this call's own re-sent attempt): that wait was not
+        // this member's, so compact again at a fresh revision.
+        compact_at = 0;
+      } else {
+        return FromGrpc(status, address, "Compact", /*write=*/true);
+      }
+    }
+    if (!compacted) {
+      return absl::InternalError(
+          absl::StrCat("etcd ", address, ": could not compact at a fresh revision"));
+    }
+    etcdserverpb::Maintenance::Stub maintenance(MemberChannel(address));
+    grpc::ClientContext context;
+    // Defragmentation rewrites the whole database file: give it more time.
+    SetDeadline(context, absl::Now() + 6 * options_.request_timeout);
+    etcdserverpb::DefragmentResponse response;
+    const grpc::Status status =
+        maintenance.Defragment(&context, etcdserverpb::DefragmentRequest(), &response);
+    if (!status.ok()) return FromGrpc(status, address, "Defragment", /*write=*/true);
+  }
+  if (!unreachable.empty()) {
+    return absl::UnavailableError(absl::StrCat(
+        "etcd member(s) ", absl::StrJoin(unreachable, ", "),
+        " could not be reached to compact and defragment, so old values may remain in their "
+        "database files: ",
+        absl::StrJoin(problems, "; ")));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<int64_t> EtcdStore::NewRevision() {
+  // 0x00 sorts before every printable prefix; the key prefix in it keeps
+  // deployments sharing a cluster apart.
+  const std::string marker = absl::StrCat(std::string(1, '\0'), "clavis-purge-marker",
+                                          std::string(1, '\0'), options_.key_prefix);
+  etcdserverpb::PutRequest put;
+  put.set_key(marker);
+  etcdserverpb::PutResponse put_response;
+  grpc::Status status = CallEtcd(
+      options_.request_timeout, /*is_write=*/true,
+      [&](grpc::ClientContext& context) { return stubs_->kv->Put(&context, put, &put_response); });
+  if (!status.ok()) return FromGrpc(status, target_, "Put (purge marker)", /*write=*/true);
+  etcdserverpb::DeleteRangeRequest del;
+  del.set_key(marker);
+  etcdserverpb::DeleteRangeResponse del_response;
+  status = CallEtcd(options_.request_timeout, /*is_write=*/true, [&](grpc::ClientContext& context) {
+    return stubs_->kv->DeleteRange(&context, del, &del_response);
+  });
+  if (!status.ok()) return FromGrpc(status, target_, "DeleteRange (purge marker)", /*write=*/true);
+  return del_response.header().revision();
 }
 
 std::shared_ptr<grpc::Channel> EtcdStore::MemberChannel(const std::string& address) {
@@ -589,72 +699,6 @@ std::shared_ptr<grpc::Channel> EtcdStore::MemberChannel(const std::string& addre
     channel = grpc::CreateCustomChannel(address, credentials_, args);
   }
   return channel;
-}
-
-absl::Status EtcdStore::DefragmentAllMembers() {
-  // Defragment through every configured endpoint (Status says which member
-  // answers there), then through the client URLs of any member MemberList
-  // shows that no endpoint reached.
-  std::set<uint64_t> done;
-  std::vector<std::string> problems;
-  auto defragment = [&](const std::string& address) -> absl::StatusOr<uint64_t> {
-    etcdserverpb::Maintenance::Stub stub(MemberChannel(address));
-    etcdserverpb::StatusResponse status_response;
-    {
-      grpc::ClientContext context;
-      SetDeadline(context, absl::Now() + options_.request_timeout);
-      const grpc::Status status =
-          stub.Status(&context, etcdserverpb::StatusRequest(), &status_response);
-      if (!status.ok()) return FromGrpc(status, address, "Status", /*write=*/false);
-    }
-    const uint64_t member = status_response.header().member_id();
-    if (done.count(member) != 0) return member;
-    grpc::ClientContext context;
-    // Defragmentation rewrites the whole database file: give it more time.
-    SetDeadline(context, absl::Now() + 6 * options_.request_timeout);
-    etcdserverpb::DefragmentResponse response;
-    const grpc::Status status =
-        stub.Defragment(&context, etcdserverpb::DefragmentRequest(), &response);
-    if (!status.ok()) return FromGrpc(status, address, "Defragment", /*write=*/true);
-    done.insert(member);
-    return member;
-  };
-  for (const std::string& url : options_.endpoints) {
-    absl::StatusOr<Endpoint> endpoint = ParseEndpoint(url);
-    if (!endpoint.ok()) return endpoint.status();
-    absl::StatusOr<uint64_t> member = defragment(endpoint->address);
-    if (!member.ok()) problems.push_back(std::string(member.status().message()));
-  }
-  etcdserverpb::MemberListResponse members;
-  {
-    const grpc::Status status =
-        CallEtcd(options_.request_timeout, /*is_write=*/false, [&](grpc::ClientContext& context) {
-          members.Clear();
-          return stubs_->cluster->MemberList(&context, etcdserverpb::MemberListRequest(), &members);
-        });
-    if (!status.ok()) return FromGrpc(status, target_, "MemberList", /*write=*/false);
-  }
-  for (const etcdserverpb::Member& member : members.members()) {
-    if (done.count(member.id()) != 0) continue;
-    bool defragmented = false;
-    for (const std::string& url : member.clienturls()) {
-      absl::StatusOr<Endpoint> endpoint = ParseEndpoint(url);
-      if (!endpoint.ok()) continue;
-      absl::StatusOr<uint64_t> id = defragment(endpoint->address);
-      if (id.ok() && *id == member.id()) {
-        defragmented = true;
-        break;
-      }
-      if (!id.ok()) problems.push_back(std::string(id.status().message()));
-    }
-    if (!defragmented) {
-      return absl::UnavailableError(absl::StrCat(
-          "etcd member ", member.name(), " (", absl::StrJoin(member.clienturls(), ","),
-          ") could not be defragmented, so old values may remain in its database file: ",
-          absl::StrJoin(problems, "; ")));
-    }
-  }
-  return absl::OkStatus();
 }
 
 absl::Status EtcdStore::ExportSnapshot(const ExportVisitor& visit) {

@@ -24,12 +24,15 @@
 // (docs/ETCD.md); otherwise Commit fails with FailedPrecondition naming the
 // etcd flag, and writes nothing.
 //
-// CommitAndPurge: the batch and a DeleteRange per prefix in one Txn, then a
-// compaction at that Txn's revision (physical: it waits until the members'
-// backends dropped the old revisions) and a defragmentation of every member
-// of the cluster (Maintenance.Defragment through each member's endpoint,
-// found with Status and MemberList), which rewrites its bbolt file without
-// the freed pages. Compaction is cluster-wide: it also drops the history of
+// CommitAndPurge: the batch and a DeleteRange per prefix in one Txn, then,
+// member by member (found through the endpoints, Status and MemberList): a
+// compaction that member serves with physical = true, so it returns once
+// that member's backend deleted the old revisions (at the Txn's revision for
+// the first member; at a fresh revision made by a put and delete of a marker
+// key outside the store's keys for the others, since each member waits only
+// for compactions it serves), then a defragmentation of that member
+// (Maintenance.Defragment), which rewrites its bbolt file without the freed
+// pages. Compaction is cluster-wide: it also drops the history of
 // keys outside key_prefix, and a defragmentation blocks that member's reads
 // and writes while it runs. What it does not reach: the members' Raft WAL
 // files and snapshots still hold the original write requests until etcd
@@ -164,9 +167,12 @@ class EtcdStore : public Store {
   absl::Status RangeAtOneRevision(
       const std::string& begin, const std::string& end, size_t limit,
       const std::function<absl::Status(std::vector<KeyValue>& page)>& visit_page);
-  // Compact at `revision` (already compacted is fine), then defragment every member.
+  // Compacts at `revision` (or later) and defragments every member, each
+  // after its own backend finished deleting the old revisions.
   absl::Status Purge(int64_t revision);
-  absl::Status DefragmentAllMembers();
+  // Makes a new revision (a put and a delete of a marker key outside the
+  // store's keys) and returns it.
+  absl::StatusOr<int64_t> NewRevision();
   // A channel to one member ("host:port"), with the store's credentials
   // (TLS is all or nothing across the cluster).
   std::shared_ptr<grpc::Channel> MemberChannel(const std::string& address);
