@@ -152,7 +152,6 @@ class EtcdStore : public Store {
  private:
   struct Stubs;
   struct TxnResult;
-  class ReadRange;
 
   EtcdStore(EtcdStoreOptions options, std::string target,
             std::shared_ptr<grpc::ChannelCredentials> credentials,
