@@ -28,6 +28,9 @@ constexpr char kFooter[] = R"(Examples:
   clavisd --data_dir /var/lib/clavis --root_key pkcs11 --pkcs11_module /usr/lib/softhsm/libsofthsm2.so \
           --pkcs11_token_label clavis-root --pkcs11_key_label clavis-root-key   # HSM; PIN from $CLAVIS_PKCS11_PIN
   clavisd --config /etc/clavis/clavisd.json --log_level debug
+  clavisd --storage_backend etcd --etcd_endpoints 10.0.0.1:2379,10.0.0.2:2379,10.0.0.3:2379 \
+          --root_key passphrase ...         # keys in etcd (docs/ETCD.md); root key and audit
+                                            # log still in --data_dir
   clavisd --restore_from clavis.backup --data_dir /var/lib/clavis-new --root_key passphrase
                                             # offline restore into a new directory, then exit
 
@@ -152,6 +155,24 @@ int main(int argc, char** argv) {
   app.add_option("--max_stream_lifetime_s", max_stream_lifetime_s,
                  "a WatchKeyEvents stream ends after this many seconds; clients re-open it "
                  "(default 3600)");
+  std::string storage_backend, etcd_key_prefix, etcd_ca_file, etcd_cert_file, etcd_key_file,
+      etcd_server_name;
+  std::vector<std::string> etcd_endpoints;
+  uint32_t etcd_request_timeout_ms = 0;
+  app.add_option("--storage_backend", storage_backend,
+                 "where keys are stored: rocksdb (default, <data_dir>/db) or etcd (docs/ETCD.md)");
+  app.add_option("--etcd_endpoints", etcd_endpoints,
+                 "etcd client endpoints, comma-separated: host:port, http://... or https://...")
+      ->delimiter(',');
+  app.add_option("--etcd_key_prefix", etcd_key_prefix,
+                 "prefix of every clavisd key in etcd (default /clavis/)");
+  app.add_option("--etcd_request_timeout_ms", etcd_request_timeout_ms,
+                 "deadline of every etcd call (default 5000)");
+  app.add_option("--etcd_ca_file", etcd_ca_file, "PEM CA of the etcd server certificates: TLS");
+  app.add_option("--etcd_cert_file", etcd_cert_file, "PEM client certificate for etcd");
+  app.add_option("--etcd_key_file", etcd_key_file, "PEM private key of --etcd_cert_file");
+  app.add_option("--etcd_server_name", etcd_server_name,
+                 "name to verify in etcd's server certificates (default: the endpoint's host)");
   bool allow_shared_secret_files = false;
   app.add_flag("--insecure_allow_shared_secret_files", allow_shared_secret_files,
                "accept key/secret files that group or others can read or another user owns "
@@ -246,6 +267,23 @@ int main(int argc, char** argv) {
     config.mutable_limits()->set_max_stream_lifetime_s(max_stream_lifetime_s);
   }
   if (import_token_ttl_s > 0) config.set_import_token_ttl_s(import_token_ttl_s);
+  if (!storage_backend.empty()) config.mutable_storage()->set_backend(storage_backend);
+  {
+    auto* etcd = config.mutable_storage()->mutable_etcd();
+    if (!etcd_endpoints.empty()) {
+      etcd->clear_endpoints();
+      for (const auto& endpoint : etcd_endpoints) etcd->add_endpoints(endpoint);
+    }
+    if (!etcd_key_prefix.empty()) etcd->set_key_prefix(etcd_key_prefix);
+    if (etcd_request_timeout_ms > 0) etcd->set_request_timeout_ms(etcd_request_timeout_ms);
+    if (!etcd_ca_file.empty()) etcd->set_ca_file(etcd_ca_file);
+    if (!etcd_cert_file.empty()) etcd->set_cert_file(etcd_cert_file);
+    if (!etcd_key_file.empty()) etcd->set_key_file(etcd_key_file);
+    if (!etcd_server_name.empty()) etcd->set_server_name(etcd_server_name);
+    // An etcd message with nothing in it is no etcd setting at all.
+    if (etcd->ByteSizeLong() == 0) config.mutable_storage()->clear_etcd();
+    if (config.storage().ByteSizeLong() == 0) config.clear_storage();
+  }
 
   if (!restore_from.empty()) {
     auto restored = clavis::kms::RestoreDataDirectory(config, restore_from);

@@ -56,6 +56,7 @@
 #include "kms/service/key_admin_service.h"
 #include "kms/service/key_management_service.h"
 #include "kms/service/operations_service.h"
+#include "kms/storage/etcd_store.h"
 #include "kms/storage/rocksdb_store.h"
 #include "spdlog/spdlog.h"
 
@@ -105,7 +106,8 @@ absl::Status CheckSecretPermissions(const ServerConfig& config) {
     }
   }
   std::vector<std::pair<std::string, const char*>> files = {
-      {config.tls().key_file(), "TLS private key file"}};
+      {config.tls().key_file(), "TLS private key file"},
+      {config.storage().etcd().key_file(), "etcd client key file"}};
   const auto& root = config.root_key();
   if (root.has_pkcs11()) {
     files.push_back({root.pkcs11().pin_file(), "PKCS#11 PIN file"});
@@ -287,7 +289,7 @@ class ServerImpl : public Server {
 
   SystemClock clock_;
   KeyEventBus events_;
-  std::unique_ptr<RocksDbStore> store_;
+  std::unique_ptr<Store> store_;
   std::unique_ptr<RootKeyProvider> root_;
   std::unique_ptr<KeyRepository> repository_;
   std::unique_ptr<KeyLifecycle> lifecycle_;
@@ -434,6 +436,38 @@ absl::StatusOr<ServerConfig> ParseConfigJson(absl::string_view json) {
   return config;
 }
 
+namespace {
+
+absl::Status CompleteStorageConfig(clavis::server::StorageConfig* storage) {
+  if (storage->backend().empty()) storage->set_backend("rocksdb");
+  if (storage->backend() == "rocksdb") {
+    if (storage->has_etcd()) {
+      return absl::InvalidArgumentError(
+          "storage.etcd (or an --etcd_* flag) is set but storage.backend is rocksdb: set "
+          "storage.backend (--storage_backend) to etcd, or remove the etcd settings");
+    }
+    return absl::OkStatus();
+  }
+  if (storage->backend() != "etcd") {
+    return absl::InvalidArgumentError(
+        absl::StrCat("storage.backend must be rocksdb or etcd, not \"",
+                     absl::CHexEscape(storage->backend()), "\""));
+  }
+  clavis::server::EtcdConfig* etcd = storage->mutable_etcd();
+  if (etcd->endpoints().empty()) {
+    return absl::InvalidArgumentError(
+        "the etcd backend needs storage.etcd.endpoints (--etcd_endpoints host:port,...)");
+  }
+  if (etcd->key_prefix().empty()) etcd->set_key_prefix("/clavis/");
+  if (etcd->request_timeout_ms() == 0) etcd->set_request_timeout_ms(5000);
+  if (etcd->cert_file().empty() != etcd->key_file().empty()) {
+    return absl::InvalidArgumentError("storage.etcd.cert_file and key_file go together");
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
 absl::StatusOr<ServerConfig> CompleteConfig(ServerConfig config) {
   if (config.listen_address().empty()) config.set_listen_address(kDefaultListen);
   if (config.data_dir().empty()) config.set_data_dir("clavis-data");
@@ -493,6 +527,7 @@ absl::StatusOr<ServerConfig> CompleteConfig(ServerConfig config) {
   if (config.audit().dir().empty()) {
     config.mutable_audit()->set_dir(config.data_dir() + "/audit");
   }
+  if (auto s = CompleteStorageConfig(config.mutable_storage()); !s.ok()) return s;
   if (config.approval_ttl_s() == 0) config.set_approval_ttl_s(86400);
   if (config.import_token_ttl_s() == 0) config.set_import_token_ttl_s(86400);
   int port = -1;
@@ -524,9 +559,59 @@ absl::StatusOr<ServerConfig> CompleteConfig(ServerConfig config) {
   return config;
 }
 
+namespace {
+
+// The configured Store. For etcd, checks that the cluster answers, so a
+// wrong endpoint fails the start with a clear message instead of the first
+// call.
+absl::StatusOr<std::unique_ptr<Store>> OpenStore(const ServerConfig& config) {
+  if (config.storage().backend() != "etcd") {
+    RocksDbStoreOptions store_options;
+    store_options.path = config.data_dir() + "/db";
+    store_options.create_if_missing = config.create_if_missing();
+    store_options.verify_checksums_at_open =
+        !config.has_verify_storage_at_start() || config.verify_storage_at_start();
+    auto store = RocksDbStore::Open(store_options);
+    if (!store.ok()) return store.status();
+    spdlog::info("store: RocksDB in {}/db", config.data_dir());
+    return std::unique_ptr<Store>(*std::move(store));
+  }
+  const clavis::server::EtcdConfig& etcd = config.storage().etcd();
+  EtcdStoreOptions options;
+  options.endpoints.assign(etcd.endpoints().begin(), etcd.endpoints().end());
+  options.key_prefix = etcd.key_prefix();
+  options.request_timeout = absl::Milliseconds(etcd.request_timeout_ms());
+  options.tls_ca_file = etcd.ca_file();
+  options.tls_cert_file = etcd.cert_file();
+  options.tls_key_file = etcd.key_file();
+  options.tls_server_name = etcd.server_name();
+  auto store = EtcdStore::New(options);
+  if (!store.ok()) {
+    return absl::Status(store.status().code(),
+                        absl::StrCat("etcd backend: ", store.status().message()));
+  }
+  auto version = (*store)->CheckReachable();
+  if (!version.ok()) {
+    return absl::UnavailableError(absl::StrCat(
+        "etcd backend: no etcd member answered at ", absl::StrJoin(etcd.endpoints(), ","),
+        " within ", etcd.request_timeout_ms(),
+        " ms (storage.etcd.endpoints, --etcd_endpoints): ", version.status().message()));
+  }
+  spdlog::info("store: etcd {} at {}, key prefix \"{}\"", *version,
+               absl::StrJoin(etcd.endpoints(), ","), absl::CHexEscape(etcd.key_prefix()));
+  return std::unique_ptr<Store>(*std::move(store));
+}
+
+}  // namespace
+
 absl::StatusOr<std::string> RestoreDataDirectory(const ServerConfig& raw_config,
                                                  const std::string& backup_path) {
   ServerConfig config = raw_config;
+  if (config.storage().backend() == "etcd") {
+    return absl::UnimplementedError(
+        "--restore_from restores into the embedded RocksDB store only: restoring a backup into "
+        "etcd is not supported yet (docs/ETCD.md)");
+  }
   if (config.data_dir().empty()) config.set_data_dir("clavis-data");
   // Never make a new root of trust here: it could not unwrap the backup.
   config.set_create_if_missing(false);
@@ -583,12 +668,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::BuildAndStart(const ServerConfig
   }
   if (auto s = CheckSecretPermissions(*config); !s.ok()) return s;
   auto server = std::make_unique<ServerImpl>();
-  RocksDbStoreOptions store_options;
-  store_options.path = config->data_dir() + "/db";
-  store_options.create_if_missing = config->create_if_missing();
-  store_options.verify_checksums_at_open =
-      !config->has_verify_storage_at_start() || config->verify_storage_at_start();
-  auto store = RocksDbStore::Open(store_options);
+  auto store = OpenStore(*config);
   if (!store.ok()) return store.status();
   server->store_ = *std::move(store);
   auto root = OpenRootKey(*config);

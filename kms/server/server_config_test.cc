@@ -91,6 +91,40 @@ TEST(ServerConfigTest, BadValuesAreNamed) {
   EXPECT_EQ(CompleteConfig(config).status().code(), absl::StatusCode::kInvalidArgument);
 }
 
+TEST(ServerConfigTest, StorageBackendDefaultsToRocksDbAndEtcdNeedsEndpoints) {
+  auto completed = CompleteConfig(DevConfig());
+  ASSERT_TRUE(completed.ok()) << completed.status();
+  EXPECT_EQ(completed->storage().backend(), "rocksdb");
+
+  clavis::server::ServerConfig config = DevConfig();
+  config.mutable_storage()->set_backend("etcd");
+  auto no_endpoints = CompleteConfig(config);
+  EXPECT_EQ(no_endpoints.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(no_endpoints.status().message().find("--etcd_endpoints"), absl::string_view::npos);
+  config.mutable_storage()->mutable_etcd()->add_endpoints("127.0.0.1:2379");
+  completed = CompleteConfig(config);
+  ASSERT_TRUE(completed.ok()) << completed.status();
+  EXPECT_EQ(completed->storage().etcd().key_prefix(), "/clavis/");
+  EXPECT_EQ(completed->storage().etcd().request_timeout_ms(), 5000u);
+  EXPECT_EQ(completed->audit().dir(), "clavis-data/audit") << "the audit log stays local";
+
+  config.mutable_storage()->mutable_etcd()->set_cert_file("client.crt");
+  EXPECT_EQ(CompleteConfig(config).status().code(), absl::StatusCode::kInvalidArgument)
+      << "a client certificate without its key";
+  config.mutable_storage()->set_backend("zookeeper");
+  EXPECT_EQ(CompleteConfig(config).status().code(), absl::StatusCode::kInvalidArgument);
+  // etcd settings with the default backend are a mistake, not ignored.
+  config.mutable_storage()->set_backend("");
+  EXPECT_EQ(CompleteConfig(config).status().code(), absl::StatusCode::kInvalidArgument);
+
+  auto parsed = ParseConfigJson(
+      R"({"storage": {"backend": "etcd", "etcd": {"endpoints": ["10.0.0.1:2379", "10.0.0.2:2379"],
+          "keyPrefix": "/prod/", "caFile": "ca.pem"}}})");
+  ASSERT_TRUE(parsed.ok()) << parsed.status();
+  EXPECT_EQ(parsed->storage().etcd().endpoints_size(), 2);
+  EXPECT_EQ(parsed->storage().etcd().key_prefix(), "/prod/");
+}
+
 TEST(ServerConfigTest, ParseConfigJsonRefusesUnknownFields) {
   auto config =
       ParseConfigJson(R"({"listen_address": "127.0.0.1:7000", "insecure_dev_no_auth": true})");
