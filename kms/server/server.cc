@@ -124,7 +124,8 @@ absl::Status CheckSecretPermissions(const ServerConfig& config) {
       {config.tls().client_ca_file(), "client CA file"},
       {config.tls().cert_file(), "TLS certificate file"},
       {config.tokens().issuers_file(), "token issuers file"},
-      {config.tokens().revocation_file(), "token revocation file"}};
+      {config.tokens().revocation_file(), "token revocation file"},
+      {config.storage().etcd().ca_file(), "etcd CA file"}};
   for (const auto& [path, what] : trust_files) {
     if (auto s = hardening::CheckTrustFile(path, what, options); !s.ok()) return s;
   }
@@ -276,6 +277,7 @@ class ServerImpl : public Server {
         spdlog::info("audit log closed (closing checkpoint written)");
       }
     }
+    follower_.reset();  // its feed thread calls into the repository
     escrow_.reset();
     backups_.reset();
     importer_.reset();

@@ -19,6 +19,7 @@
 #include "grpcpp/create_channel.h"
 #include "grpcpp/security/credentials.h"
 #include "grpcpp/support/channel_arguments.h"
+#include "kms/storage/etcd_change_feed.h"
 #include "kms/storage/store_util.h"
 
 namespace clavis::kms {
@@ -711,6 +712,12 @@ absl::Status EtcdStore::ExportSnapshot(const ExportVisitor& visit) {
     }
     return absl::OkStatus();
   });
+}
+
+absl::StatusOr<std::unique_ptr<StoreChangeFeed>> EtcdStore::WatchChanges(
+    absl::string_view prefix, StoreChangeHandler handler) {
+  return std::unique_ptr<StoreChangeFeed>(std::make_unique<EtcdChangeFeed>(
+      channel_, options_.key_prefix, std::string(prefix), std::move(handler)));
 }
 
 }  // namespace clavis::kms

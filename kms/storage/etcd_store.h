@@ -144,6 +144,10 @@ class EtcdStore : public Store {
   absl::Status CommitAndPurge(const WriteBatch& batch,
                               const std::vector<std::string>& delete_prefixes) override;
   absl::Status ExportSnapshot(const ExportVisitor& visit) override;
+  // etcd's Watch (kms/storage/etcd_change_feed.h): every replica sharing the
+  // prefix hears of every change, its own included.
+  absl::StatusOr<std::unique_ptr<StoreChangeFeed>> WatchChanges(
+      absl::string_view prefix, StoreChangeHandler handler) override;
 
   // The gRPC target the KV calls use ("ipv4:127.0.0.1:2379,..."), for
   // messages and tests.

@@ -1,10 +1,15 @@
 #include "kms/storage/etcd_store.h"
 
 #include <atomic>
+#include <chrono>
+#include <condition_variable>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <iostream>
 #include <memory>
+#include <mutex>
+#include <set>
 #include <sstream>
 #include <string>
 #include <utility>
@@ -431,6 +436,115 @@ TEST(EtcdStoreTest, FailsWithoutTheEtcdBinaryInsteadOfSkipping) {
   // Documents the contract: the harness needs /usr/bin/etcd (scripts/setup).
   EXPECT_TRUE(std::filesystem::exists(testing::kEtcdBinary))
       << testing::kEtcdBinary << " is missing: run scripts/setup";
+}
+
+}  // namespace
+}  // namespace clavis::kms
+
+namespace clavis::kms {
+namespace {
+
+// What a change feed reported, for the tests below.
+class RecordingHandler {
+ public:
+  StoreChangeHandler handler() {
+    StoreChangeHandler h;
+    h.on_changes = [this](const std::vector<StoreChange>& changes) {
+      std::lock_guard<std::mutex> lock(mu_);
+      for (const auto& c : changes) changes_.push_back(c);
+      cv_.notify_all();
+    };
+    h.on_resync = [this](bool connected) {
+      std::lock_guard<std::mutex> lock(mu_);
+      resyncs_.push_back(connected);
+      cv_.notify_all();
+    };
+    return h;
+  }
+  // Waits (up to 20 s) until `pred` holds over what was recorded.
+  bool WaitFor(
+      const std::function<bool(const std::vector<StoreChange>&, const std::vector<bool>&)>& pred) {
+    std::unique_lock<std::mutex> lock(mu_);
+    return cv_.wait_for(lock, std::chrono::seconds(20), [&] { return pred(changes_, resyncs_); });
+  }
+  std::vector<StoreChange> changes() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return changes_;
+  }
+  std::vector<bool> resyncs() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return resyncs_;
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::vector<StoreChange> changes_;
+  std::vector<bool> resyncs_;
+};
+
+bool Connected(const std::vector<StoreChange>&, const std::vector<bool>& resyncs) {
+  return !resyncs.empty() && resyncs.back();
+}
+
+TEST(EtcdChangeFeedTest, ReportsEveryChangeOfAnyWriterWithOldAndNewValues) {
+  const std::string prefix = FreshPrefix();
+  auto watcher = MakeStore(OptionsFor(EtcdEnvironment::cluster().endpoints(), prefix));
+  auto writer = MakeStore(OptionsFor(EtcdEnvironment::cluster().endpoints(), prefix));
+  auto other = MakeStore(OptionsFor(EtcdEnvironment::cluster().endpoints()));
+  ASSERT_TRUE(watcher && writer && other);
+  RecordingHandler recorded;
+  auto feed = watcher->WatchChanges("k", recorded.handler());
+  ASSERT_TRUE(feed.ok()) << feed.status();
+  ASSERT_TRUE(recorded.WaitFor(Connected));
+
+  CLAVIS_ASSERT_OK(writer->Put("k1", "a"));
+  CLAVIS_ASSERT_OK(writer->Commit(WriteBatch().Expect("k1", "a").Put("k1", "b").Put("k2", "c")));
+  CLAVIS_ASSERT_OK(writer->Delete("k2"));
+  CLAVIS_ASSERT_OK(writer->Put("s1", "outside the watched prefix"));
+  CLAVIS_ASSERT_OK(other->Put("k1", "another store's prefix"));
+  CLAVIS_ASSERT_OK(writer->CommitAndPurge(WriteBatch().Put("k3", "d"), {"k1"}));
+  ASSERT_TRUE(recorded.WaitFor(
+      [](const std::vector<StoreChange>& c, const std::vector<bool>&) { return c.size() >= 6; }));
+  const auto changes = recorded.changes();
+  ASSERT_EQ(changes.size(), 6u);
+  auto is = [](const StoreChange& c, const std::string& key, std::optional<std::string> old_value,
+               std::optional<std::string> new_value) {
+    return c.key == key && c.old_value == old_value && c.new_value == new_value;
+  };
+  EXPECT_TRUE(is(changes[0], "k1", std::nullopt, "a"));
+  EXPECT_TRUE(is(changes[1], "k1", "a", "b"));
+  EXPECT_TRUE(is(changes[2], "k2", std::nullopt, "c"));
+  EXPECT_TRUE(is(changes[3], "k2", "c", std::nullopt));
+  // The purge's batch: k3 put and the k1 prefix deleted, in one revision.
+  std::set<std::string> last;
+  for (size_t i = 4; i < 6; ++i) last.insert(changes[i].key);
+  EXPECT_EQ(last, (std::set<std::string>{"k1", "k3"}));
+  EXPECT_EQ(recorded.resyncs(), std::vector<bool>{true});
+}
+
+TEST(EtcdChangeFeedTest, AnOutageIsReportedAndTheFeedComesBackByItself) {
+  testing_harness cluster;
+  CLAVIS_ASSERT_OK(cluster.Start());
+  const std::string prefix = FreshPrefix();
+  auto store = MakeStore(OptionsFor(cluster.endpoints(), prefix));
+  ASSERT_NE(store, nullptr);
+  RecordingHandler recorded;
+  auto feed = store->WatchChanges("", recorded.handler());
+  ASSERT_TRUE(feed.ok());
+  ASSERT_TRUE(recorded.WaitFor(Connected));
+  cluster.Kill(0);
+  ASSERT_TRUE(recorded.WaitFor(
+      [](const std::vector<StoreChange>&, const std::vector<bool>& r) { return r.size() == 2; }));
+  EXPECT_FALSE(recorded.resyncs()[1]) << "the outage is reported";
+  CLAVIS_ASSERT_OK(cluster.Restart(0));
+  ASSERT_TRUE(recorded.WaitFor(Connected)) << "the feed reconnects by itself";
+  CLAVIS_ASSERT_OK(store->Put("after", "1"));
+  ASSERT_TRUE(recorded.WaitFor([](const std::vector<StoreChange>& c, const std::vector<bool>&) {
+    return !c.empty() && c.back().key == "after";
+  }));
+  // Destroying the feed stops it promptly, also while it waits.
+  feed->reset();
 }
 
 }  // namespace
