@@ -92,7 +92,7 @@ absl::StatusOr<std::shared_ptr<const policy::Policy>> Authorizer::PolicyOf(const
   if (json.empty()) return std::shared_ptr<const policy::Policy>();
   const std::string name = key.ToString();
   {
-    absl::MutexLock lock(&mu_);
+    std::lock_guard<std::mutex> lock(mu_);
     auto it = cache_.find(name);
     if (it != cache_.end() && it->second.json == json) return it->second.parsed;
   }
@@ -104,7 +104,7 @@ absl::StatusOr<std::shared_ptr<const policy::Policy>> Authorizer::PolicyOf(const
                                             " does not parse: ", parsed.status().message()));
   }
   auto shared = std::make_shared<const policy::Policy>(*std::move(parsed));
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   if (cache_.size() >= kMaxCachedPolicies) cache_.clear();
   cache_[name] = CachedPolicy{json, shared};
   return shared;

@@ -28,6 +28,7 @@
 
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -35,7 +36,6 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "absl/synchronization/mutex.h"
 #include "kms/auth/identity.h"
 #include "kms/keys/clock.h"
 #include "kms/keys/encryption_context.h"
@@ -99,7 +99,9 @@ class Authorizer {
     std::string json;
     std::shared_ptr<const policy::Policy> parsed;
   };
-  absl::Mutex mu_;
+  // std::mutex, not absl::Mutex: Debian's Abseil is not TSan-instrumented, so TSan could not check
+  // this.
+  std::mutex mu_;
   std::map<std::string, CachedPolicy> cache_ ABSL_GUARDED_BY(mu_);  // by key name
 };
 

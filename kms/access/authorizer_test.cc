@@ -4,6 +4,11 @@
 // answers like a refused one to outsiders.
 #include "kms/access/authorizer.h"
 
+#include <atomic>
+#include <random>
+#include <thread>
+#include <vector>
+
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "kms/keys/key_domain_testing.h"
@@ -190,6 +195,54 @@ TEST_F(AuthorizerTest, OnlyBackupOperatorsMayTakeBackups) {
   absl::Status refused = Authorizer::Create(repository_.get(), &clock_, bad).status();
   EXPECT_TRUE(absl::IsInvalidArgument(refused));
   EXPECT_THAT(refused.message(), HasSubstr("backup_operators"));
+}
+
+// Requests from several threads while the policies of the keys they use
+// change: each answer is an allow or a refusal, never another error, and a
+// change holds for every request that starts after it returned, whatever
+// the other threads put in the policy and key caches meanwhile.
+TEST_F(AuthorizerTest, ConcurrentRequestsWhilePoliciesChange) {
+  std::vector<KeyName> keys;
+  for (int i = 0; i < 3; ++i) keys.push_back(DefaultPolicyKey("crm" + std::to_string(i)));
+  const std::string allow_app = R"({"version": 1, "statements": [{"effect": "Allow",
+      "principals": ["tenants/acme/principals/app"], "actions": ["Decrypt"]}]})";
+  const std::string deny_app = R"({"version": 1, "statements": [{"effect": "Allow",
+      "principals": ["tenants/acme/principals/alice"], "actions": ["GetKey"]}]})";
+  std::atomic<bool> done{false};
+  std::atomic<int> unexpected{0};
+  std::vector<std::thread> readers;
+  for (int r = 0; r < 4; ++r) {
+    readers.emplace_back([&, r] {
+      std::mt19937 rng(r);
+      while (!done) {
+        const KeyName& key = keys[rng() % keys.size()];
+        absl::Status s =
+            Ask(Who("acme", rng() % 2 ? "app" : "mallory"), Action::kDecrypt, key, "s");
+        if (!s.ok() && !absl::IsPermissionDenied(s)) {
+          ADD_FAILURE() << s;
+          ++unexpected;
+        }
+        s = Ask(Who("globex", "app"), Action::kDecrypt, key, "s");
+        if (!absl::IsPermissionDenied(s)) {
+          ADD_FAILURE() << "cross-tenant request answered " << s;
+          ++unexpected;
+        }
+      }
+    });
+  }
+  for (int i = 0; i < 40; ++i) {
+    const KeyName& key = keys[i % keys.size()];
+    const bool allow = i % 2 == 0;
+    KeyAccessUpdate update;
+    update.policy_json = allow ? allow_app : deny_app;
+    ASSERT_TRUE(lifecycle_->UpdateKeyAccess(key, update).ok());
+    absl::Status s = Ask(Who("acme", "app"), Action::kDecrypt, key, "s");
+    EXPECT_EQ(s.ok(), allow) << "change " << i << ": " << s;
+    EXPECT_TRUE(absl::IsPermissionDenied(Ask(Who("acme", "mallory"), Action::kDecrypt, key, "s")));
+  }
+  done = true;
+  for (std::thread& t : readers) t.join();
+  EXPECT_EQ(unexpected, 0);
 }
 
 }  // namespace

@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <utility>
@@ -34,6 +35,20 @@ struct AuditLog::OpenFile {
 };
 
 namespace {
+
+// absl::Mutex::AwaitWithTimeout on a std::condition_variable: waits until
+// `ready()` or `timeout` has passed (an infinite or huge timeout waits for
+// `ready()` alone) and returns `ready()`.
+template <typename Predicate>
+bool AwaitWithTimeout(std::condition_variable& cv, std::unique_lock<std::mutex>& lock,
+                      absl::Duration timeout, Predicate ready) {
+  if (timeout >= absl::Hours(24 * 365 * 100)) {
+    cv.wait(lock, ready);
+    return true;
+  }
+  return cv.wait_for(lock, absl::ToChronoNanoseconds(std::max(timeout, absl::ZeroDuration())),
+                     ready);
+}
 
 // What the newest complete record of a file says about the chain.
 struct FileScan {
@@ -137,7 +152,7 @@ absl::StatusOr<std::unique_ptr<AuditLog>> AuditLog::Open(AuditLogOptions options
 }
 
 absl::Status AuditLog::Recover() {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   last_digest_ = std::string(kHashSize, '\0');
   last_checkpoint_time_ = options_.now();
   absl::StatusOr<std::vector<audit_internal::LogFileRef>> files =
@@ -319,7 +334,7 @@ absl::StatusOr<uint64_t> AuditLog::Append(const AuditRecord& record) {
   if (record.closing || !record.public_key.empty()) {
     return absl::InvalidArgumentError("closing and public_key belong to checkpoint records");
   }
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   if (stopping_) return absl::FailedPreconditionError("audit log is closed");
   if (!poisoned_.ok()) return poisoned_;
   AuditRecord stamped = record;
@@ -347,7 +362,7 @@ absl::StatusOr<std::string> AuditLog::HashContext(absl::string_view canonical_co
 }
 
 absl::Status AuditLog::Checkpoint() {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   if (stopping_) return absl::FailedPreconditionError("audit log is closed");
   if (!poisoned_.ok()) return poisoned_;
   if (records_since_checkpoint_ == 0) return absl::OkStatus();
@@ -355,7 +370,7 @@ absl::Status AuditLog::Checkpoint() {
 }
 
 absl::Status AuditLog::Sync() {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   if (stopping_) return absl::FailedPreconditionError("audit log is closed");
   if (!poisoned_.ok()) return poisoned_;
   absl::Status s = audit_internal::SyncFd(file_->fd);
@@ -364,7 +379,7 @@ absl::Status AuditLog::Sync() {
 }
 
 uint64_t AuditLog::last_sequence() const {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   return last_sequence_;
 }
 
@@ -374,13 +389,14 @@ void AuditLog::AbandonForTesting() { Stop(/*write_closing_checkpoint=*/false).Ig
 
 absl::Status AuditLog::Stop(bool write_closing_checkpoint) {
   {
-    absl::MutexLock lock(&mu_);
+    std::lock_guard<std::mutex> lock(mu_);
     // Only the first caller stops the log; later ones have nothing to do.
     if (stopping_) return absl::OkStatus();
     stopping_ = true;
   }
+  stop_.notify_all();
   if (flusher_.joinable()) flusher_.join();
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   absl::Status status = poisoned_;
   if (file_ != nullptr && write_closing_checkpoint && status.ok()) {
     status = WriteCheckpointLocked(/*closing=*/true);
@@ -403,9 +419,9 @@ AuditLog::~AuditLog() {
 void AuditLog::FlushLoop() {
   const bool timed_checkpoints = options_.checkpoint_interval > absl::ZeroDuration() &&
                                  options_.checkpoint_interval != absl::InfiniteDuration();
-  mu_.Lock();
+  std::unique_lock<std::mutex> lock(mu_);
   while (true) {
-    mu_.AwaitWithTimeout(absl::Condition(&stopping_), options_.flush_interval);
+    AwaitWithTimeout(stop_, lock, options_.flush_interval, [this] { return stopping_; });
     if (stopping_) break;
     if (!poisoned_.ok()) continue;
     if (timed_checkpoints && records_since_checkpoint_ > 0 &&
@@ -420,16 +436,15 @@ void AuditLog::FlushLoop() {
       // keeps the descriptor open across a concurrent rotation.
       dirty_ = false;
       std::shared_ptr<OpenFile> file = file_;
-      mu_.Unlock();
+      lock.unlock();
       absl::Status s = audit_internal::SyncFd(file->fd);
-      mu_.Lock();
+      lock.lock();
       if (!s.ok() && poisoned_.ok()) {
         spdlog::error("audit log {}: {}; refusing further appends", options_.dir, s.ToString());
         poisoned_ = s;
       }
     }
   }
-  mu_.Unlock();
 }
 
 int64_t AuditLog::NowMicros() const { return absl::ToUnixMicros(options_.now()); }

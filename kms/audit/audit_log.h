@@ -41,9 +41,11 @@
 #ifndef CLAVIS_KMS_AUDIT_AUDIT_LOG_H_
 #define CLAVIS_KMS_AUDIT_AUDIT_LOG_H_
 
+#include <condition_variable>
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <thread>
 
@@ -51,7 +53,6 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
-#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "crypto/kdf.h"
 #include "crypto/secret_bytes.h"
@@ -141,7 +142,9 @@ class AuditLog {
   const std::string public_key_;
   const crypto::HmacSha256Key context_hmac_;  // keyed with options_.context_key
 
-  mutable absl::Mutex mu_;
+  // std::mutex, not absl::Mutex: Debian's Abseil is not TSan-instrumented, so TSan could not check
+  // this.
+  mutable std::mutex mu_;
   std::shared_ptr<OpenFile> file_ ABSL_GUARDED_BY(mu_);
   uint64_t last_sequence_ ABSL_GUARDED_BY(mu_) = 0;
   std::string last_digest_ ABSL_GUARDED_BY(mu_);
@@ -149,6 +152,7 @@ class AuditLog {
   absl::Time last_checkpoint_time_ ABSL_GUARDED_BY(mu_);
   bool dirty_ ABSL_GUARDED_BY(mu_) = false;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  std::condition_variable stop_;  // notified when stopping_ is set
   absl::Status poisoned_ ABSL_GUARDED_BY(mu_);
   int lock_fd_ = -1;  // flock on dir/LOCK; released by Close()
   std::thread flusher_;

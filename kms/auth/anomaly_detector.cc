@@ -3,12 +3,13 @@
 #include <algorithm>
 #include <atomic>
 #include <list>
+#include <mutex>
 #include <utility>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "absl/synchronization/mutex.h"
 
 namespace clavis::kms::auth {
 
@@ -49,7 +50,9 @@ struct AnomalyDetector::State {
   const Clock* const clock;
   std::atomic<uint64_t> alerts{0};
 
-  absl::Mutex mu;
+  // std::mutex, not absl::Mutex: Debian's Abseil is not TSan-instrumented, so TSan could not check
+  // this.
+  std::mutex mu;
   absl::flat_hash_map<std::string, Principal> principals ABSL_GUARDED_BY(mu);
   std::list<std::string> by_last_seen ABSL_GUARDED_BY(mu);  // most recent first
 };
@@ -70,7 +73,7 @@ std::vector<Alert> AnomalyDetector::Observe(absl::string_view principal, uint64_
   const size_t slots = static_cast<size_t>(o.baseline_buckets) + 1;
   std::vector<Alert> alerts;
 
-  absl::MutexLock lock(&s.mu);
+  std::lock_guard<std::mutex> lock(s.mu);
   auto it = s.principals.find(principal);
   if (it == s.principals.end()) {
     while (s.principals.size() >= o.max_principals) {

@@ -3,11 +3,12 @@
 #include <algorithm>
 #include <deque>
 #include <list>
+#include <mutex>
 #include <string>
 #include <utility>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
-#include "absl/synchronization/mutex.h"
 
 namespace clavis::kms::auth {
 
@@ -46,7 +47,11 @@ struct AuthFailureTracker::State {
   LockoutOptions options;  // constant after construction
   const Clock* const clock;
 
-  mutable absl::Mutex mu;
+  // std::mutex, not absl::Mutex: Debian's Abseil is not TSan-instrumented, so TSan could not
+  // check this. Not a std::shared_mutex for LockedFor (every authentication) either: glibc's
+  // rwlock prefers readers, so under load RecordFailure could wait behind a stream of
+  // readers (absl::Mutex favoured the writer); the read is one hash lookup.
+  mutable std::mutex mu;
   absl::flat_hash_map<std::string, Entry> entries ABSL_GUARDED_BY(mu);
   // Subjects, most recent failure first.
   std::list<std::string> by_last_failure ABSL_GUARDED_BY(mu);
@@ -59,7 +64,7 @@ AuthFailureTracker::~AuthFailureTracker() = default;
 
 std::optional<absl::Duration> AuthFailureTracker::LockedFor(absl::string_view subject) const {
   const absl::Time now = state_->clock->Now();
-  absl::ReaderMutexLock lock(&state_->mu);
+  std::lock_guard<std::mutex> lock(state_->mu);
   auto it = state_->entries.find(subject);
   if (it == state_->entries.end() || now >= it->second.locked_until) return std::nullopt;
   return it->second.locked_until - now;
@@ -68,7 +73,7 @@ std::optional<absl::Duration> AuthFailureTracker::LockedFor(absl::string_view su
 std::optional<absl::Duration> AuthFailureTracker::RecordFailure(absl::string_view subject) {
   State& s = *state_;
   const absl::Time now = s.clock->Now();
-  absl::MutexLock lock(&s.mu);
+  std::lock_guard<std::mutex> lock(s.mu);
   auto it = s.entries.find(subject);
   if (it == s.entries.end()) {
     while (s.entries.size() >= s.options.max_subjects) {
@@ -104,7 +109,7 @@ std::optional<absl::Duration> AuthFailureTracker::RecordFailure(absl::string_vie
 void AuthFailureTracker::RecordSuccess(absl::string_view subject) {
   State& s = *state_;
   const absl::Time now = s.clock->Now();
-  absl::MutexLock lock(&s.mu);
+  std::lock_guard<std::mutex> lock(s.mu);
   auto it = s.entries.find(subject);
   if (it == s.entries.end()) return;
   it->second.failures.clear();

@@ -154,5 +154,35 @@ TEST_F(RateLimiterTest, ConcurrentAcquireNeverExceedsTheBurst) {
   EXPECT_EQ(allowed.load(), 100);
 }
 
+// The clock moves while threads take from one bucket and crowd the table
+// with others: never more than the burst plus what the elapsed time refills.
+TEST_F(RateLimiterTest, ConcurrentAcquireWithAMovingClockStaysWithinTheRate) {
+  RateLimitOptions o = TestOptions();  // 10/s, burst 20
+  o.max_principals = 1000;
+  RateLimiter r(o, &clock_);
+  constexpr int kSteps = 200;
+  const absl::Duration step = absl::Milliseconds(50);  // half a request each
+  std::atomic<bool> done{false};
+  std::atomic<int> allowed{0};
+  std::vector<std::thread> threads;
+  for (int th = 0; th < 4; ++th) {
+    threads.emplace_back([&, th] {
+      for (int i = 0; !done; ++i) {
+        if (!r.Acquire("shared").has_value()) ++allowed;
+        r.Acquire(absl::StrCat("own-", th, "-", i % 300), 2);
+      }
+    });
+  }
+  for (int i = 0; i < kSteps; ++i) {
+    clock_.Advance(step);
+    absl::SleepFor(absl::Microseconds(200));
+  }
+  done = true;
+  for (auto& th : threads) th.join();
+  const int refill = static_cast<int>(absl::ToDoubleSeconds(step * kSteps) * 10);
+  EXPECT_LE(allowed.load(), 20 + refill);
+  EXPECT_GE(allowed.load(), 20);
+}
+
 }  // namespace
 }  // namespace clavis::kms::auth

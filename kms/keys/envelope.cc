@@ -49,6 +49,16 @@ absl::Status Envelope::CheckKeyVersionUsable(const KeyEntry& key, uint32_t versi
                    FormatTimestamp(FromMicros(v->state_change_time_us()))));
 }
 
+absl::Status Envelope::KnowVersion(std::shared_ptr<const KeyEntry>* key, uint32_t version) {
+  if ((*key)->FindVersion(version) != nullptr) return absl::OkStatus();
+  const KeyName name = (*key)->name();
+  auto fresh = lifecycle_->CurrentKey(name);
+  if (!fresh.ok()) return fresh.status();
+  if (auto s = KeyNotUsable(name, (*fresh)->record()); !s.ok()) return s;
+  *key = *std::move(fresh);
+  return absl::OkStatus();
+}
+
 struct Envelope::UsableSegment {
   std::shared_ptr<const KeyEntry> key;
   std::shared_ptr<const SegmentEntry> segment;
@@ -78,7 +88,6 @@ absl::StatusOr<Envelope::KeyAndSegment> Envelope::UsableKeyAndSegment(const Segm
 absl::StatusOr<Envelope::UsableSegment> Envelope::SegmentForEncrypt(const SegmentName& name) {
   auto found = UsableKeyAndSegment(name);
   if (!found.ok()) return found.status();
-  const KeyEntry& key = *found->key;
   const SegmentEntry& segment = *found->segment;
   UsableSegment out;
   out.segment_version = segment.record().primary_version();
@@ -88,6 +97,8 @@ absl::StatusOr<Envelope::UsableSegment> Envelope::SegmentForEncrypt(const Segmen
         absl::StrCat("segment ", name.ToString(), " has no record of its primary version"));
   }
   out.key_version = v->key_version();
+  if (auto s = KnowVersion(&found->key, out.key_version); !s.ok()) return s;
+  const KeyEntry& key = *found->key;
   if (auto s = CheckKeyVersionUsable(key, out.key_version); !s.ok()) return s;
   auto aead = repository_->SegmentAead(key, segment, out.segment_version);
   if (!aead.ok()) return aead.status();
@@ -169,6 +180,7 @@ absl::StatusOr<DecryptResult> Envelope::Decrypt(absl::string_view ciphertext_blo
   const internal::SegmentVersionRecord* v =
       (*segment)->FindVersion(blob->header.segment_key_version);
   if (v == nullptr) return BlobDecryptionFailed();
+  if (auto s = KnowVersion(&*key, v->key_version()); !s.ok()) return s;
   if (auto s = CheckKeyVersionUsable(**key, v->key_version()); !s.ok()) return s;
   auto aead = repository_->SegmentAead(**key, **segment, v->version());
   if (!aead.ok()) return aead.status();
@@ -206,6 +218,7 @@ absl::StatusOr<crypto::SecretBytes> Envelope::DeriveBlindIndexKey(const SegmentN
     return absl::DataLossError(absl::StrCat("segment ", segment.ToString(), " has no key version ",
                                             kBlindIndexSegmentKeyVersion));
   }
+  if (auto s = KnowVersion(&found->key, v->key_version()); !s.ok()) return s;
   if (auto s = CheckKeyVersionUsable(*found->key, v->key_version()); !s.ok()) return s;
   auto segment_key = repository_->UnwrapSegmentKey(*found->key, segment.segment, *v);
   if (!segment_key.ok()) return segment_key.status();

@@ -84,6 +84,10 @@ class Envelope {
   absl::StatusOr<KeyAndSegment> UsableKeyAndSegment(const SegmentName& name);
   absl::StatusOr<UsableSegment> SegmentForEncrypt(const SegmentName& name);
   absl::Status CheckKeyVersionUsable(const KeyEntry& key, uint32_t version);
+  // Reads `key` again if it does not know master-key `version` yet: it was
+  // read before the segment that names the version, and a rotation and a
+  // re-wrap may have come in between. The key read again must be usable.
+  absl::Status KnowVersion(std::shared_ptr<const KeyEntry>* key, uint32_t version);
   absl::StatusOr<EncryptResult> Seal(const UsableSegment& segment,
                                      const crypto::SecretBytes& plaintext,
                                      const EncryptionContext& context);

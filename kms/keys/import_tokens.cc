@@ -1,5 +1,7 @@
 #include "kms/keys/import_tokens.h"
 
+#include <algorithm>
+
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "crypto/encoding.h"
@@ -8,6 +10,20 @@
 
 namespace clavis::kms {
 namespace {
+
+// absl::Mutex::AwaitWithTimeout on a std::condition_variable: waits until
+// `ready()` or `timeout` has passed (an infinite or huge timeout waits for
+// `ready()` alone) and returns `ready()`.
+template <typename Predicate>
+bool AwaitWithTimeout(std::condition_variable& cv, std::unique_lock<std::mutex>& lock,
+                      absl::Duration timeout, Predicate ready) {
+  if (timeout >= absl::Hours(24 * 365 * 100)) {
+    cv.wait(lock, ready);
+    return true;
+  }
+  return cv.wait_for(lock, absl::ToChronoNanoseconds(std::max(timeout, absl::ZeroDuration())),
+                     ready);
+}
 
 // "clavis-import-v1." + 16 random bytes, base64url without padding.
 constexpr absl::string_view kTokenPrefix = "clavis-import-v1.";
@@ -35,9 +51,9 @@ ImportTokenStore::ImportTokenStore(const Clock* clock, ImportTokenOptions option
     : clock_(clock), options_(options) {
   if (options_.sweep_interval <= absl::ZeroDuration()) return;
   sweeper_ = std::thread([this] {
-    absl::MutexLock lock(&mu_);
+    std::unique_lock<std::mutex> lock(mu_);
     while (!stopping_) {
-      mu_.AwaitWithTimeout(absl::Condition(&stopping_), options_.sweep_interval);
+      AwaitWithTimeout(stop_, lock, options_.sweep_interval, [this] { return stopping_; });
       if (!stopping_) SweepLocked(clock_->Now());
     }
   });
@@ -45,9 +61,10 @@ ImportTokenStore::ImportTokenStore(const Clock* clock, ImportTokenOptions option
 
 ImportTokenStore::~ImportTokenStore() {
   {
-    absl::MutexLock lock(&mu_);
+    std::lock_guard<std::mutex> lock(mu_);
     stopping_ = true;
   }
+  stop_.notify_all();
   if (sweeper_.joinable()) sweeper_.join();
 }
 
@@ -61,7 +78,7 @@ absl::StatusOr<IssuedImportToken> ImportTokenStore::Issue(const KeyName& key,
   {
     // Reserve a slot first, so concurrent callers cannot all start a
     // seconds-long key generation past the limits.
-    absl::MutexLock lock(&mu_);
+    std::lock_guard<std::mutex> lock(mu_);
     SweepLocked(clock_->Now());
     if (live_.size() + pending_ >= options_.max_live_tokens) {
       return absl::ResourceExhaustedError(
@@ -86,7 +103,7 @@ absl::StatusOr<IssuedImportToken> ImportTokenStore::Issue(const KeyName& key,
   // Key generation takes a second or more: outside the lock.
   auto generated = crypto::RsaOaepPrivateKey::Generate(modulus_bits);
   if (!generated.ok()) {
-    absl::MutexLock lock(&mu_);
+    std::lock_guard<std::mutex> lock(mu_);
     unreserve();
     return generated.status();
   }
@@ -95,7 +112,7 @@ absl::StatusOr<IssuedImportToken> ImportTokenStore::Issue(const KeyName& key,
   auto der = private_key->PublicKeyDer();
   auto pem = private_key->PublicKeyPem();
   if (!der.ok() || !pem.ok()) {
-    absl::MutexLock lock(&mu_);
+    std::lock_guard<std::mutex> lock(mu_);
     unreserve();
     return !der.ok() ? der.status() : pem.status();
   }
@@ -104,7 +121,7 @@ absl::StatusOr<IssuedImportToken> ImportTokenStore::Issue(const KeyName& key,
   const std::string id = crypto::Base64Encode(crypto::RandomBytes(kTokenIdBytes),
                                               crypto::Base64Variant::kUrlSafeNoPadding);
   out.token = absl::StrCat(kTokenPrefix, id);
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   unreserve();
   out.expire_time = clock_->Now() + options_.validity;
   live_[id] = Live{key, algorithm, std::move(private_key), out.expire_time, 0};
@@ -115,7 +132,7 @@ absl::StatusOr<std::shared_ptr<const crypto::RsaOaepPrivateKey>> ImportTokenStor
     absl::string_view token, const KeyName& key, ImportWrappingAlgorithm algorithm) {
   auto id = TokenId(token);
   if (!id.ok()) return id.status();
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   SweepLocked(clock_->Now());
   auto live = live_.find(*id);
   if (live == live_.end()) {
@@ -160,7 +177,7 @@ absl::StatusOr<std::shared_ptr<const crypto::RsaOaepPrivateKey>> ImportTokenStor
 void ImportTokenStore::Consume(absl::string_view token) {
   auto id = TokenId(token);
   if (!id.ok()) return;
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   auto live = live_.find(*id);
   if (live == live_.end()) return;
   BuryLocked(*id, live->second, Ending::kUsed, clock_->Now());
@@ -170,7 +187,7 @@ void ImportTokenStore::Consume(absl::string_view token) {
 void ImportTokenStore::RecordFailure(absl::string_view token) {
   auto id = TokenId(token);
   if (!id.ok()) return;
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   auto live = live_.find(*id);
   if (live == live_.end()) return;
   live->second.in_use = false;
@@ -182,18 +199,18 @@ void ImportTokenStore::RecordFailure(absl::string_view token) {
 void ImportTokenStore::Release(absl::string_view token) {
   auto id = TokenId(token);
   if (!id.ok()) return;
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   auto live = live_.find(*id);
   if (live != live_.end()) live->second.in_use = false;
 }
 
 void ImportTokenStore::Sweep() {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   SweepLocked(clock_->Now());
 }
 
 size_t ImportTokenStore::live_tokens() const {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   return live_.size();
 }
 

@@ -20,14 +20,16 @@
 #ifndef CLAVIS_KMS_KEYS_IMPORT_TOKENS_H_
 #define CLAVIS_KMS_KEYS_IMPORT_TOKENS_H_
 
+#include <condition_variable>
 #include <deque>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <thread>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
-#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "crypto/rsa_oaep.h"
 #include "kms/keys/clock.h"
@@ -112,7 +114,9 @@ class ImportTokenStore {
 
   const Clock* const clock_;
   const ImportTokenOptions options_;
-  mutable absl::Mutex mu_;
+  // std::mutex, not absl::Mutex: Debian's Abseil is not TSan-instrumented, so TSan could not check
+  // this.
+  mutable std::mutex mu_;
   absl::flat_hash_map<std::string, Live> live_ ABSL_GUARDED_BY(mu_);
   // Tokens being issued (their RSA keys are being generated), in total and
   // per key: they count against the limits before they exist.
@@ -121,6 +125,7 @@ class ImportTokenStore {
   absl::flat_hash_map<std::string, Tombstone> tombstones_ ABSL_GUARDED_BY(mu_);
   std::deque<std::string> tombstone_order_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  std::condition_variable stop_;  // notified when stopping_ is set
   std::thread sweeper_;
 };
 

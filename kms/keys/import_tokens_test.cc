@@ -153,5 +153,51 @@ TEST_F(ImportTokenStoreTest, LimitsLiveTokensPerKey) {
   EXPECT_TRUE(store.Issue(KeyName{"acme", "other"}, kOaep, 3072).ok());
 }
 
+// Many imports race for one token while the sweeper runs: at any moment at
+// most one holds it, a released token can be claimed again, and once one
+// import consumed it every later attempt hears "already used".
+TEST_F(ImportTokenStoreTest, ConcurrentRedeemsClaimATokenOnceWhileTheSweeperRuns) {
+  ImportTokenOptions options;
+  options.sweep_interval = absl::Milliseconds(1);
+  ImportTokenStore store(&clock_, options);
+  auto issued = store.Issue(key_, kOaep, 3072);
+  ASSERT_TRUE(issued.ok()) << issued.status();
+  constexpr int kThreads = 6;
+  constexpr int kRounds = 40;
+  std::atomic<int> holders{0}, claims{0}, consumed{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kRounds; ++i) {
+        auto claimed = store.Redeem(issued->token, key_, kOaep);
+        if (!claimed.ok()) {
+          EXPECT_TRUE(absl::IsFailedPrecondition(claimed.status())) << claimed.status();
+          continue;
+        }
+        EXPECT_EQ(++holders, 1) << "two imports hold the token";
+        ++claims;
+        --holders;
+        // The last round of thread 0 imports; everyone else gives it back.
+        if (t == 0 && i == kRounds - 1) {
+          store.Consume(issued->token);
+          ++consumed;
+        } else {
+          store.Release(issued->token);
+        }
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_GE(claims.load(), 1);
+  EXPECT_LE(consumed.load(), 1);
+  if (consumed == 0) {
+    ASSERT_TRUE(store.Redeem(issued->token, key_, kOaep).ok());
+    store.Consume(issued->token);
+  }
+  EXPECT_THAT(store.Redeem(issued->token, key_, kOaep).status().message(),
+              HasSubstr("already used"));
+  EXPECT_EQ(store.live_tokens(), 0u);
+}
+
 }  // namespace
 }  // namespace clavis::kms

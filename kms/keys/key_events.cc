@@ -3,14 +3,28 @@
 #include <algorithm>
 
 namespace clavis::kms {
+namespace {
+
+// absl::Mutex::AwaitWithTimeout on a std::condition_variable: waits until
+// `ready()` or `timeout` has passed (an infinite or huge timeout waits for
+// `ready()` alone) and returns `ready()`.
+template <typename Predicate>
+bool AwaitWithTimeout(std::condition_variable& cv, std::unique_lock<std::mutex>& lock,
+                      absl::Duration timeout, Predicate ready) {
+  if (timeout >= absl::Hours(24 * 365 * 100)) {
+    cv.wait(lock, ready);
+    return true;
+  }
+  return cv.wait_for(lock, absl::ToChronoNanoseconds(std::max(timeout, absl::ZeroDuration())),
+                     ready);
+}
+
+}  // namespace
 
 KeyEventSubscription::WaitResult KeyEventSubscription::Next(absl::Duration timeout,
                                                             clavis::v1::KeyEvent* event) {
-  absl::MutexLock lock(&mu_);
-  auto ready = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    return closed_ || lost_ || !queue_.empty();
-  };
-  mu_.AwaitWithTimeout(absl::Condition(&ready), timeout);
+  std::unique_lock<std::mutex> lock(mu_);
+  AwaitWithTimeout(changed_, lock, timeout, [this] { return closed_ || lost_ || !queue_.empty(); });
   if (closed_) return WaitResult::kClosed;
   if (lost_) return WaitResult::kLost;
   if (queue_.empty()) return WaitResult::kTimeout;
@@ -20,19 +34,25 @@ KeyEventSubscription::WaitResult KeyEventSubscription::Next(absl::Duration timeo
 }
 
 void KeyEventSubscription::Close() {
-  absl::MutexLock lock(&mu_);
-  closed_ = true;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    closed_ = true;
+  }
+  changed_.notify_all();
 }
 
 void KeyEventSubscription::Push(const clavis::v1::KeyEvent& event) {
-  absl::MutexLock lock(&mu_);
-  if (closed_ || lost_) return;
-  if (queue_.size() >= capacity_) {
-    lost_ = true;  // the subscriber must resynchronise; never block the publisher
-    queue_.clear();
-    return;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (closed_ || lost_) return;
+    if (queue_.size() >= capacity_) {
+      lost_ = true;  // the subscriber must resynchronise; never block the publisher
+      queue_.clear();
+    } else {
+      queue_.push_back(event);
+    }
   }
-  queue_.push_back(event);
+  changed_.notify_all();
 }
 
 void KeyEventSubscription::MarkLost() {
@@ -44,22 +64,24 @@ void KeyEventSubscription::MarkLost() {
 
 std::shared_ptr<KeyEventSubscription> KeyEventBus::Subscribe(const std::string& tenant) {
   std::shared_ptr<KeyEventSubscription> sub(new KeyEventSubscription(tenant, queue_capacity_));
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   subscribers_.push_back(sub);
   return sub;
 }
 
 void KeyEventBus::Publish(const std::string& tenant, clavis::v1::KeyEvent event) {
-  std::vector<std::shared_ptr<KeyEventSubscription>> targets;
-  {
-    absl::MutexLock lock(&mu_);
-    event.set_sequence(++next_sequence_[tenant]);
-    subscribers_.erase(std::remove_if(subscribers_.begin(), subscribers_.end(),
-                                      [](const auto& w) { return w.expired(); }),
-                       subscribers_.end());
-    for (const auto& w : subscribers_) {
-      if (auto s = w.lock(); s && s->tenant_ == tenant) targets.push_back(std::move(s));
-    }
+  // Delivered under mu_, so two publishers of one tenant cannot hand their
+  // events to a subscriber in the other order than their sequence numbers
+  // (a client takes a step back for lost events and drops its cache). Push
+  // never blocks, so publishers wait on each other only for the queueing.
+  std::vector<std::shared_ptr<KeyEventSubscription>> targets;  // released after the lock
+  std::lock_guard<std::mutex> lock(mu_);
+  event.set_sequence(++next_sequence_[tenant]);
+  subscribers_.erase(std::remove_if(subscribers_.begin(), subscribers_.end(),
+                                    [](const auto& w) { return w.expired(); }),
+                     subscribers_.end());
+  for (const auto& w : subscribers_) {
+    if (auto s = w.lock(); s && s->tenant_ == tenant) targets.push_back(std::move(s));
   }
   for (const auto& s : targets) s->Push(event);
 }
@@ -67,7 +89,7 @@ void KeyEventBus::Publish(const std::string& tenant, clavis::v1::KeyEvent event)
 void KeyEventBus::CloseAll() {
   std::vector<std::shared_ptr<KeyEventSubscription>> all;
   {
-    absl::MutexLock lock(&mu_);
+    std::lock_guard<std::mutex> lock(mu_);
     for (const auto& w : subscribers_) {
       if (auto s = w.lock()) all.push_back(std::move(s));
     }

@@ -5,20 +5,24 @@
 // Each subscription has a bounded queue; a subscriber that falls behind by
 // more than its capacity is marked `lost` and must drop all cached keys of
 // the tenant (events carry a per-process sequence number, so a client can
-// also see a gap). Publishing never blocks on a slow subscriber.
+// also see a gap). Each subscriber gets a tenant's events in sequence
+// order, also from concurrent publishers. Publishing never blocks on a slow
+// subscriber.
 //
 // Thread safety: all methods may be called concurrently.
 #ifndef CLAVIS_KMS_KEYS_KEY_EVENTS_H_
 #define CLAVIS_KMS_KEYS_KEY_EVENTS_H_
 
+#include <condition_variable>
 #include <cstdint>
 #include <deque>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
-#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "clavis/v1/resources.pb.h"
 
@@ -42,7 +46,10 @@ class KeyEventSubscription {
 
   const std::string tenant_;
   const size_t capacity_;
-  absl::Mutex mu_;
+  // std::mutex, not absl::Mutex: Debian's Abseil is not TSan-instrumented, so TSan could not check
+  // this.
+  std::mutex mu_;
+  std::condition_variable changed_;  // notified on every change of the fields below
   std::deque<clavis::v1::KeyEvent> queue_ ABSL_GUARDED_BY(mu_);
   bool lost_ ABSL_GUARDED_BY(mu_) = false;
   bool closed_ ABSL_GUARDED_BY(mu_) = false;
@@ -66,7 +73,9 @@ class KeyEventBus {
 
  private:
   const size_t queue_capacity_;
-  absl::Mutex mu_;
+  // std::mutex, not absl::Mutex: Debian's Abseil is not TSan-instrumented, so TSan could not check
+  // this.
+  std::mutex mu_;
   // Per tenant, so a tenant's stream has no gaps unless it really missed
   // events.
   absl::flat_hash_map<std::string, uint64_t> next_sequence_ ABSL_GUARDED_BY(mu_);

@@ -104,8 +104,9 @@ absl::StatusOr<std::shared_ptr<const Entry>> KeyRepository::GetEntry(
   if (!record.ParseFromString(**raw)) return Corrupt(what, name.ToString());
   auto entry = std::make_shared<const Entry>(name, std::move(record), std::move(**raw));
   {
-    absl::MutexLock lock(&fill_mu_);
-    if (epoch_ == epoch && cache_trusted_.load(std::memory_order_relaxed)) {
+    std::lock_guard<std::mutex> lock(fill_mu_);
+    if (epoch_ == epoch && !BeingWrittenLocked(store_key) &&
+        cache_trusted_.load(std::memory_order_relaxed)) {
       cache->Put(store_key, entry);
     }
   }
@@ -125,11 +126,10 @@ absl::Status KeyRepository::CreateKey(const KeyName& name, const internal::KeyRe
   WriteBatch batch;
   const std::string store_key = KeyStoreKey(name);
   batch.Expect(store_key, std::nullopt).Put(store_key, record.SerializeAsString());
-  absl::Status s = store_->Commit(batch);
+  absl::Status s = CommitWrite({{store_key}, {}}, [&] { return store_->Commit(batch); });
   if (absl::IsAborted(s)) {
     return absl::AlreadyExistsError(absl::StrCat("key ", name.ToString(), " already exists"));
   }
-  if (s.ok()) InvalidateKey(name);
   return s;
 }
 
@@ -138,11 +138,10 @@ absl::Status KeyRepository::CreateSegment(const SegmentName& name,
   WriteBatch batch;
   const std::string store_key = SegmentStoreKey(name);
   batch.Expect(store_key, std::nullopt).Put(store_key, record.SerializeAsString());
-  absl::Status s = store_->Commit(batch);
+  absl::Status s = CommitWrite({{store_key}, {}}, [&] { return store_->Commit(batch); });
   if (absl::IsAborted(s)) {
     return absl::AlreadyExistsError(absl::StrCat("segment ", name.ToString(), " already exists"));
   }
-  if (s.ok()) InvalidateSegment(name);
   return s;
 }
 
@@ -161,8 +160,7 @@ template <typename Record>
 absl::StatusOr<Record> KeyRepository::ReadModifyWrite(
     const std::string& store_key, absl::string_view what, const std::string& display_name,
     const std::function<absl::Status(Record*)>& mutate,
-    const std::function<absl::Status(const WriteBatch&)>& commit,
-    const std::function<void()>& invalidate) {
+    const std::function<absl::Status(const WriteBatch&)>& commit, const WriteTargets& targets) {
   for (int attempt = 0; attempt < options_.max_update_attempts; ++attempt) {
     // Read from the store, not the cache: the precondition must be current.
     auto raw = store_->Get(store_key);
@@ -175,9 +173,8 @@ absl::StatusOr<Record> KeyRepository::ReadModifyWrite(
     if (absl::Status s = mutate(&record); !s.ok()) return s;
     WriteBatch batch;
     batch.Expect(store_key, **raw).Put(store_key, record.SerializeAsString());
-    absl::Status s = commit(batch);
+    absl::Status s = CommitWrite(targets, [&] { return commit(batch); });
     if (absl::IsAborted(s)) continue;  // changed concurrently: read again
-    invalidate();
     if (!s.ok()) return s;
     return record;
   }
@@ -189,6 +186,10 @@ absl::StatusOr<internal::KeyRecord> KeyRepository::UpdateKeyImpl(const KeyName& 
                                                                  const KeyMutation& mutate,
                                                                  bool purge,
                                                                  bool delete_all_segments) {
+  WriteTargets targets{{KeyStoreKey(name)}, {}};
+  // A purge destroys material: segment keys unwrapped under it must not
+  // linger in the cache either.
+  if (purge || delete_all_segments) targets.prefixes.push_back(SegmentPrefix(name));
   return ReadModifyWrite<internal::KeyRecord>(
       KeyStoreKey(name), "key", name.ToString(), mutate,
       [&](const WriteBatch& batch) {
@@ -197,12 +198,7 @@ absl::StatusOr<internal::KeyRecord> KeyRepository::UpdateKeyImpl(const KeyName& 
         if (delete_all_segments) prefixes.push_back(SegmentPrefix(name));
         return store_->CommitAndPurge(batch, prefixes);
       },
-      [&] {
-        InvalidateKey(name);
-        // A purge destroys material: segment keys unwrapped under it must
-        // not linger in the cache either.
-        if (purge || delete_all_segments) InvalidateAllSegments(name);
-      });
+      targets);
 }
 
 absl::StatusOr<internal::SegmentRecord> KeyRepository::UpdateSegment(
@@ -222,7 +218,7 @@ absl::StatusOr<internal::SegmentRecord> KeyRepository::UpdateSegmentImpl(
       [&](const WriteBatch& batch) {
         return purge ? store_->CommitAndPurge(batch, {}) : store_->Commit(batch);
       },
-      [&] { InvalidateSegment(name); });
+      WriteTargets{{SegmentStoreKey(name)}, {}});
 }
 
 absl::StatusOr<std::vector<internal::KeyRecord>> KeyRepository::ListKeys(
@@ -296,19 +292,15 @@ absl::Status KeyRepository::CommitSegmentUpdates(const KeyEntry& key,
     batch.Expect(store_keys.back(), update.expected_raw)
         .Put(store_keys.back(), update.record.SerializeAsString());
   }
-  absl::Status s = store_->Commit(batch);
-  absl::MutexLock lock(&fill_mu_);
-  ++epoch_;
+  absl::Status s = CommitWrite({store_keys, {}}, [&] { return store_->Commit(batch); });
   if (absl::IsAborted(s)) {
-    // The key record (or a segment) changed since `key` was read, and the
-    // cached entry may still be the old one (writers drop it only after
-    // their commit, and a version's destruction purges first): the caller
-    // retries, and must then read the key as stored, never unwrap under a
-    // version destroyed or marked compromised meanwhile.
+    // The key record (or a segment) changed since `key` was read: the
+    // caller retries, and must then read the key as stored, never unwrap
+    // under a version destroyed or marked compromised meanwhile. Its writer
+    // drops the cached entry too; this does not rely on that.
+    std::lock_guard<std::mutex> lock(fill_mu_);
+    ++epoch_;
     key_cache_.Erase(KeyStoreKey(key.name()));
-  } else {
-    // As after any write attempt that may have committed.
-    for (const std::string& store_key : store_keys) segment_cache_.Erase(store_key);
   }
   return s;
 }
@@ -321,7 +313,7 @@ absl::StatusOr<std::string> KeyRepository::WrapMasterMaterial(const KeyName& key
 absl::StatusOr<std::shared_ptr<const crypto::Aead>> KeyRepository::MasterAead(const KeyEntry& key,
                                                                               uint32_t version) {
   {
-    absl::MutexLock lock(&key.mu_);
+    std::lock_guard<std::mutex> lock(key.mu_);
     auto it = key.master_.find(version);
     if (it != key.master_.end()) return it->second;
   }
@@ -339,7 +331,7 @@ absl::StatusOr<std::shared_ptr<const crypto::Aead>> KeyRepository::MasterAead(co
   auto aead = crypto::Aead::New(crypto::AeadAlgorithm::kAes256Gcm, *std::move(material));
   if (!aead.ok()) return aead.status();
   std::shared_ptr<const crypto::Aead> shared = *std::move(aead);
-  absl::MutexLock lock(&key.mu_);
+  std::lock_guard<std::mutex> lock(key.mu_);
   key.master_.emplace(version, shared);
   return shared;
 }
@@ -380,7 +372,7 @@ absl::StatusOr<crypto::SecretBytes> KeyRepository::UnwrapSegmentKey(
 absl::StatusOr<std::shared_ptr<const crypto::Aead>> KeyRepository::SegmentAead(
     const KeyEntry& key, const SegmentEntry& segment, uint32_t segment_version) {
   {
-    absl::MutexLock lock(&segment.mu_);
+    std::lock_guard<std::mutex> lock(segment.mu_);
     auto it = segment.keys_.find(segment_version);
     if (it != segment.keys_.end()) return it->second;
   }
@@ -394,47 +386,77 @@ absl::StatusOr<std::shared_ptr<const crypto::Aead>> KeyRepository::SegmentAead(
   auto aead = crypto::Aead::New(crypto::AeadAlgorithm::kAes256Gcm, *std::move(key_bytes));
   if (!aead.ok()) return aead.status();
   std::shared_ptr<const crypto::Aead> shared = *std::move(aead);
-  absl::MutexLock lock(&segment.mu_);
+  std::lock_guard<std::mutex> lock(segment.mu_);
   segment.keys_.emplace(segment_version, shared);
   return shared;
 }
 
 uint64_t KeyRepository::CurrentEpoch() {
-  absl::MutexLock lock(&fill_mu_);
+  std::lock_guard<std::mutex> lock(fill_mu_);
   return epoch_;
 }
 
 // Bumping the epoch and erasing under fill_mu_ makes (bump, erase) atomic
 // with a reader's (check epoch, put): either the put came first and is
-// erased, or the check sees the new epoch and does not put.
-void KeyRepository::InvalidateKey(const KeyName& name) {
-  absl::MutexLock lock(&fill_mu_);
+// erased, or the check sees the new epoch and does not put. Between
+// BeginWrite and EndWrite no reader puts a target at all: one that read
+// the store before the commit must not put the old value back after
+// another reader cached (or merely saw) the new one.
+void KeyRepository::BeginWrite(const WriteTargets& targets) {
+  std::lock_guard<std::mutex> lock(fill_mu_);
   ++epoch_;
-  key_cache_.Erase(KeyStoreKey(name));
+  for (const std::string& k : targets.keys) ++writing_keys_[k];
+  for (const std::string& p : targets.prefixes) ++writing_prefixes_[p];
+  DropLocked(targets);
 }
 
-void KeyRepository::InvalidateSegment(const SegmentName& name) {
-  absl::MutexLock lock(&fill_mu_);
+void KeyRepository::EndWrite(const WriteTargets& targets) {
+  std::lock_guard<std::mutex> lock(fill_mu_);
   ++epoch_;
-  segment_cache_.Erase(SegmentStoreKey(name));
+  for (const std::string& k : targets.keys) {
+    if (--writing_keys_[k] == 0) writing_keys_.erase(k);
+  }
+  for (const std::string& p : targets.prefixes) {
+    if (--writing_prefixes_[p] == 0) writing_prefixes_.erase(p);
+  }
+  DropLocked(targets);
 }
 
-void KeyRepository::InvalidateAllSegments(const KeyName& name) {
-  absl::MutexLock lock(&fill_mu_);
-  ++epoch_;
-  const std::string prefix = SegmentPrefix(name);
-  segment_cache_.EraseIf([&](const std::string& k) { return absl::StartsWith(k, prefix); });
+void KeyRepository::DropLocked(const WriteTargets& targets) {
+  for (const std::string& k : targets.keys) {
+    key_cache_.Erase(k);
+    segment_cache_.Erase(k);
+  }
+  for (const std::string& p : targets.prefixes) {
+    segment_cache_.EraseIf([&](const std::string& k) { return absl::StartsWith(k, p); });
+  }
+}
+
+bool KeyRepository::BeingWrittenLocked(const std::string& store_key) const {
+  if (writing_keys_.count(store_key) > 0) return true;
+  for (const auto& [prefix, count] : writing_prefixes_) {
+    if (absl::StartsWith(store_key, prefix)) return true;
+  }
+  return false;
+}
+
+absl::Status KeyRepository::CommitWrite(const WriteTargets& targets,
+                                        const std::function<absl::Status()>& commit) {
+  BeginWrite(targets);
+  absl::Status s = commit();
+  EndWrite(targets);
+  return s;
 }
 
 void KeyRepository::InvalidateStoreKey(const std::string& store_key) {
-  absl::MutexLock lock(&fill_mu_);
+  std::lock_guard<std::mutex> lock(fill_mu_);
   ++epoch_;
   key_cache_.Erase(store_key);
   segment_cache_.Erase(store_key);
 }
 
 void KeyRepository::InvalidateAll(bool trusted) {
-  absl::MutexLock lock(&fill_mu_);
+  std::lock_guard<std::mutex> lock(fill_mu_);
   ++epoch_;
   cache_trusted_.store(trusted, std::memory_order_release);
   key_cache_.Clear();

@@ -4,11 +4,14 @@
 // them. It knows how material is wrapped; it knows nothing about which state
 // transitions are allowed (KeyLifecycle) or about data keys (Envelope).
 //
-// Caching: every write goes through this class, which drops the cached entry
-// after the write commits. A reader that started before an invalidation does
-// not put what it read back into the cache (an invalidation epoch guards
-// that), so a cached entry is never older than the last committed write of
-// this process.
+// Caching: every write goes through this class. The entries a write may
+// change are dropped before it commits and again after, and nobody caches
+// them while it is under way; a reader that started before an invalidation
+// does not put what it read back into the cache (an invalidation epoch
+// guards that). So a cached entry is never older than the last committed
+// write of this process, also while that write is still returning: a call
+// that saw the write in the store is never followed by one that sees the
+// cached value from before it.
 //
 // Thread safety: all methods may be called concurrently.
 #ifndef CLAVIS_KMS_KEYS_KEY_REPOSITORY_H_
@@ -20,12 +23,13 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <mutex>
 #include <string>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "absl/synchronization/mutex.h"
 #include "crypto/aead.h"
 #include "crypto/secret_bytes.h"
 #include "kms/keys/lru_cache.h"
@@ -55,7 +59,9 @@ class KeyEntry {
   const KeyName name_;
   const internal::KeyRecord record_;
   const std::string raw_;
-  mutable absl::Mutex mu_;
+  // std::mutex, not absl::Mutex: Debian's Abseil is not TSan-instrumented, so TSan could not check
+  // this.
+  mutable std::mutex mu_;
   // AES-256-GCM under each unwrapped master-key version.
   mutable std::map<uint32_t, std::shared_ptr<const crypto::Aead>> master_ ABSL_GUARDED_BY(mu_);
 };
@@ -77,7 +83,9 @@ class SegmentEntry {
   const SegmentName name_;
   const internal::SegmentRecord record_;
   const std::string raw_;
-  mutable absl::Mutex mu_;
+  // std::mutex, not absl::Mutex: Debian's Abseil is not TSan-instrumented, so TSan could not check
+  // this.
+  mutable std::mutex mu_;
   mutable std::map<uint32_t, std::shared_ptr<const crypto::Aead>> keys_ ABSL_GUARDED_BY(mu_);
 };
 
@@ -195,6 +203,23 @@ class KeyRepository {
   void InvalidateAll(bool trusted);
 
  private:
+  // What a write may change: store keys (key or segment records) and
+  // prefixes of segment store keys.
+  struct WriteTargets {
+    std::vector<std::string> keys;
+    std::vector<std::string> prefixes;
+  };
+  // Bracket every commit: BeginWrite drops the targets' cached entries and
+  // keeps them out of the caches until the matching EndWrite, which drops
+  // them again; both move the epoch.
+  void BeginWrite(const WriteTargets& targets);
+  void EndWrite(const WriteTargets& targets);
+  void DropLocked(const WriteTargets& targets) ABSL_EXCLUSIVE_LOCKS_REQUIRED(fill_mu_);
+  bool BeingWrittenLocked(const std::string& store_key) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(fill_mu_);
+  // Commits `batch` between BeginWrite and EndWrite of `targets`.
+  absl::Status CommitWrite(const WriteTargets& targets,
+                           const std::function<absl::Status()>& commit);
   template <typename Entry, typename Name>
   absl::StatusOr<std::shared_ptr<const Entry>> GetEntry(const Name& name,
                                                         const std::string& store_key,
@@ -204,16 +229,12 @@ class KeyRepository {
   absl::StatusOr<Record> ReadModifyWrite(
       const std::string& store_key, absl::string_view what, const std::string& display_name,
       const std::function<absl::Status(Record*)>& mutate,
-      const std::function<absl::Status(const WriteBatch&)>& commit,
-      const std::function<void()>& invalidate);
+      const std::function<absl::Status(const WriteBatch&)>& commit, const WriteTargets& targets);
   absl::StatusOr<internal::KeyRecord> UpdateKeyImpl(const KeyName& name, const KeyMutation& mutate,
                                                     bool purge, bool delete_all_segments);
   absl::StatusOr<internal::SegmentRecord> UpdateSegmentImpl(const SegmentName& name,
                                                             const SegmentMutation& mutate,
                                                             bool purge);
-  void InvalidateKey(const KeyName& name);
-  void InvalidateSegment(const SegmentName& name);
-  void InvalidateAllSegments(const KeyName& name);
 
   Store* const store_;
   RootKeyProvider* const root_;
@@ -222,11 +243,16 @@ class KeyRepository {
 
   // Bumped on every invalidation; a reader caches what it read only if the
   // epoch did not move while it read.
-  absl::Mutex fill_mu_;
+  // std::mutex, not absl::Mutex: Debian's Abseil is not TSan-instrumented, so TSan could not check
+  // this.
+  std::mutex fill_mu_;
   uint64_t epoch_ ABSL_GUARDED_BY(fill_mu_) = 0;
   // Written under fill_mu_ (with an epoch bump); read without it on the
   // fast path, where a stale true is harmless: the bump already erased.
   std::atomic<bool> cache_trusted_{true};
+  // Targets of the writes under way (a count per store key and prefix).
+  std::map<std::string, int> writing_keys_ ABSL_GUARDED_BY(fill_mu_);
+  std::map<std::string, int> writing_prefixes_ ABSL_GUARDED_BY(fill_mu_);
   LruCache<std::string, KeyEntry> key_cache_;
   LruCache<std::string, SegmentEntry> segment_cache_;
 };

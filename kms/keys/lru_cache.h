@@ -12,10 +12,11 @@
 #include <functional>
 #include <list>
 #include <memory>
+#include <mutex>
 #include <utility>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
-#include "absl/synchronization/mutex.h"
 
 namespace clavis::kms {
 
@@ -26,7 +27,7 @@ class LruCache {
   explicit LruCache(size_t capacity) : capacity_(capacity) {}
 
   std::shared_ptr<const V> Get(const K& key) {
-    absl::MutexLock lock(&mu_);
+    std::lock_guard<std::mutex> lock(mu_);
     auto it = index_.find(key);
     if (it == index_.end()) return nullptr;
     order_.splice(order_.begin(), order_, it->second);  // most recent first
@@ -34,7 +35,7 @@ class LruCache {
   }
 
   void Put(const K& key, std::shared_ptr<const V> value) {
-    absl::MutexLock lock(&mu_);
+    std::lock_guard<std::mutex> lock(mu_);
     auto it = index_.find(key);
     if (it != index_.end()) {
       it->second->second = std::move(value);
@@ -50,7 +51,7 @@ class LruCache {
   }
 
   void Erase(const K& key) {
-    absl::MutexLock lock(&mu_);
+    std::lock_guard<std::mutex> lock(mu_);
     auto it = index_.find(key);
     if (it == index_.end()) return;
     order_.erase(it->second);
@@ -60,7 +61,7 @@ class LruCache {
   // Erases every entry whose key satisfies `pred` (linear in size; used for
   // rare events such as destroying a key).
   void EraseIf(const std::function<bool(const K&)>& pred) {
-    absl::MutexLock lock(&mu_);
+    std::lock_guard<std::mutex> lock(mu_);
     for (auto it = order_.begin(); it != order_.end();) {
       if (pred(it->first)) {
         index_.erase(it->first);
@@ -72,13 +73,13 @@ class LruCache {
   }
 
   void Clear() {
-    absl::MutexLock lock(&mu_);
+    std::lock_guard<std::mutex> lock(mu_);
     index_.clear();
     order_.clear();
   }
 
   size_t size() const {
-    absl::MutexLock lock(&mu_);
+    std::lock_guard<std::mutex> lock(mu_);
     return order_.size();
   }
   size_t capacity() const { return capacity_; }
@@ -86,7 +87,9 @@ class LruCache {
  private:
   using Entry = std::pair<K, std::shared_ptr<const V>>;
   const size_t capacity_;
-  mutable absl::Mutex mu_;
+  // std::mutex, not absl::Mutex: Debian's Abseil is not TSan-instrumented, so TSan could not check
+  // this.
+  mutable std::mutex mu_;
   std::list<Entry> order_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_map<K, typename std::list<Entry>::iterator> index_ ABSL_GUARDED_BY(mu_);
 };

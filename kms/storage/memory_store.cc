@@ -9,20 +9,20 @@
 namespace clavis::kms {
 
 absl::StatusOr<std::optional<std::string>> MemoryStore::Get(absl::string_view key) {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   auto it = data_.find(key);
   if (it == data_.end()) return std::nullopt;
   return it->second;
 }
 
 absl::Status MemoryStore::Put(absl::string_view key, absl::string_view value) {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   data_.insert_or_assign(std::string(key), std::string(value));
   return absl::OkStatus();
 }
 
 absl::Status MemoryStore::Delete(absl::string_view key) {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   auto it = data_.find(key);
   if (it != data_.end()) data_.erase(it);
   return absl::OkStatus();
@@ -31,7 +31,7 @@ absl::Status MemoryStore::Delete(absl::string_view key) {
 absl::StatusOr<std::vector<KeyValue>> MemoryStore::Scan(absl::string_view prefix,
                                                         absl::string_view start_after,
                                                         size_t limit) {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   std::vector<KeyValue> result;
   auto it = data_.lower_bound(std::max(prefix, start_after));
   if (it != data_.end() && it->first == start_after) ++it;
@@ -43,13 +43,13 @@ absl::StatusOr<std::vector<KeyValue>> MemoryStore::Scan(absl::string_view prefix
 }
 
 absl::Status MemoryStore::Commit(const WriteBatch& batch) {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   return CommitLocked(batch);
 }
 
 absl::Status MemoryStore::CommitAndPurge(const WriteBatch& batch,
                                          const std::vector<std::string>& delete_prefixes) {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   if (absl::Status status = CommitLocked(batch); !status.ok()) return status;
   for (const std::string& prefix : delete_prefixes) {
     auto first = data_.lower_bound(prefix);
@@ -63,7 +63,7 @@ absl::Status MemoryStore::CommitAndPurge(const WriteBatch& batch,
 absl::Status MemoryStore::ExportSnapshot(const ExportVisitor& visit) {
   std::map<std::string, std::string, std::less<>> copy;
   {
-    absl::MutexLock lock(&mu_);
+    std::lock_guard<std::mutex> lock(mu_);
     copy = data_;
   }
   for (const auto& [key, value] : copy) {

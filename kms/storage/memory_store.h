@@ -13,6 +13,7 @@
 #define CLAVIS_KMS_STORAGE_MEMORY_STORE_H_
 
 #include <map>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -21,7 +22,6 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
-#include "absl/synchronization/mutex.h"
 #include "kms/storage/store.h"
 
 namespace clavis::kms {
@@ -48,7 +48,9 @@ class MemoryStore : public Store {
   // Checks the preconditions and applies the operations, or changes nothing.
   absl::Status CommitLocked(const WriteBatch& batch) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
-  absl::Mutex mu_;
+  // std::mutex, not absl::Mutex: Debian's Abseil is not TSan-instrumented, so TSan could not check
+  // this.
+  std::mutex mu_;
   // std::less<> compares std::string bytewise (char_traits<char>::compare is
   // memcmp-like, unsigned), which is the key order the contract requires.
   std::map<std::string, std::string, std::less<>> data_ ABSL_GUARDED_BY(mu_);
