@@ -56,10 +56,13 @@ void KeyEventSubscription::Push(const clavis::v1::KeyEvent& event) {
 }
 
 void KeyEventSubscription::MarkLost() {
-  absl::MutexLock lock(&mu_);
-  if (closed_) return;
-  lost_ = true;
-  queue_.clear();
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (closed_) return;
+    lost_ = true;
+    queue_.clear();
+  }
+  changed_.notify_all();
 }
 
 std::shared_ptr<KeyEventSubscription> KeyEventBus::Subscribe(const std::string& tenant) {
@@ -100,7 +103,7 @@ void KeyEventBus::CloseAll() {
 void KeyEventBus::LoseAll() {
   std::vector<std::shared_ptr<KeyEventSubscription>> all;
   {
-    absl::MutexLock lock(&mu_);
+    std::lock_guard<std::mutex> lock(mu_);
     for (const auto& w : subscribers_) {
       if (auto s = w.lock()) all.push_back(std::move(s));
     }
