@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdarg>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -20,6 +21,9 @@
 #include "absl/time/clock.h"
 #include "kms/storage/store_util.h"
 #include "rocksdb/db.h"
+#include "rocksdb/env.h"
+#include "rocksdb/file_system.h"
+#include "rocksdb/io_status.h"
 #include "rocksdb/iterator.h"
 #include "rocksdb/listener.h"
 #include "rocksdb/metadata.h"
@@ -195,7 +199,137 @@ absl::Status CreateDirectories(const std::string& path) {
   return absl::OkStatus();
 }
 
-rocksdb::Options MakeRocksOptions(const RocksDbStoreOptions& store_options) {
+// RocksDB's info LOG (in the data directory, so on the disk that fills up)
+// must never fail a write. RocksDB writes it through a WritableFileWriter,
+// which remembers a failed write, and in 7.8 builds with assertions (as
+// Debian's) the next LOG line then aborts the process (`Assertion
+// sync_without_flush_called_' in WritableFileWriter::Append): any thread can
+// write that line, a writer reporting its own error, a background flush, a
+// close. So the LOG's file drops what it cannot write instead of failing,
+// and the store warns (once per outage) that LOG lines are being lost.
+class NeverFailingLogFile : public rocksdb::FSWritableFileOwnerWrapper {
+ public:
+  NeverFailingLogFile(std::unique_ptr<rocksdb::FSWritableFile> file, std::string name,
+                      std::shared_ptr<std::atomic<bool>> failing)
+      : rocksdb::FSWritableFileOwnerWrapper(std::move(file)),
+        name_(std::move(name)),
+        failing_(std::move(failing)) {}
+
+  rocksdb::IOStatus Append(const rocksdb::Slice& data, const rocksdb::IOOptions& options,
+                           rocksdb::IODebugContext* dbg) override {
+    return Tolerate(target()->Append(data, options, dbg), /*wrote=*/!data.empty());
+  }
+  rocksdb::IOStatus Append(const rocksdb::Slice& data, const rocksdb::IOOptions& options,
+                           const rocksdb::DataVerificationInfo& info,
+                           rocksdb::IODebugContext* dbg) override {
+    return Tolerate(target()->Append(data, options, info, dbg), /*wrote=*/!data.empty());
+  }
+  rocksdb::IOStatus PositionedAppend(const rocksdb::Slice& data, uint64_t offset,
+                                     const rocksdb::IOOptions& options,
+                                     rocksdb::IODebugContext* dbg) override {
+    return Tolerate(target()->PositionedAppend(data, offset, options, dbg),
+                    /*wrote=*/!data.empty());
+  }
+  rocksdb::IOStatus PositionedAppend(const rocksdb::Slice& data, uint64_t offset,
+                                     const rocksdb::IOOptions& options,
+                                     const rocksdb::DataVerificationInfo& info,
+                                     rocksdb::IODebugContext* dbg) override {
+    return Tolerate(target()->PositionedAppend(data, offset, options, info, dbg),
+                    /*wrote=*/!data.empty());
+  }
+  rocksdb::IOStatus Truncate(uint64_t size, const rocksdb::IOOptions& options,
+                             rocksdb::IODebugContext* dbg) override {
+    return Tolerate(target()->Truncate(size, options, dbg));
+  }
+  rocksdb::IOStatus Close(const rocksdb::IOOptions& options,
+                          rocksdb::IODebugContext* dbg) override {
+    return Tolerate(target()->Close(options, dbg));
+  }
+  rocksdb::IOStatus Flush(const rocksdb::IOOptions& options,
+                          rocksdb::IODebugContext* dbg) override {
+    return Tolerate(target()->Flush(options, dbg));
+  }
+  rocksdb::IOStatus Sync(const rocksdb::IOOptions& options, rocksdb::IODebugContext* dbg) override {
+    return Tolerate(target()->Sync(options, dbg));
+  }
+  rocksdb::IOStatus Fsync(const rocksdb::IOOptions& options,
+                          rocksdb::IODebugContext* dbg) override {
+    return Tolerate(target()->Fsync(options, dbg));
+  }
+  rocksdb::IOStatus RangeSync(uint64_t offset, uint64_t nbytes, const rocksdb::IOOptions& options,
+                              rocksdb::IODebugContext* dbg) override {
+    return Tolerate(target()->RangeSync(offset, nbytes, options, dbg));
+  }
+  rocksdb::IOStatus Allocate(uint64_t offset, uint64_t len, const rocksdb::IOOptions& options,
+                             rocksdb::IODebugContext* dbg) override {
+    return Tolerate(target()->Allocate(offset, len, options, dbg));
+  }
+
+ private:
+  // `wrote`: the call wrote bytes, so success means the LOG works again.
+  rocksdb::IOStatus Tolerate(rocksdb::IOStatus s, bool wrote = false) {
+    if (s.ok()) {
+      if (wrote) failing_->store(false);
+    } else if (!failing_->exchange(true)) {
+      spdlog::warn("RocksDB info log {}: lines are dropped until it can be written again: {}",
+                   name_, s.ToString());
+    }
+    return rocksdb::IOStatus::OK();
+  }
+
+  const std::string name_;
+  const std::shared_ptr<std::atomic<bool>> failing_;
+};
+
+// The file system of the info LOG only (never of data files): the given one,
+// with every writable file a NeverFailingLogFile, and loggers made over such
+// a file (the default file system makes its own, out of this one's reach).
+class InfoLogFileSystem : public rocksdb::FileSystemWrapper {
+ public:
+  explicit InfoLogFileSystem(const std::shared_ptr<rocksdb::FileSystem>& base)
+      : rocksdb::FileSystemWrapper(base) {}
+  const char* Name() const override { return "ClavisInfoLogFileSystem"; }
+
+  // The Env whose file system this is; set before any logger is made.
+  void set_env(rocksdb::Env* env) { env_ = env; }
+
+  rocksdb::IOStatus NewWritableFile(const std::string& f, const rocksdb::FileOptions& options,
+                                    std::unique_ptr<rocksdb::FSWritableFile>* r,
+                                    rocksdb::IODebugContext* dbg) override {
+    std::unique_ptr<rocksdb::FSWritableFile> file;
+    rocksdb::IOStatus s = target()->NewWritableFile(f, options, &file, dbg);
+    if (s.ok()) *r = std::make_unique<NeverFailingLogFile>(std::move(file), f, failing_);
+    return s;
+  }
+  rocksdb::IOStatus ReopenWritableFile(const std::string& f, const rocksdb::FileOptions& options,
+                                       std::unique_ptr<rocksdb::FSWritableFile>* r,
+                                       rocksdb::IODebugContext* dbg) override {
+    std::unique_ptr<rocksdb::FSWritableFile> file;
+    rocksdb::IOStatus s = target()->ReopenWritableFile(f, options, &file, dbg);
+    if (s.ok()) *r = std::make_unique<NeverFailingLogFile>(std::move(file), f, failing_);
+    return s;
+  }
+  rocksdb::IOStatus NewLogger(const std::string& f, const rocksdb::IOOptions& /*options*/,
+                              std::shared_ptr<rocksdb::Logger>* r,
+                              rocksdb::IODebugContext* /*dbg*/) override {
+    // RocksDB's own logger, writing through NewWritableFile above.
+    return rocksdb::status_to_io_status(rocksdb::NewEnvLogger(f, env_, r));
+  }
+
+ private:
+  rocksdb::Env* env_ = nullptr;
+  const std::shared_ptr<std::atomic<bool>> failing_ = std::make_shared<std::atomic<bool>>(false);
+};
+
+// Discards every line: the info log when no LOG file could be made.
+class DiscardingLogger : public rocksdb::Logger {
+ public:
+  using rocksdb::Logger::Logv;
+  void Logv(const char* /*format*/, va_list /*ap*/) override {}
+};
+
+rocksdb::Options MakeRocksOptions(const RocksDbStoreOptions& store_options,
+                                  std::shared_ptr<rocksdb::Logger> info_log) {
   rocksdb::Options options;
   options.create_if_missing = store_options.create_if_missing;
   // Fail (DataLoss) rather than serve or silently skip damaged data.
@@ -219,12 +353,37 @@ rocksdb::Options MakeRocksOptions(const RocksDbStoreOptions& store_options) {
   // here); the destructor flushes explicitly so that the next open has no
   // WAL to replay.
   options.avoid_flush_during_shutdown = false;
-  // Bound the disk space of RocksDB's own info LOG files.
-  options.max_log_file_size = 16 << 20;
-  options.keep_log_file_num = 10;
+  // RocksDB's own info LOG, which must not abort the process when the disk
+  // is full (see NeverFailingLogFile); made by OpenInfoLog.
+  options.info_log = std::move(info_log);
   options.listeners.push_back(std::make_shared<NoAutoRecovery>());
   if (store_options.env != nullptr) options.env = store_options.env;
   return options;
+}
+
+// RocksDB's info LOG for the database in `path` (the file LOG there, rolled
+// like RocksDB rolls its own), through an InfoLogFileSystem over the store's
+// file system. `log_env` receives the Env the logger uses, which must
+// outlive it. A logger that discards every line if no LOG can be made
+// (RocksDB would then run without one, too).
+std::shared_ptr<rocksdb::Logger> OpenInfoLog(const RocksDbStoreOptions& store_options,
+                                             std::unique_ptr<rocksdb::Env>* log_env) {
+  rocksdb::Env* base = store_options.env != nullptr ? store_options.env : rocksdb::Env::Default();
+  auto fs = std::make_shared<InfoLogFileSystem>(base->GetFileSystem());
+  *log_env = rocksdb::NewCompositeEnv(fs);
+  fs->set_env(log_env->get());
+  rocksdb::DBOptions options;
+  options.env = log_env->get();
+  // Bound the disk space of the info LOG files.
+  options.max_log_file_size = 16 << 20;
+  options.keep_log_file_num = 10;
+  std::shared_ptr<rocksdb::Logger> logger;
+  if (rocksdb::Status s = rocksdb::CreateLoggerFromOptions(store_options.path, options, &logger);
+      !s.ok() || logger == nullptr) {
+    spdlog::warn("RocksDB store {}: no info log: {}", store_options.path, s.ToString());
+    return std::make_shared<DiscardingLogger>();
+  }
+  return logger;
 }
 
 }  // namespace
@@ -285,7 +444,9 @@ absl::StatusOr<std::unique_ptr<RocksDbStore>> RocksDbStore::Open(
                  st.st_mode & 0777);
   }
 
-  rocksdb::Options rocks_options = MakeRocksOptions(options);
+  std::unique_ptr<rocksdb::Env> info_log_env;
+  std::shared_ptr<rocksdb::Logger> info_log = OpenInfoLog(options, &info_log_env);
+  rocksdb::Options rocks_options = MakeRocksOptions(options, info_log);
   // Write-group and sync counts for write_stats(); tickers are per-core
   // counters, histograms and timers (the costly part) stay off.
   rocks_options.statistics = rocksdb::CreateDBStatistics();
@@ -298,6 +459,7 @@ absl::StatusOr<std::unique_ptr<RocksDbStore>> RocksDbStore::Open(
         " is in use by another process (or another open store in this process): ", s.ToString()));
   }
   if (s.IsCorruption() && DamagedFile(s.ToString()).empty()) {
+    info_log->Flush();
     if (const std::string file = DamagedFileFromInfoLog(path); !file.empty()) {
       return FromRocks(rocksdb::Status::Corruption(absl::StrCat("in ", file, ": ", s.getState())),
                        path, "opening the database (replaying the write-ahead log)");
@@ -315,14 +477,19 @@ absl::StatusOr<std::unique_ptr<RocksDbStore>> RocksDbStore::Open(
   }
   spdlog::info("opened RocksDB store in {}", path);
   return std::unique_ptr<RocksDbStore>(
-      new RocksDbStore(options, std::move(db), std::move(rocks_options.statistics)));
+      new RocksDbStore(options, std::move(db), std::move(rocks_options.statistics),
+                       std::move(info_log_env), std::move(info_log)));
 }
 
 RocksDbStore::RocksDbStore(RocksDbStoreOptions options, std::unique_ptr<rocksdb::DB> db,
-                           std::shared_ptr<rocksdb::Statistics> statistics)
+                           std::shared_ptr<rocksdb::Statistics> statistics,
+                           std::unique_ptr<rocksdb::Env> info_log_env,
+                           std::shared_ptr<rocksdb::Logger> info_log)
     : path_(options.path),
       options_(std::move(options)),
       statistics_(std::move(statistics)),
+      info_log_env_(std::move(info_log_env)),
+      info_log_(std::move(info_log)),
       db_(std::move(db)) {}
 
 RocksDbWriteStats RocksDbStore::write_stats() const {
@@ -630,7 +797,7 @@ absl::Status RocksDbStore::RecoverWrites() {
     }
     db_.reset();
   }
-  rocksdb::Options rocks_options = MakeRocksOptions(options_);
+  rocksdb::Options rocks_options = MakeRocksOptions(options_, info_log_);
   rocks_options.statistics = statistics_;
   rocksdb::DB* raw_db = nullptr;
   rocksdb::Status opened = rocksdb::DB::Open(rocks_options, path_, &raw_db);

@@ -60,6 +60,10 @@
 // WAL, whose torn last record, the failed write, was never acknowledged).
 // Meanwhile writes fail fast with the first error and reads go on. So
 // writes resume on their own once there is room, without a restart.
+// RocksDB's info LOG (in the data directory, so on the same disk) drops the
+// lines it cannot write: RocksDB's own LOG writer remembers a failed write
+// and asserts on the next line (any thread's: the writer reporting its
+// error, a background flush, the close), which aborted the process.
 //
 // Thread safety: all methods may be called concurrently. The destructor must
 // not run concurrently with any other method.
@@ -87,6 +91,7 @@
 namespace rocksdb {
 class DB;
 class Env;
+class Logger;
 class Status;
 class Statistics;
 class WriteBatch;
@@ -168,7 +173,9 @@ class RocksDbStore : public Store {
   class StripeLocks;
 
   RocksDbStore(RocksDbStoreOptions options, std::unique_ptr<rocksdb::DB> db,
-               std::shared_ptr<rocksdb::Statistics> statistics);
+               std::shared_ptr<rocksdb::Statistics> statistics,
+               std::unique_ptr<rocksdb::Env> info_log_env,
+               std::shared_ptr<rocksdb::Logger> info_log);
 
   // Get without taking pin_mu_; the caller holds it (shared is enough).
   absl::StatusOr<std::optional<std::string>> GetPinned(absl::string_view key)
@@ -211,6 +218,13 @@ class RocksDbStore : public Store {
   // Tickers only (no histograms or timers), for write_stats(); kept across
   // reopens.
   const std::shared_ptr<rocksdb::Statistics> statistics_;
+  // RocksDB's info LOG (the file LOG in path_), kept across reopens, and the
+  // Env it writes through. A failed write to it drops the line instead of
+  // leaving RocksDB's writer in an error state that aborts the process on
+  // the next line (see the class comment). Declared before db_: they
+  // outlive it.
+  const std::unique_ptr<rocksdb::Env> info_log_env_;
+  const std::shared_ptr<rocksdb::Logger> info_log_;
 
   // Every public method holds db_mu_ shared while it uses db_ (taken first,
   // before any other lock of this class); RecoverWrites holds it exclusively

@@ -714,6 +714,17 @@ class FaultyFileSystem : public rocksdb::FileSystemWrapper {
     if (s.ok()) *r = std::make_unique<File>(std::move(file), this, f);
     return s;
   }
+  // RocksDB's info LOG, made as the POSIX file system makes it (an EnvLogger
+  // over one of its writable files), so that it sits on the faulty disk too,
+  // as the LOG in the data directory does on a real one. (FileSystemWrapper
+  // would hand this to the default file system, out of reach of the faults.)
+  // env_of_this: the Env whose file system this is.
+  void set_env(rocksdb::Env* env_of_this) { env_ = env_of_this; }
+  rocksdb::IOStatus NewLogger(const std::string& f, const rocksdb::IOOptions& /*options*/,
+                              std::shared_ptr<rocksdb::Logger>* r,
+                              rocksdb::IODebugContext* /*dbg*/) override {
+    return rocksdb::status_to_io_status(rocksdb::NewEnvLogger(f, env_, r));
+  }
   rocksdb::IOStatus ReopenWritableFile(const std::string& f, const rocksdb::FileOptions& options,
                                        std::unique_ptr<rocksdb::FSWritableFile>* r,
                                        rocksdb::IODebugContext* dbg) override {
@@ -763,6 +774,7 @@ class FaultyFileSystem : public rocksdb::FileSystemWrapper {
   };
 
   std::atomic<Fault> fault_{Fault::kNone};
+  rocksdb::Env* env_ = nullptr;
 };
 
 class RocksDbStoreWriteFaultTest : public RocksDbStoreTest {
@@ -771,6 +783,7 @@ class RocksDbStoreWriteFaultTest : public RocksDbStoreTest {
     RocksDbStoreTest::SetUp();
     faulty_ = std::make_shared<FaultyFileSystem>();
     env_ = rocksdb::NewCompositeEnv(faulty_);
+    faulty_->set_env(env_.get());
   }
   std::unique_ptr<RocksDbStore> MustOpenFaulty() {
     RocksDbStoreOptions options = OptionsFor(dir_.data_path());
@@ -856,6 +869,57 @@ TEST_F(RocksDbStoreWriteFaultTest, DiskFullDuringAPurgeIsReportedAndThePurgeCanB
   CLAVIS_ASSERT_OK(store->CommitAndPurge(batch, {}));
   EXPECT_EQ(*store->Get(FaultKey(3)), std::nullopt);
   EXPECT_EQ(*store->Get(FaultKey(4)), FaultValue(4));
+}
+
+// A full disk fails RocksDB's info LOG (in the data directory) as well as
+// the WAL: clavisd aborted on that (RocksDB 7.8 asserts
+// `sync_without_flush_called_` on the next LOG line once a LOG write has
+// failed), with writers on several threads, a purge and RocksDB's own
+// logging (the write error, the close) all writing LOG lines meanwhile.
+// Nothing may abort; writes fail cleanly and resume once there is room.
+TEST_F(RocksDbStoreWriteFaultTest, DiskFullAlsoFailingTheInfoLogNeverAbortsAndResumes) {
+  std::unique_ptr<RocksDbStore> store = MustOpenFaulty();
+  ASSERT_NE(store, nullptr);
+  for (int i = 0; i < 100; ++i) CLAVIS_ASSERT_OK(store->Put(FaultKey(i), FaultValue(i)));
+
+  faulty_->set_fault(FaultyFileSystem::Fault::kNoSpace);
+  constexpr int kThreads = 4;
+  std::vector<std::thread> writers;
+  std::atomic<int> unexpected{0};
+  for (int t = 0; t < kThreads; ++t) {
+    writers.emplace_back([&, t] {
+      for (int i = 0; i < 20; ++i) {
+        absl::Status s = store->Put(FaultKey(1000 + t * 100 + i), FaultValue(i));
+        if (s.code() != absl::StatusCode::kResourceExhausted) ++unexpected;
+      }
+    });
+  }
+  for (std::thread& writer : writers) writer.join();
+  EXPECT_EQ(unexpected.load(), 0);
+  WriteBatch purge;
+  purge.Delete(FaultKey(3));
+  EXPECT_EQ(store->CommitAndPurge(purge, {}).code(), absl::StatusCode::kResourceExhausted);
+  // A resume attempt while still full (the probe fails), then a close and a
+  // reopen while still full: RocksDB logs through all of them.
+  std::this_thread::sleep_for(std::chrono::milliseconds(1100));
+  EXPECT_EQ(store->Put(FaultKey(2000), "x").code(), absl::StatusCode::kResourceExhausted);
+  store.reset();
+  faulty_->set_fault(FaultyFileSystem::Fault::kNone);
+  store = MustOpenFaulty();
+  ASSERT_NE(store, nullptr);
+  for (int i = 0; i < 100; ++i) ASSERT_EQ(*store->Get(FaultKey(i)), FaultValue(i));
+
+  // Full again, then room again: the store closes the failed database and
+  // reopens it by itself (RocksDB logs the close on the failed LOG).
+  faulty_->set_fault(FaultyFileSystem::Fault::kNoSpace);
+  EXPECT_EQ(store->Put(FaultKey(2001), "x").code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_EQ(store->Put(FaultKey(2002), "x").code(), absl::StatusCode::kResourceExhausted);
+  faulty_->set_fault(FaultyFileSystem::Fault::kNone);
+  CLAVIS_ASSERT_OK(PutUntilOk(*store, FaultKey(2003), FaultValue(2003)));
+  CLAVIS_ASSERT_OK(store->CommitAndPurge(purge, {}));
+  EXPECT_EQ(*store->Get(FaultKey(3)), std::nullopt);
+  EXPECT_EQ(*store->Get(FaultKey(2003)), FaultValue(2003));
+  for (int i = 2000; i <= 2002; ++i) EXPECT_EQ(*store->Get(FaultKey(i)), std::nullopt) << i;
 }
 
 TEST_F(RocksDbStoreWriteFaultTest, ReadOnlyFileSystemFailsWritesKeepsReadsAndResumes) {
