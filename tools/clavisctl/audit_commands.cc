@@ -133,44 +133,87 @@ void AddQueryOptions(CLI::App* c, AuditQueryArgs* args) {
 
 }  // namespace
 
+namespace {
+
+// The report of one log as --json fields.
+google::protobuf::Struct ReportFields(const kms::AuditVerifyReport& report) {
+  // lowerCamelCase like every other --json answer. Counts fit a double's 53
+  // bits for any real log.
+  google::protobuf::Struct fields;
+  auto& f = *fields.mutable_fields();
+  f["ok"].set_bool_value(report.ok());
+  f["tampered"].set_bool_value(report.tampered());
+  f["cleanlyClosed"].set_bool_value(report.cleanly_closed);
+  f["files"].set_number_value(static_cast<double>(report.files));
+  f["records"].set_number_value(static_cast<double>(report.records));
+  f["checkpoints"].set_number_value(static_cast<double>(report.checkpoints));
+  f["lastSequence"].set_number_value(static_cast<double>(report.last_sequence));
+  f["unverifiedTailRecords"].set_number_value(static_cast<double>(report.unverified_tail_records));
+  f["problem"].set_string_value(kms::AuditProblemName(report.problem));
+  f["file"].set_string_value(report.file);
+  f["offset"].set_number_value(static_cast<double>(report.offset));
+  f["sequence"].set_number_value(static_cast<double>(report.sequence));
+  f["detail"].set_string_value(report.detail);
+  return fields;
+}
+
+// The command's status for one log's report (exit 0, 4 or 5).
+absl::Status ReportStatus(const kms::AuditVerifyReport& report, const std::string& prefix) {
+  if (report.ok()) return absl::OkStatus();
+  if (report.tampered()) {
+    return absl::DataLossError(
+        absl::StrCat(prefix, "the audit log was changed or damaged: ", report.ToString()));
+  }
+  return absl::FailedPreconditionError(absl::StrCat(
+      prefix,
+      "the audit log does not end with a closing checkpoint (clavisd still running, or it "
+      "crashed or the tail was cut): ",
+      report.ToString()));
+}
+
+}  // namespace
+
 absl::Status VerifyAudit(Session& session, const AuditVerifyArgs& args) {
   if (args.public_key.empty() == args.public_key_file.empty()) {
     return AsUsageError(
         absl::InvalidArgumentError("give exactly one of --public-key and --public-key-file"));
   }
+  if (args.dirs.empty()) return AsUsageError(absl::InvalidArgumentError("give --dir"));
   auto key = PublicKey(args);
   if (!key.ok()) return key.status();
-  auto report = kms::VerifyAuditLog(args.dir, *key);
-  if (!report.ok()) return LogReadError(report.status(), args.dir);
-  // One JSON document, printed like every other --json answer (escaped,
-  // lowerCamelCase). Counts fit a double's 53 bits for any real log.
-  google::protobuf::Struct fields;
-  auto& f = *fields.mutable_fields();
-  f["ok"].set_bool_value(report->ok());
-  f["tampered"].set_bool_value(report->tampered());
-  f["cleanlyClosed"].set_bool_value(report->cleanly_closed);
-  f["files"].set_number_value(static_cast<double>(report->files));
-  f["records"].set_number_value(static_cast<double>(report->records));
-  f["checkpoints"].set_number_value(static_cast<double>(report->checkpoints));
-  f["lastSequence"].set_number_value(static_cast<double>(report->last_sequence));
-  f["unverifiedTailRecords"].set_number_value(static_cast<double>(report->unverified_tail_records));
-  f["problem"].set_string_value(kms::AuditProblemName(report->problem));
-  f["file"].set_string_value(report->file);
-  f["offset"].set_number_value(static_cast<double>(report->offset));
-  f["sequence"].set_number_value(static_cast<double>(report->sequence));
-  f["detail"].set_string_value(report->detail);
-  if (absl::Status s = session.Print(fields, TerminalSafe(report->ToString()) + "\n"); !s.ok()) {
-    return s;
+  if (args.dirs.size() == 1) {
+    auto report = kms::VerifyAuditLog(args.dirs[0], *key);
+    if (!report.ok()) return LogReadError(report.status(), args.dirs[0]);
+    if (absl::Status s =
+            session.Print(ReportFields(*report), TerminalSafe(report->ToString()) + "\n");
+        !s.ok()) {
+      return s;
+    }
+    return ReportStatus(*report, "");
   }
-  if (report->ok()) return absl::OkStatus();
-  if (report->tampered()) {
-    return absl::DataLossError(
-        absl::StrCat("the audit log was changed or damaged: ", report->ToString()));
+  // Several logs (one chain per replica): each is verified on its own; the
+  // result is the worst of them (tampering before an open tail).
+  google::protobuf::Struct all;
+  auto* logs = (*all.mutable_fields())["logs"].mutable_list_value();
+  std::string text;
+  absl::Status worst = absl::OkStatus();
+  bool all_ok = true;
+  for (const std::string& dir : args.dirs) {
+    auto report = kms::VerifyAuditLog(dir, *key);
+    if (!report.ok()) return LogReadError(report.status(), dir);
+    google::protobuf::Struct fields = ReportFields(*report);
+    (*fields.mutable_fields())["dir"].set_string_value(dir);
+    *logs->add_values()->mutable_struct_value() = std::move(fields);
+    absl::StrAppend(&text, TerminalSafe(dir), ": ", TerminalSafe(report->ToString()), "\n");
+    all_ok = all_ok && report->ok();
+    absl::Status s = ReportStatus(*report, absl::StrCat(dir, ": "));
+    if (!s.ok() && (worst.ok() || (absl::IsFailedPrecondition(worst) && absl::IsDataLoss(s)))) {
+      worst = s;
+    }
   }
-  return absl::FailedPreconditionError(absl::StrCat(
-      "the audit log does not end with a closing checkpoint (clavisd still running, or it "
-      "crashed or the tail was cut): ",
-      report->ToString()));
+  (*all.mutable_fields())["ok"].set_bool_value(all_ok);
+  if (absl::Status s = session.Print(all, text); !s.ok()) return s;
+  return worst;
 }
 
 absl::Status QueryAudit(Session& session, const AuditQueryArgs& args) {
@@ -220,9 +263,14 @@ void RegisterAuditCommands(CommandRegistry& registry) {
         *audit, "verify",
         "Check the hash chain and signed checkpoints; name the first changed, deleted, "
         "inserted or reordered record, or a cut tail",
-        {"clavisctl audit verify --dir data/audit --public-key-file data/audit-signing.pub"},
+        {"clavisctl audit verify --dir data/audit --public-key-file data/audit-signing.pub",
+         "clavisctl audit verify --dir replica-a/audit --dir replica-b/audit --public-key-file "
+         "replica-a/audit-signing.pub"},
         [args](Session& s) { return VerifyAudit(s, *args); });
-    c->add_option("--dir", args->dir, "The audit log directory (<data_dir>/audit)")->required();
+    c->add_option("--dir", args->dirs,
+                  "The audit log directory (<data_dir>/audit); repeat it for the logs of "
+                  "several replicas (one chain each, same signing key)")
+        ->required();
     c->add_option("--public-key", args->public_key,
                   "The signing public key (base64), pinned from clavisd's start-up log");
     c->add_option("--public-key-file", args->public_key_file,

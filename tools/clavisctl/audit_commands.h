@@ -11,6 +11,7 @@
 #define CLAVIS_TOOLS_CLAVISCTL_AUDIT_COMMANDS_H_
 
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "tools/clavisctl/command_registry.h"
@@ -19,7 +20,9 @@
 namespace clavis::clavisctl {
 
 struct AuditVerifyArgs {
-  std::string dir;
+  // One or several logs (one per clavisd replica; all signed with the same
+  // key when the replicas share a store).
+  std::vector<std::string> dirs;
   std::string public_key;       // base64
   std::string public_key_file;  // holding the base64 key (audit-signing.pub)
 };

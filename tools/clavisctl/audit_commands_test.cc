@@ -127,6 +127,40 @@ TEST_F(AuditCommandsTest, VerifyNamesTheFileOffsetAndSequenceOfAFlippedByte) {
   EXPECT_THAT(r.err, HasSubstr("the audit log was changed or damaged"));
 }
 
+// One chain per replica: several --dir, each verified on its own, the
+// worst result decides the exit code, each log is named.
+TEST_F(AuditCommandsTest, VerifySeveralReplicasLogsGivesTheWorstResultAndNamesEach) {
+  const std::string unclosed = NewTempDir("clavisctl_replica_b");
+  {
+    auto log = kms::AuditLog::Open(TestOptions(unclosed, pair_));
+    ASSERT_TRUE(log.ok()) << log.status();
+    ASSERT_TRUE((*log)->Append(Record(0)).ok());
+    (*log)->AbandonForTesting();
+  }
+  Result r = Cli({"audit", "verify", "--dir", dir_, "--dir", dir_, "--public-key-file", key_file_});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_THAT(Lines(r.out),
+              ::testing::ElementsAre(StartsWith(dir_ + ": OK: "), StartsWith(dir_ + ": OK: ")));
+  r = Cli({"audit", "verify", "--dir", dir_, "--dir", unclosed, "--public-key-file", key_file_,
+           "--json"});
+  EXPECT_EQ(r.code, kExitFailedPrecondition) << r.out << r.err;
+  EXPECT_THAT(r.out, HasSubstr("\"logs\""));
+  EXPECT_THAT(r.out, HasSubstr("\"ok\": false"));
+  EXPECT_THAT(r.out, HasSubstr(unclosed));
+  EXPECT_THAT(r.err, HasSubstr(unclosed + ": the audit log does not end"));
+
+  // Tampering in one log wins over an open tail in another.
+  std::string file = ReadFile(FirstFile(dir_));
+  const std::vector<FrameInfo> frames = Frames(file);
+  ASSERT_GT(frames.size(), 2u);
+  file[frames[1].offset + frames[1].size / 2] ^= 0x01;
+  WriteFile(FirstFile(dir_), file);
+  r = Cli({"audit", "verify", "--dir", unclosed, "--dir", dir_, "--public-key-file", key_file_});
+  EXPECT_EQ(r.code, kExitGeneric) << r.out << r.err;
+  EXPECT_THAT(r.err, HasSubstr(dir_ + ": the audit log was changed or damaged"));
+  std::filesystem::remove_all(unclosed);
+}
+
 TEST_F(AuditCommandsTest, VerifyWithAnotherKeyFails) {
   const crypto::Ed25519KeyPair other = crypto::Ed25519KeyPair::Generate();
   const Result r = Cli(
