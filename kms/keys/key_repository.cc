@@ -455,6 +455,14 @@ void KeyRepository::InvalidateStoreKey(const std::string& store_key) {
   segment_cache_.Erase(store_key);
 }
 
+void KeyRepository::InvalidateStorePrefix(const std::string& prefix) {
+  std::lock_guard<std::mutex> lock(fill_mu_);
+  ++epoch_;
+  auto under = [&](const std::string& k) { return absl::StartsWith(k, prefix); };
+  key_cache_.EraseIf(under);
+  segment_cache_.EraseIf(under);
+}
+
 void KeyRepository::InvalidateAll(bool trusted) {
   std::lock_guard<std::mutex> lock(fill_mu_);
   ++epoch_;

@@ -22,8 +22,8 @@
 #include <functional>
 #include <map>
 #include <memory>
-#include <optional>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -197,6 +197,9 @@ class KeyRepository {
   // processes write too: drops whatever is cached of `store_key` (a key or
   // segment record another replica changed).
   void InvalidateStoreKey(const std::string& store_key);
+  // Drops every cached entry whose store key starts with `prefix` (e.g. all
+  // segments of a key: SegmentPrefix).
+  void InvalidateStorePrefix(const std::string& prefix);
   // Drops every cached entry. With `trusted` false the caches are also
   // bypassed, neither read nor filled, until InvalidateAll(true): while a
   // replica cannot follow others' changes, only the store is current.

@@ -2,6 +2,8 @@
 
 #include <map>
 
+#include "google/protobuf/util/message_differencer.h"
+
 namespace clavis::kms {
 namespace {
 
@@ -159,7 +161,9 @@ std::vector<KeyEvent> DeriveKeyEvents(const KeyName& key,
   for (const auto& [version, v] : old_versions) {
     out.push_back(Event(key, KeyEvent::VERSION_DESTROYED, "", version));
   }
-  if (Settings(*before).SerializeAsString() != Settings(*after).SerializeAsString()) {
+  // MessageDifferencer, not serialized bytes: map fields (labels) have no
+  // fixed serialized order.
+  if (!google::protobuf::util::MessageDifferencer::Equals(Settings(*before), Settings(*after))) {
     out.push_back(Event(key, KeyEvent::SETTINGS_CHANGED));
   }
   return out;

@@ -213,6 +213,17 @@ TEST(RecordEventsDerivationTest, ImportedMaterialArrivingAndExpiring) {
   EXPECT_EQ(events[0].version(), 1u);
 }
 
+TEST(RecordEventsDerivationTest, EqualRecordsWithManyLabelsAreNoEvent) {
+  // Map fields have no fixed serialized order: equal records must still
+  // compare equal.
+  const KeyName key{"acme", "crm"};
+  internal::KeyRecord a;
+  internal::KeyRecord b;
+  for (int i = 0; i < 50; ++i) (*a.mutable_labels())[absl::StrCat("l", i)] = "v";
+  for (int i = 49; i >= 0; --i) (*b.mutable_labels())[absl::StrCat("l", i)] = "v";
+  EXPECT_TRUE(DeriveKeyEvents(key, a, b).empty());
+}
+
 TEST(RecordEventsDerivationTest, CreatedAndDeletedRecords) {
   const KeyName key{"acme", "crm"};
   internal::KeyRecord record;

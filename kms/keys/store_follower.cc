@@ -1,5 +1,6 @@
 #include "kms/keys/store_follower.h"
 
+#include <map>
 #include <optional>
 #include <utility>
 
@@ -21,6 +22,24 @@ std::optional<Record> Parse(const std::optional<std::string>& value) {
   return record;
 }
 
+// Whether some master-key version had material before and has none after
+// (or the record is gone).
+bool LostMaterial(const std::optional<internal::KeyRecord>& before,
+                  const std::optional<internal::KeyRecord>& after) {
+  if (!before.has_value()) return false;
+  if (!after.has_value()) return true;
+  std::map<uint32_t, bool> has_material;
+  for (const auto& v : after->versions()) {
+    has_material[v.version()] = !v.root_wrapped_material().empty();
+  }
+  for (const auto& v : before->versions()) {
+    if (v.root_wrapped_material().empty()) continue;
+    auto it = has_material.find(v.version());
+    if (it == has_material.end() || !it->second) return true;
+  }
+  return false;
+}
+
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<StoreFollower>> StoreFollower::Start(Store* store,
@@ -28,14 +47,20 @@ absl::StatusOr<std::unique_ptr<StoreFollower>> StoreFollower::Start(Store* store
                                                                     KeyEventBus* events,
                                                                     const Clock* clock) {
   auto follower = std::make_unique<StoreFollower>(repository, events, clock);
-  // Only the store is current until the feed says it is live.
+  // Only the store is current until the feed says it is live (its first
+  // report may come before WatchChanges returns, so distrust first).
   repository->InvalidateAll(/*trusted=*/false);
   StoreFollower* f = follower.get();
   StoreChangeHandler handler;
   handler.on_changes = [f](const std::vector<StoreChange>& changes) { f->Apply(changes); };
   handler.on_resync = [f](bool connected) { f->Resync(connected); };
   auto feed = store->WatchChanges("", std::move(handler));
-  if (!feed.ok()) return feed.status();
+  if (!feed.ok()) {
+    // No feed (a store only this process writes): nothing to follow, and
+    // the caches are as trustworthy as before.
+    repository->InvalidateAll(/*trusted=*/true);
+    return feed.status();
+  }
   follower->feed_ = *std::move(feed);
   return follower;
 }
@@ -48,9 +73,17 @@ StoreFollower::~StoreFollower() { feed_.reset(); }
 void StoreFollower::Apply(const std::vector<StoreChange>& changes) {
   for (const StoreChange& change : changes) {
     if (auto key = KeyRepository::ParseKeyStoreKey(change.key)) {
+      auto before = Parse<internal::KeyRecord>(change.old_value);
+      auto after = Parse<internal::KeyRecord>(change.new_value);
       repository_->InvalidateStoreKey(change.key);
-      Publish(*key, DeriveKeyEvents(*key, Parse<internal::KeyRecord>(change.old_value),
-                                    Parse<internal::KeyRecord>(change.new_value)));
+      // Master material gone (a version destroyed, imported material
+      // expired, the key destroyed): segment keys unwrapped under it must
+      // not stay in this replica's memory either, as on the replica that
+      // purged it.
+      if (LostMaterial(before, after)) {
+        repository_->InvalidateStorePrefix(KeyRepository::SegmentPrefix(*key));
+      }
+      Publish(*key, DeriveKeyEvents(*key, before, after));
     } else if (auto segment = KeyRepository::ParseSegmentStoreKey(change.key)) {
       repository_->InvalidateStoreKey(change.key);
       Publish(segment->key,

@@ -131,6 +131,41 @@ TEST_F(StoreFollowerTest, WhileTheFeedIsDownBReadsTheStoreAndSubscribersAreToldT
             absl::StatusCode::kFailedPrecondition);
 }
 
+// A store only this process writes has no feed: Start says so and leaves
+// the caches in use (a regression once made every read go to the store).
+TEST_F(StoreFollowerTest, WithoutAFeedStartFailsAndTheCachesStayInUse) {
+  const KeyName key = MakeKey();
+  auto started = StoreFollower::Start(&store_, b_repository_.get(), &b_events_, &clock_);
+  EXPECT_EQ(started.status().code(), absl::StatusCode::kUnimplemented);
+  auto first = b_repository_->GetKey(key);
+  auto second = b_repository_->GetKey(key);
+  ASSERT_TRUE(first.ok() && second.ok());
+  EXPECT_EQ(first->get(), second->get()) << "the second read came from the cache";
+}
+
+// Destroying a version on A purges its material; B must not keep segment
+// keys it unwrapped under that version in memory.
+TEST_F(StoreFollowerTest, AVersionDestroyedOnADropsBsCachedSegmentKeys) {
+  const KeyName key = MakeKey();
+  const SegmentName segment{key, "s"};
+  auto dk = b_envelope_->GenerateDataKey(segment, {});
+  ASSERT_TRUE(dk.ok());
+  auto cached = b_repository_->GetSegment(segment);
+  ASSERT_TRUE(cached.ok());
+  ASSERT_EQ(b_repository_->GetSegment(segment)->get(), cached->get());
+  ASSERT_TRUE(lifecycle_->RotateKey(key).ok());
+  ASSERT_TRUE(lifecycle_->RewrapSegments(key, "", 100).ok());
+  const KeyVersionName v1{key, 1};
+  ASSERT_TRUE(lifecycle_->ScheduleKeyVersionDestruction(v1, absl::Hours(24 * 7)).ok());
+  clock_.Advance(absl::Hours(24 * 7));
+  // Only the purge is fed to B here: the earlier changes reached B while it
+  // held the segment, as if its feed had been slow.
+  OnAThenFollow([&] { ASSERT_TRUE(lifecycle_->DestroyKeyVersion(v1).ok()); });
+  auto after = b_repository_->GetSegment(segment);
+  ASSERT_TRUE(after.ok());
+  EXPECT_NE(after->get(), cached->get()) << "B still holds the segment entry of before the purge";
+}
+
 TEST_F(StoreFollowerTest, OtherRecordsAndForeignKeysAreIgnored) {
   b_follower_->Apply({StoreChange{std::string("a\0acme\0x", 8), std::nullopt, "approval"},
                       StoreChange{std::string("m\0audit-keys", 12), std::nullopt, "keys"},

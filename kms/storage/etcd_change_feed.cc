@@ -1,7 +1,9 @@
 #include "kms/storage/etcd_change_feed.h"
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <utility>
 #include <vector>
 
@@ -18,6 +20,15 @@ namespace {
 std::string RangeEnd(const std::string& prefix) {
   std::optional<std::string> end = storage_internal::PrefixSuccessor(prefix);
   return end.has_value() ? *end : std::string(1, '\0');
+}
+
+constexpr std::chrono::milliseconds kProgressInterval(1000);
+constexpr std::chrono::milliseconds kSilenceLimit(3000);
+
+int64_t NowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
 }
 
 }  // namespace
@@ -92,8 +103,41 @@ void EtcdChangeFeed::WatchOnce() {
   create->set_range_end(RangeEnd(begin));
   create->set_prev_kv(true);
   etcdserverpb::WatchResponse response;
+  // The watchdog (see the header): the only writer once the watch is
+  // created, so its writes never overlap the create request's.
+  std::atomic<int64_t> last_heard_ms{NowMs()};
+  std::mutex watchdog_mu;
+  std::condition_variable watchdog_cv;
+  bool watchdog_done = false;
+  std::thread watchdog;
+  auto stop_watchdog = [&] {
+    {
+      std::lock_guard<std::mutex> lock(watchdog_mu);
+      watchdog_done = true;
+    }
+    watchdog_cv.notify_all();
+    if (watchdog.joinable()) watchdog.join();
+  };
   if (stream->Write(request)) {
+    watchdog = std::thread([&] {
+      etcdserverpb::WatchRequest progress;
+      progress.mutable_progress_request();
+      std::unique_lock<std::mutex> lock(watchdog_mu);
+      while (!watchdog_cv.wait_for(lock, kProgressInterval, [&] { return watchdog_done; })) {
+        if (NowMs() - last_heard_ms.load() > kSilenceLimit.count()) {
+          spdlog::warn("store change feed: no word from etcd for {} ms; watching again",
+                       NowMs() - last_heard_ms.load());
+          context.TryCancel();
+          return;
+        }
+        lock.unlock();
+        const bool written = stream->Write(progress);
+        lock.lock();
+        if (!written) return;
+      }
+    });
     while (stream->Read(&response)) {
+      last_heard_ms = NowMs();
       if (response.created() && !connected_) {
         connected_ = true;
         if (handler_.on_resync) handler_.on_resync(true);
@@ -119,6 +163,7 @@ void EtcdChangeFeed::WatchOnce() {
     }
   }
   context.TryCancel();
+  stop_watchdog();
   const grpc::Status status = stream->Finish();
   {
     std::lock_guard<std::mutex> lock(mu_);

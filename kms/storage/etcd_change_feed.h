@@ -13,6 +13,11 @@
 // last revision seen would also work until a compaction, which every
 // destruction triggers; starting over is simpler and always right.)
 //
+// A watch that goes silent (its member unreachable without the connection
+// failing: power loss, a cut network) must not look alive: the feed asks
+// etcd for a progress report every second and gives the stream up as
+// broken (connected == false) when nothing at all arrived for 3 seconds.
+//
 // Thread safety: handler calls come from the feed's thread, one at a time.
 // Destroying the feed cancels the stream and joins the thread.
 #ifndef CLAVIS_KMS_STORAGE_ETCD_CHANGE_FEED_H_

@@ -547,5 +547,29 @@ TEST(EtcdChangeFeedTest, AnOutageIsReportedAndTheFeedComesBackByItself) {
   feed->reset();
 }
 
+// A member that stops answering but keeps its connections open (power
+// loss, a cut network look like this to the client) must not leave the feed
+// looking alive: it reports the outage within seconds, not when TCP gives up.
+TEST(EtcdChangeFeedTest, AMemberThatGoesSilentIsReportedWithinSeconds) {
+  testing_harness cluster;
+  CLAVIS_ASSERT_OK(cluster.Start());
+  auto store = MakeStore(OptionsFor(cluster.endpoints()));
+  ASSERT_NE(store, nullptr);
+  RecordingHandler recorded;
+  auto feed = store->WatchChanges("", recorded.handler());
+  ASSERT_TRUE(feed.ok());
+  ASSERT_TRUE(recorded.WaitFor(Connected));
+  cluster.Freeze(0);
+  const absl::Time frozen = absl::Now();
+  ASSERT_TRUE(recorded.WaitFor(
+      [](const std::vector<StoreChange>&, const std::vector<bool>& r) { return r.size() == 2; }));
+  const absl::Duration noticed = absl::Now() - frozen;
+  std::cout << "silent member noticed after " << absl::FormatDuration(noticed) << "\n";
+  EXPECT_FALSE(recorded.resyncs()[1]);
+  EXPECT_LT(noticed, absl::Seconds(8));
+  cluster.Thaw(0);
+  ASSERT_TRUE(recorded.WaitFor(Connected)) << "the feed comes back once the member answers";
+}
+
 }  // namespace
 }  // namespace clavis::kms

@@ -278,9 +278,18 @@ void EtcdCluster::Kill(int member) {
   Member& m = members_[member];
   if (m.pid <= 0) return;
   ::kill(m.pid, SIGKILL);
+  ::kill(m.pid, SIGCONT);  // a frozen member dies too
   int status = 0;
   ::waitpid(m.pid, &status, 0);
   m.pid = -1;
+}
+
+void EtcdCluster::Freeze(int member) {
+  if (members_[member].pid > 0) ::kill(members_[member].pid, SIGSTOP);
+}
+
+void EtcdCluster::Thaw(int member) {
+  if (members_[member].pid > 0) ::kill(members_[member].pid, SIGCONT);
 }
 
 absl::Status EtcdCluster::Restart(int member, absl::Duration timeout) {

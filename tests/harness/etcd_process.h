@@ -54,6 +54,10 @@ class EtcdCluster {
 
   // SIGKILL of one member (a crash); its data directory stays.
   void Kill(int member);
+  // SIGSTOP / SIGCONT: a member that stops answering without closing its
+  // connections (as after a power loss or a cut network).
+  void Freeze(int member);
+  void Thaw(int member);
   // Starts a killed member again on the same ports and data directory and
   // waits until it is healthy.
   absl::Status Restart(int member, absl::Duration timeout = absl::Seconds(30));

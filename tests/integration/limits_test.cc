@@ -294,7 +294,8 @@ TEST_F(LimitsTest, WatchStreamsEndAtTheirLifetimeAndWhenTheirTokenIsRevoked) {
   EXPECT_TRUE(StatusIs(watched->reader->Finish(), grpc::StatusCode::UNAUTHENTICATED, "revoked"));
   std::cout << "stream ended " << absl::FormatDuration(absl::Now() - revoked_at)
             << " after its token was revoked\n";
-  EXPECT_LT(absl::Now() - revoked_at, absl::Seconds(60));
+  // Checked every 5 s, the revocation list re-read within about a second.
+  EXPECT_LT(absl::Now() - revoked_at, absl::Seconds(15));
 }
 
 }  // namespace
