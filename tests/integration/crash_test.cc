@@ -75,6 +75,7 @@
 #include "spdlog/spdlog.h"
 #include "tests/harness/clavisd_process.h"
 #include "tests/harness/run_shell.h"
+#include "tests/harness/spawn.h"
 
 namespace clavis::testing {
 namespace {
@@ -713,22 +714,8 @@ class RotatorProcess {
                                      "",
                                      "--log_level",
                                      "info"};
-    const pid_t pid = ::fork();
+    const pid_t pid = SpawnLogged(std::move(args), log_file_);
     ASSERT_GE(pid, 0) << "fork";
-    if (pid == 0) {
-      ::setenv("GRPC_DNS_RESOLVER", "native", 1);
-      const int fd = ::open(log_file_.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
-      if (fd >= 0) {
-        ::dup2(fd, STDOUT_FILENO);
-        ::dup2(fd, STDERR_FILENO);
-        ::close(fd);
-      }
-      std::vector<char*> argv;
-      for (std::string& a : args) argv.push_back(a.data());
-      argv.push_back(nullptr);
-      ::execv(argv[0], argv.data());
-      ::_exit(127);
-    }
     pid_ = pid;
     ++starts_;
   }

@@ -36,6 +36,7 @@
 #include "tests/harness/clavisd_process.h"
 #include "tests/harness/etcd_process.h"
 #include "tests/harness/run_shell.h"
+#include "tests/harness/spawn.h"
 
 namespace clavis::testing {
 namespace {
@@ -197,21 +198,7 @@ pid_t StartRotator(ClavisdProcess& replica, const std::string& log_file) {
                                    "",
                                    "--log_level",
                                    "info"};
-  const pid_t pid = ::fork();
-  if (pid == 0) {
-    const int fd = ::open(log_file.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
-    if (fd >= 0) {
-      ::dup2(fd, STDOUT_FILENO);
-      ::dup2(fd, STDERR_FILENO);
-      ::close(fd);
-    }
-    std::vector<char*> argv;
-    for (std::string& s : args) argv.push_back(s.data());
-    argv.push_back(nullptr);
-    ::execv(argv[0], argv.data());
-    ::_exit(127);
-  }
-  return pid;
+  return SpawnLogged(std::move(args), log_file);
 }
 
 void StopProcess(pid_t pid) {
