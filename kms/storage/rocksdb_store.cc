@@ -618,6 +618,12 @@ absl::StatusOr<std::vector<KeyValue>> RocksDbStore::Scan(absl::string_view prefi
 }
 
 absl::Status RocksDbStore::ExportSnapshot(const ExportVisitor& visit) {
+  // db_mu_ first, as everywhere (see db_mu_): taken after the gate, it would
+  // close a cycle with a purge (holding db_mu_ shared, waiting at the gate
+  // for this export) and a recovery queued for db_mu_ exclusive, which
+  // absl::Mutex lets no new reader pass.
+  absl::ReaderMutexLock db_lock(&db_mu_);
+  if (db_ == nullptr) return Closed();
   // Shared, like every reader: the iterator's view pins SST files, and a
   // purge must not declare them gone while it lives. A purge that starts
   // meanwhile therefore waits until the export ends (docs/BACKUP.md), at the
@@ -634,8 +640,7 @@ absl::Status RocksDbStore::ExportSnapshot(const ExportVisitor& visit) {
     }
     export_gate_cv_.notify_all();
   });
-  absl::ReaderMutexLock db_lock(&db_mu_);
-  if (db_ == nullptr) return Closed();
+  if (options_.export_gate_passed_hook) options_.export_gate_passed_hook();
   absl::ReaderMutexLock pin(&pin_mu_);
   rocksdb::ReadOptions read_options;
   read_options.verify_checksums = true;
@@ -778,19 +783,21 @@ absl::Status RocksDbStore::RecoverWrites() {
   if (now - last_resume_attempt_ < kResumeInterval) return LastWriteError();
   last_resume_attempt_ = now;
 
-  // Waits for every call in flight to finish with the database.
-  absl::MutexLock exclusive(&db_mu_);
   // Not DB::Resume(): after a failed WAL write it syncs the failed WAL
   // writer again, which RocksDB 7.8 (Debian's build keeps assertions on)
-  // aborts the process for.
-  // Closing and reopening the database clears any error state (the reopen replays the WAL, dropping
-  // the torn record of the write that failed, which was never acknowledged). Reopen only once the
-  // directory takes writes again, so that reads go on meanwhile.
+  // aborts the process for. Closing and reopening the database clears any
+  // error state (the reopen replays the WAL, dropping the torn record of the
+  // write that failed, which was never acknowledged). Reopen only once the
+  // directory takes writes again. The probe (a synced write) runs before
+  // db_mu_ is taken, so that reads go on meanwhile; only the close and
+  // reopen hold it exclusively.
   if (absl::Status writable = ProbeWritable(); !writable.ok()) {
     absl::MutexLock error_lock(&error_mu_);
     if (last_write_error_.ok()) last_write_error_ = writable;
     return last_write_error_;
   }
+  // Waits for every call in flight to finish with the database.
+  absl::MutexLock exclusive(&db_mu_);
   if (db_ != nullptr) {
     if (rocksdb::Status closed = db_->Close(); !closed.ok()) {
       spdlog::warn("RocksDB store {}: close after a write failure: {}", path_, closed.ToString());

@@ -74,6 +74,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstddef>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -116,6 +117,9 @@ struct RocksDbStoreOptions {
   // Test seam: the RocksDB environment (file system) to use; nullptr is the
   // default one. Must outlive the store.
   rocksdb::Env* env = nullptr;
+  // Test seam: called by ExportSnapshot once it has passed the export gate
+  // (holding db_mu_ shared), before it reads anything.
+  std::function<void()> export_gate_passed_hook;
 };
 
 // How well concurrent writes shared WAL syncs (group commit) since the store
@@ -227,7 +231,9 @@ class RocksDbStore : public Store {
   const std::shared_ptr<rocksdb::Logger> info_log_;
 
   // Every public method holds db_mu_ shared while it uses db_ (taken first,
-  // before any other lock of this class); RecoverWrites holds it exclusively
+  // before any other lock of this class and before the export gate: a
+  // waiting RecoverWrites blocks new shared holders, so waiting at the gate
+  // and then for db_mu_ could deadlock with a purge); RecoverWrites holds it exclusively
   // to close and reopen the database, which replaces db_ (null if the
   // reopen failed: calls then return Closed()). Not annotated GUARDED_BY:
   // the private helpers run under their caller's shared hold.
