@@ -563,6 +563,7 @@ absl::Status RocksDbStore::Put(absl::string_view key, absl::string_view value) {
   if (absl::Status recovered = RecoverWrites(); !recovered.ok()) return recovered;
   absl::ReaderMutexLock db_lock(&db_mu_);
   if (db_ == nullptr) return Closed();
+  if (read_only_) return LastWriteError();  // A reopen failed; see RecoverWrites.
   // The stripe keeps this write out of any Commit's check-then-write window.
   std::lock_guard<std::mutex> stripe(stripes_[StripeOf(key)]);
   rocksdb::WriteBatch batch;
@@ -574,6 +575,7 @@ absl::Status RocksDbStore::Delete(absl::string_view key) {
   if (absl::Status recovered = RecoverWrites(); !recovered.ok()) return recovered;
   absl::ReaderMutexLock db_lock(&db_mu_);
   if (db_ == nullptr) return Closed();
+  if (read_only_) return LastWriteError();  // A reopen failed; see RecoverWrites.
   std::lock_guard<std::mutex> stripe(stripes_[StripeOf(key)]);
   rocksdb::WriteBatch batch;
   batch.Delete(ToSlice(key));
@@ -806,16 +808,39 @@ absl::Status RocksDbStore::RecoverWrites() {
   }
   rocksdb::Options rocks_options = MakeRocksOptions(options_, info_log_);
   rocks_options.statistics = statistics_;
+  // Keep the replayed WAL's memtable in memory instead of flushing it to a
+  // new table file at open, which would need up to a memtable (64 MiB) of
+  // free space where the probe checked only kProbeBytes. The WAL files stay
+  // until a later flush makes them obsolete (a purge flushes first, so it
+  // still sees and removes them): durability is unchanged.
+  rocks_options.avoid_flush_during_recovery = true;
   rocksdb::DB* raw_db = nullptr;
   rocksdb::Status opened = rocksdb::DB::Open(rocks_options, path_, &raw_db);
   if (!opened.ok()) {
     absl::Status failed = FromRocks(opened, path_, "reopening the database after a write failure");
     spdlog::error("RocksDB store {}: {}", path_, std::string(failed.message()));
-    absl::MutexLock error_lock(&error_mu_);
-    last_write_error_ = failed;
+    {
+      absl::MutexLock error_lock(&error_mu_);
+      last_write_error_ = failed;
+    }
+    // Reads go on: open read-only (replays the WAL in memory, writes
+    // nothing); writes keep failing with `failed` and the next attempt
+    // retries the read-write open.
+    raw_db = nullptr;
+    if (rocksdb::Status read_only = rocksdb::DB::OpenForReadOnly(rocks_options, path_, &raw_db);
+        read_only.ok()) {
+      db_.reset(raw_db);
+      read_only_ = true;
+      spdlog::warn("RocksDB store {}: reopened read-only; writes fail until a reopen succeeds",
+                   path_);
+    } else {
+      spdlog::error("RocksDB store {}: reopening read-only failed too: {}", path_,
+                    read_only.ToString());
+    }
     return failed;
   }
   db_.reset(raw_db);
+  read_only_ = false;
   spdlog::warn("RocksDB store {}: reopened; writes resumed after: {}", path_,
                std::string(ClearWriteError().message()));
   return absl::OkStatus();
@@ -840,6 +865,7 @@ absl::Status RocksDbStore::Commit(const WriteBatch& batch) {
   if (absl::Status recovered = RecoverWrites(); !recovered.ok()) return recovered;
   absl::ReaderMutexLock db_lock(&db_mu_);
   if (db_ == nullptr) return Closed();
+  if (read_only_) return LastWriteError();  // A reopen failed; see RecoverWrites.
   StripeLocks locks(stripes_, StripeLocks::ForBatch(batch));
   if (absl::Status checked = CheckPreconditions(batch); !checked.ok()) return checked;
   if (batch.empty()) return absl::OkStatus();
@@ -891,6 +917,7 @@ absl::Status RocksDbStore::CommitAndPurge(const WriteBatch& batch,
   if (absl::Status recovered = RecoverWrites(); !recovered.ok()) return recovered;
   absl::ReaderMutexLock db_lock(&db_mu_);
   if (db_ == nullptr) return Closed();
+  if (read_only_) return LastWriteError();  // A reopen failed; see RecoverWrites.
 
   {
     // An unbounded prefix deletion reads the last key, so it needs every

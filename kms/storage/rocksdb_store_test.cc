@@ -690,11 +690,28 @@ class FaultyFileSystem : public rocksdb::FileSystemWrapper {
   FaultyFileSystem() : rocksdb::FileSystemWrapper(rocksdb::FileSystem::Default()) {}
   const char* Name() const override { return "FaultyFileSystem"; }
 
-  void set_fault(Fault fault) { fault_.store(fault); }
+  // Which files a fault hits: all, all but the store's write probe (a disk
+  // with a little room), or only new table (.sst) files (a flush).
+  enum class Scope { kAll, kAllButProbe, kTableFiles };
+
+  void set_fault(Fault fault, Scope scope = Scope::kAll) {
+    scope_.store(scope);
+    fault_.store(fault);
+  }
   // Makes every Sync of the store's write probe file take `delay`.
   void set_probe_sync_delay(std::chrono::milliseconds delay) { probe_sync_delay_.store(delay); }
 
-  rocksdb::IOStatus Check(const std::string& what) const {
+  rocksdb::IOStatus Check(const std::string& what, const std::string& file) const {
+    switch (scope_.load()) {
+      case Scope::kAll:
+        break;
+      case Scope::kAllButProbe:
+        if (absl::StrContains(file, "clavis-write-probe")) return rocksdb::IOStatus::OK();
+        break;
+      case Scope::kTableFiles:
+        if (!absl::EndsWith(file, ".sst")) return rocksdb::IOStatus::OK();
+        break;
+    }
     switch (fault_.load()) {
       case Fault::kNone:
         return rocksdb::IOStatus::OK();
@@ -712,7 +729,7 @@ class FaultyFileSystem : public rocksdb::FileSystemWrapper {
   rocksdb::IOStatus NewWritableFile(const std::string& f, const rocksdb::FileOptions& options,
                                     std::unique_ptr<rocksdb::FSWritableFile>* r,
                                     rocksdb::IODebugContext* dbg) override {
-    if (fault_.load() == Fault::kReadOnly) return Check("While open a file for appending: " + f);
+    if (fault_.load() == Fault::kReadOnly) return Check("While open a file for appending: " + f, f);
     std::unique_ptr<rocksdb::FSWritableFile> file;
     rocksdb::IOStatus s = target()->NewWritableFile(f, options, &file, dbg);
     if (s.ok()) *r = std::make_unique<File>(std::move(file), this, f);
@@ -732,7 +749,7 @@ class FaultyFileSystem : public rocksdb::FileSystemWrapper {
   rocksdb::IOStatus ReopenWritableFile(const std::string& f, const rocksdb::FileOptions& options,
                                        std::unique_ptr<rocksdb::FSWritableFile>* r,
                                        rocksdb::IODebugContext* dbg) override {
-    if (fault_.load() == Fault::kReadOnly) return Check("While open a file for appending: " + f);
+    if (fault_.load() == Fault::kReadOnly) return Check("While open a file for appending: " + f, f);
     std::unique_ptr<rocksdb::FSWritableFile> file;
     rocksdb::IOStatus s = target()->ReopenWritableFile(f, options, &file, dbg);
     if (s.ok()) *r = std::make_unique<File>(std::move(file), this, f);
@@ -747,23 +764,26 @@ class FaultyFileSystem : public rocksdb::FileSystemWrapper {
         : rocksdb::FSWritableFileOwnerWrapper(std::move(file)), fs_(fs), name_(std::move(name)) {}
     rocksdb::IOStatus Append(const rocksdb::Slice& data, const rocksdb::IOOptions& options,
                              rocksdb::IODebugContext* dbg) override {
-      if (rocksdb::IOStatus s = fs_->Check("While appending to file: " + name_); !s.ok()) return s;
+      if (rocksdb::IOStatus s = fs_->Check("While appending to file: " + name_, name_); !s.ok())
+        return s;
       return target()->Append(data, options, dbg);
     }
     rocksdb::IOStatus Append(const rocksdb::Slice& data, const rocksdb::IOOptions& options,
                              const rocksdb::DataVerificationInfo& info,
                              rocksdb::IODebugContext* dbg) override {
-      if (rocksdb::IOStatus s = fs_->Check("While appending to file: " + name_); !s.ok()) return s;
+      if (rocksdb::IOStatus s = fs_->Check("While appending to file: " + name_, name_); !s.ok())
+        return s;
       return target()->Append(data, options, info, dbg);
     }
     rocksdb::IOStatus Flush(const rocksdb::IOOptions& options,
                             rocksdb::IODebugContext* dbg) override {
-      if (rocksdb::IOStatus s = fs_->Check("While flushing file: " + name_); !s.ok()) return s;
+      if (rocksdb::IOStatus s = fs_->Check("While flushing file: " + name_, name_); !s.ok())
+        return s;
       return target()->Flush(options, dbg);
     }
     rocksdb::IOStatus Sync(const rocksdb::IOOptions& options,
                            rocksdb::IODebugContext* dbg) override {
-      if (rocksdb::IOStatus s = fs_->Check("While fdatasync: " + name_); !s.ok()) return s;
+      if (rocksdb::IOStatus s = fs_->Check("While fdatasync: " + name_, name_); !s.ok()) return s;
       if (absl::StrContains(name_, "clavis-write-probe")) {
         std::this_thread::sleep_for(fs_->probe_sync_delay_.load());
       }
@@ -771,7 +791,7 @@ class FaultyFileSystem : public rocksdb::FileSystemWrapper {
     }
     rocksdb::IOStatus Fsync(const rocksdb::IOOptions& options,
                             rocksdb::IODebugContext* dbg) override {
-      if (rocksdb::IOStatus s = fs_->Check("While fsync: " + name_); !s.ok()) return s;
+      if (rocksdb::IOStatus s = fs_->Check("While fsync: " + name_, name_); !s.ok()) return s;
       return target()->Fsync(options, dbg);
     }
 
@@ -781,6 +801,7 @@ class FaultyFileSystem : public rocksdb::FileSystemWrapper {
   };
 
   std::atomic<Fault> fault_{Fault::kNone};
+  std::atomic<Scope> scope_{Scope::kAll};
   std::atomic<std::chrono::milliseconds> probe_sync_delay_{std::chrono::milliseconds(0)};
   rocksdb::Env* env_ = nullptr;
 };
@@ -1069,6 +1090,87 @@ TEST_F(RocksDbStoreWriteFaultTest, RecoveryProbeDoesNotStallReads) {
   absl::StatusOr<std::optional<std::string>> value = got.get();
   ASSERT_TRUE(value.ok()) << value.status();
   EXPECT_EQ(*value, FaultValue(0));
+}
+
+// Room for the probe but not for a memtable flush: the reopen after a write
+// failure must not flush the replayed WAL (it used to, failed with NoSpace,
+// and left the store closed to reads too). Writes resume at once.
+TEST_F(RocksDbStoreWriteFaultTest, ReopenAfterAWriteFailureNeedsNoFlush) {
+  std::unique_ptr<RocksDbStore> store = MustOpenFaulty();
+  ASSERT_NE(store, nullptr);
+  // In the memtable and WAL only: the reopen replays them.
+  for (int i = 0; i < 100; ++i) CLAVIS_ASSERT_OK(store->Put(FaultKey(i), FaultValue(i)));
+  faulty_->set_fault(FaultyFileSystem::Fault::kNoSpace);
+  EXPECT_EQ(store->Put(FaultKey(1000), "x").code(), absl::StatusCode::kResourceExhausted);
+  faulty_->set_fault(FaultyFileSystem::Fault::kNoSpace, FaultyFileSystem::Scope::kTableFiles);
+  CLAVIS_ASSERT_OK(store->Put(FaultKey(1001), FaultValue(1001)));
+  for (int i = 0; i < 100; ++i) {
+    absl::StatusOr<std::optional<std::string>> value = store->Get(FaultKey(i));
+    ASSERT_TRUE(value.ok()) << value.status();
+    ASSERT_EQ(*value, FaultValue(i));
+  }
+  faulty_->set_fault(FaultyFileSystem::Fault::kNone);
+  store.reset();
+  store = MustOpen();
+  ASSERT_NE(store, nullptr);
+  for (int i = 0; i < 100; ++i) EXPECT_EQ(*store->Get(FaultKey(i)), FaultValue(i));
+  EXPECT_EQ(*store->Get(FaultKey(1000)), std::nullopt);
+  EXPECT_EQ(*store->Get(FaultKey(1001)), FaultValue(1001));
+}
+
+// Room for the probe but not for the reopen itself (its new WAL and
+// MANIFEST): the store falls back to a read-only open, so reads go on
+// throughout while writes fail "storage full", and resumes writes once
+// there is room.
+TEST_F(RocksDbStoreWriteFaultTest, FailedReopenFallsBackToReadOnlyAndReadsGoOn) {
+  std::unique_ptr<RocksDbStore> store = MustOpenFaulty();
+  ASSERT_NE(store, nullptr);
+  for (int i = 0; i < 100; ++i) CLAVIS_ASSERT_OK(store->Put(FaultKey(i), FaultValue(i)));
+  faulty_->set_fault(FaultyFileSystem::Fault::kNoSpace);
+  EXPECT_EQ(store->Put(FaultKey(1000), "x").code(), absl::StatusCode::kResourceExhausted);
+  faulty_->set_fault(FaultyFileSystem::Fault::kNoSpace, FaultyFileSystem::Scope::kAllButProbe);
+  auto expect_reads = [&](size_t keys) {
+    for (int i = 0; i < 100; ++i) {
+      absl::StatusOr<std::optional<std::string>> value = store->Get(FaultKey(i));
+      ASSERT_TRUE(value.ok()) << value.status();
+      ASSERT_EQ(*value, FaultValue(i));
+    }
+    absl::StatusOr<std::vector<KeyValue>> scanned = store->Scan("key/", "", 0);
+    ASSERT_TRUE(scanned.ok()) << scanned.status();
+    EXPECT_EQ(scanned->size(), keys);
+    int exported = 0;
+    CLAVIS_ASSERT_OK(store->ExportSnapshot([&](absl::string_view, absl::string_view) {
+      ++exported;
+      return absl::OkStatus();
+    }));
+    EXPECT_EQ(exported, static_cast<int>(keys));
+  };
+  // Two recovery attempts (probe passes, reopen fails), reads after each.
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1100));  // kResumeInterval
+    absl::Status put = store->Put(FaultKey(1001), "x");
+    ASSERT_EQ(put.code(), absl::StatusCode::kResourceExhausted) << put;
+    EXPECT_TRUE(absl::StartsWith(put.message(), "storage full: ")) << put;
+    expect_reads(100);
+    WriteBatch batch;
+    batch.Put(FaultKey(1002), "x");
+    EXPECT_EQ(store->Commit(batch).code(), absl::StatusCode::kResourceExhausted);
+    EXPECT_EQ(store->CommitAndPurge(batch, {}).code(), absl::StatusCode::kResourceExhausted);
+    EXPECT_EQ(store->Delete(FaultKey(0)).code(), absl::StatusCode::kResourceExhausted);
+  }
+  faulty_->set_fault(FaultyFileSystem::Fault::kNone);
+  CLAVIS_ASSERT_OK(PutUntilOk(*store, FaultKey(2000), FaultValue(2000)));
+  expect_reads(101);
+  WriteBatch purge;
+  purge.Delete(FaultKey(3));
+  CLAVIS_ASSERT_OK(store->CommitAndPurge(purge, {}));
+  store.reset();
+  store = MustOpen();
+  ASSERT_NE(store, nullptr);
+  EXPECT_EQ(*store->Get(FaultKey(2000)), FaultValue(2000));
+  EXPECT_EQ(*store->Get(FaultKey(3)), std::nullopt);
+  EXPECT_EQ(*store->Get(FaultKey(4)), FaultValue(4));
+  for (int i = 1000; i <= 1002; ++i) EXPECT_EQ(*store->Get(FaultKey(i)), std::nullopt) << i;
 }
 
 TEST_F(RocksDbStoreWriteFaultTest, ReadOnlyDirectoryFailsOpenAsUnavailable) {
