@@ -563,6 +563,7 @@ absl::Status RocksDbStore::Put(absl::string_view key, absl::string_view value) {
   if (absl::Status recovered = RecoverWrites(); !recovered.ok()) return recovered;
   absl::ReaderMutexLock db_lock(&db_mu_);
   if (db_ == nullptr) return Closed();
+  if (read_only_) return LastWriteError();  // A reopen failed; see RecoverWrites.
   // The stripe keeps this write out of any Commit's check-then-write window.
   std::lock_guard<std::mutex> stripe(stripes_[StripeOf(key)]);
   rocksdb::WriteBatch batch;
@@ -574,6 +575,7 @@ absl::Status RocksDbStore::Delete(absl::string_view key) {
   if (absl::Status recovered = RecoverWrites(); !recovered.ok()) return recovered;
   absl::ReaderMutexLock db_lock(&db_mu_);
   if (db_ == nullptr) return Closed();
+  if (read_only_) return LastWriteError();  // A reopen failed; see RecoverWrites.
   std::lock_guard<std::mutex> stripe(stripes_[StripeOf(key)]);
   rocksdb::WriteBatch batch;
   batch.Delete(ToSlice(key));
@@ -618,6 +620,12 @@ absl::StatusOr<std::vector<KeyValue>> RocksDbStore::Scan(absl::string_view prefi
 }
 
 absl::Status RocksDbStore::ExportSnapshot(const ExportVisitor& visit) {
+  // db_mu_ first, as everywhere (see db_mu_): taken after the gate, it would
+  // close a cycle with a purge (holding db_mu_ shared, waiting at the gate
+  // for this export) and a recovery queued for db_mu_ exclusive, which
+  // absl::Mutex lets no new reader pass.
+  absl::ReaderMutexLock db_lock(&db_mu_);
+  if (db_ == nullptr) return Closed();
   // Shared, like every reader: the iterator's view pins SST files, and a
   // purge must not declare them gone while it lives. A purge that starts
   // meanwhile therefore waits until the export ends (docs/BACKUP.md), at the
@@ -634,8 +642,7 @@ absl::Status RocksDbStore::ExportSnapshot(const ExportVisitor& visit) {
     }
     export_gate_cv_.notify_all();
   });
-  absl::ReaderMutexLock db_lock(&db_mu_);
-  if (db_ == nullptr) return Closed();
+  if (options_.export_gate_passed_hook) options_.export_gate_passed_hook();
   absl::ReaderMutexLock pin(&pin_mu_);
   rocksdb::ReadOptions read_options;
   read_options.verify_checksums = true;
@@ -778,19 +785,21 @@ absl::Status RocksDbStore::RecoverWrites() {
   if (now - last_resume_attempt_ < kResumeInterval) return LastWriteError();
   last_resume_attempt_ = now;
 
-  // Waits for every call in flight to finish with the database.
-  absl::MutexLock exclusive(&db_mu_);
   // Not DB::Resume(): after a failed WAL write it syncs the failed WAL
   // writer again, which RocksDB 7.8 (Debian's build keeps assertions on)
-  // aborts the process for.
-  // Closing and reopening the database clears any error state (the reopen replays the WAL, dropping
-  // the torn record of the write that failed, which was never acknowledged). Reopen only once the
-  // directory takes writes again, so that reads go on meanwhile.
+  // aborts the process for. Closing and reopening the database clears any
+  // error state (the reopen replays the WAL, dropping the torn record of the
+  // write that failed, which was never acknowledged). Reopen only once the
+  // directory takes writes again. The probe (a synced write) runs before
+  // db_mu_ is taken, so that reads go on meanwhile; only the close and
+  // reopen hold it exclusively.
   if (absl::Status writable = ProbeWritable(); !writable.ok()) {
     absl::MutexLock error_lock(&error_mu_);
     if (last_write_error_.ok()) last_write_error_ = writable;
     return last_write_error_;
   }
+  // Waits for every call in flight to finish with the database.
+  absl::MutexLock exclusive(&db_mu_);
   if (db_ != nullptr) {
     if (rocksdb::Status closed = db_->Close(); !closed.ok()) {
       spdlog::warn("RocksDB store {}: close after a write failure: {}", path_, closed.ToString());
@@ -799,16 +808,39 @@ absl::Status RocksDbStore::RecoverWrites() {
   }
   rocksdb::Options rocks_options = MakeRocksOptions(options_, info_log_);
   rocks_options.statistics = statistics_;
+  // Keep the replayed WAL's memtable in memory instead of flushing it to a
+  // new table file at open, which would need up to a memtable (64 MiB) of
+  // free space where the probe checked only kProbeBytes. The WAL files stay
+  // until a later flush makes them obsolete (a purge flushes first, so it
+  // still sees and removes them): durability is unchanged.
+  rocks_options.avoid_flush_during_recovery = true;
   rocksdb::DB* raw_db = nullptr;
   rocksdb::Status opened = rocksdb::DB::Open(rocks_options, path_, &raw_db);
   if (!opened.ok()) {
     absl::Status failed = FromRocks(opened, path_, "reopening the database after a write failure");
     spdlog::error("RocksDB store {}: {}", path_, std::string(failed.message()));
-    absl::MutexLock error_lock(&error_mu_);
-    last_write_error_ = failed;
+    {
+      absl::MutexLock error_lock(&error_mu_);
+      last_write_error_ = failed;
+    }
+    // Reads go on: open read-only (replays the WAL in memory, writes
+    // nothing); writes keep failing with `failed` and the next attempt
+    // retries the read-write open.
+    raw_db = nullptr;
+    if (rocksdb::Status read_only = rocksdb::DB::OpenForReadOnly(rocks_options, path_, &raw_db);
+        read_only.ok()) {
+      db_.reset(raw_db);
+      read_only_ = true;
+      spdlog::warn("RocksDB store {}: reopened read-only; writes fail until a reopen succeeds",
+                   path_);
+    } else {
+      spdlog::error("RocksDB store {}: reopening read-only failed too: {}", path_,
+                    read_only.ToString());
+    }
     return failed;
   }
   db_.reset(raw_db);
+  read_only_ = false;
   spdlog::warn("RocksDB store {}: reopened; writes resumed after: {}", path_,
                std::string(ClearWriteError().message()));
   return absl::OkStatus();
@@ -833,6 +865,7 @@ absl::Status RocksDbStore::Commit(const WriteBatch& batch) {
   if (absl::Status recovered = RecoverWrites(); !recovered.ok()) return recovered;
   absl::ReaderMutexLock db_lock(&db_mu_);
   if (db_ == nullptr) return Closed();
+  if (read_only_) return LastWriteError();  // A reopen failed; see RecoverWrites.
   StripeLocks locks(stripes_, StripeLocks::ForBatch(batch));
   if (absl::Status checked = CheckPreconditions(batch); !checked.ok()) return checked;
   if (batch.empty()) return absl::OkStatus();
@@ -884,6 +917,7 @@ absl::Status RocksDbStore::CommitAndPurge(const WriteBatch& batch,
   if (absl::Status recovered = RecoverWrites(); !recovered.ok()) return recovered;
   absl::ReaderMutexLock db_lock(&db_mu_);
   if (db_ == nullptr) return Closed();
+  if (read_only_) return LastWriteError();  // A reopen failed; see RecoverWrites.
 
   {
     // An unbounded prefix deletion reads the last key, so it needs every

@@ -57,8 +57,10 @@
 // itself: the first write after a failure, and then at most one write per
 // kResumeInterval, checks that the directory takes a small synced file
 // (ProbeWritable) and if so closes and reopens the database (replaying the
-// WAL, whose torn last record, the failed write, was never acknowledged).
-// Meanwhile writes fail fast with the first error and reads go on. So
+// WAL, whose torn last record, the failed write, was never acknowledged,
+// into memory without flushing it, so the reopen needs little space). If
+// that reopen fails it opens the database read-only, so reads go on, and
+// retries later. Meanwhile writes fail fast with the first error. So
 // writes resume on their own once there is room, without a restart.
 // RocksDB's info LOG (in the data directory, so on the same disk) drops the
 // lines it cannot write: RocksDB's own LOG writer remembers a failed write
@@ -74,6 +76,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstddef>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -116,6 +119,9 @@ struct RocksDbStoreOptions {
   // Test seam: the RocksDB environment (file system) to use; nullptr is the
   // default one. Must outlive the store.
   rocksdb::Env* env = nullptr;
+  // Test seam: called by ExportSnapshot once it has passed the export gate
+  // (holding db_mu_ shared), before it reads anything.
+  std::function<void()> export_gate_passed_hook;
 };
 
 // How well concurrent writes shared WAL syncs (group commit) since the store
@@ -227,12 +233,19 @@ class RocksDbStore : public Store {
   const std::shared_ptr<rocksdb::Logger> info_log_;
 
   // Every public method holds db_mu_ shared while it uses db_ (taken first,
-  // before any other lock of this class); RecoverWrites holds it exclusively
-  // to close and reopen the database, which replaces db_ (null if the
-  // reopen failed: calls then return Closed()). Not annotated GUARDED_BY:
+  // before any other lock of this class and before the export gate: a
+  // waiting RecoverWrites blocks new shared holders, so waiting at the gate
+  // and then for db_mu_ could deadlock with a purge); RecoverWrites holds it exclusively
+  // to close and reopen the database, which replaces db_ (read-only if the
+  // read-write reopen failed; null if that failed too: calls then return
+  // Closed()). Not annotated GUARDED_BY:
   // the private helpers run under their caller's shared hold.
   absl::Mutex db_mu_;
   std::unique_ptr<rocksdb::DB> db_;
+  // db_ was opened read-only because the read-write reopen failed: reads go
+  // on, writes fail with the last write error until a reopen succeeds.
+  // Written under db_mu_ exclusive.
+  bool read_only_ = false;
 
   // See the class comment. Stripe i guards no data, it serializes the
   // read-check-write sequences on keys that hash to i. std::mutex, not

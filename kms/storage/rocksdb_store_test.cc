@@ -9,6 +9,7 @@
 #include <atomic>
 #include <cerrno>
 #include <chrono>
+#include <condition_variable>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -16,6 +17,7 @@
 #include <iostream>
 #include <iterator>
 #include <memory>
+#include <mutex>
 #include <random>
 #include <string>
 #include <thread>
@@ -688,9 +690,28 @@ class FaultyFileSystem : public rocksdb::FileSystemWrapper {
   FaultyFileSystem() : rocksdb::FileSystemWrapper(rocksdb::FileSystem::Default()) {}
   const char* Name() const override { return "FaultyFileSystem"; }
 
-  void set_fault(Fault fault) { fault_.store(fault); }
+  // Which files a fault hits: all, all but the store's write probe (a disk
+  // with a little room), or only new table (.sst) files (a flush).
+  enum class Scope { kAll, kAllButProbe, kTableFiles };
 
-  rocksdb::IOStatus Check(const std::string& what) const {
+  void set_fault(Fault fault, Scope scope = Scope::kAll) {
+    scope_.store(scope);
+    fault_.store(fault);
+  }
+  // Makes every Sync of the store's write probe file take `delay`.
+  void set_probe_sync_delay(std::chrono::milliseconds delay) { probe_sync_delay_.store(delay); }
+
+  rocksdb::IOStatus Check(const std::string& what, const std::string& file) const {
+    switch (scope_.load()) {
+      case Scope::kAll:
+        break;
+      case Scope::kAllButProbe:
+        if (absl::StrContains(file, "clavis-write-probe")) return rocksdb::IOStatus::OK();
+        break;
+      case Scope::kTableFiles:
+        if (!absl::EndsWith(file, ".sst")) return rocksdb::IOStatus::OK();
+        break;
+    }
     switch (fault_.load()) {
       case Fault::kNone:
         return rocksdb::IOStatus::OK();
@@ -708,7 +729,7 @@ class FaultyFileSystem : public rocksdb::FileSystemWrapper {
   rocksdb::IOStatus NewWritableFile(const std::string& f, const rocksdb::FileOptions& options,
                                     std::unique_ptr<rocksdb::FSWritableFile>* r,
                                     rocksdb::IODebugContext* dbg) override {
-    if (fault_.load() == Fault::kReadOnly) return Check("While open a file for appending: " + f);
+    if (fault_.load() == Fault::kReadOnly) return Check("While open a file for appending: " + f, f);
     std::unique_ptr<rocksdb::FSWritableFile> file;
     rocksdb::IOStatus s = target()->NewWritableFile(f, options, &file, dbg);
     if (s.ok()) *r = std::make_unique<File>(std::move(file), this, f);
@@ -728,7 +749,7 @@ class FaultyFileSystem : public rocksdb::FileSystemWrapper {
   rocksdb::IOStatus ReopenWritableFile(const std::string& f, const rocksdb::FileOptions& options,
                                        std::unique_ptr<rocksdb::FSWritableFile>* r,
                                        rocksdb::IODebugContext* dbg) override {
-    if (fault_.load() == Fault::kReadOnly) return Check("While open a file for appending: " + f);
+    if (fault_.load() == Fault::kReadOnly) return Check("While open a file for appending: " + f, f);
     std::unique_ptr<rocksdb::FSWritableFile> file;
     rocksdb::IOStatus s = target()->ReopenWritableFile(f, options, &file, dbg);
     if (s.ok()) *r = std::make_unique<File>(std::move(file), this, f);
@@ -743,28 +764,34 @@ class FaultyFileSystem : public rocksdb::FileSystemWrapper {
         : rocksdb::FSWritableFileOwnerWrapper(std::move(file)), fs_(fs), name_(std::move(name)) {}
     rocksdb::IOStatus Append(const rocksdb::Slice& data, const rocksdb::IOOptions& options,
                              rocksdb::IODebugContext* dbg) override {
-      if (rocksdb::IOStatus s = fs_->Check("While appending to file: " + name_); !s.ok()) return s;
+      if (rocksdb::IOStatus s = fs_->Check("While appending to file: " + name_, name_); !s.ok())
+        return s;
       return target()->Append(data, options, dbg);
     }
     rocksdb::IOStatus Append(const rocksdb::Slice& data, const rocksdb::IOOptions& options,
                              const rocksdb::DataVerificationInfo& info,
                              rocksdb::IODebugContext* dbg) override {
-      if (rocksdb::IOStatus s = fs_->Check("While appending to file: " + name_); !s.ok()) return s;
+      if (rocksdb::IOStatus s = fs_->Check("While appending to file: " + name_, name_); !s.ok())
+        return s;
       return target()->Append(data, options, info, dbg);
     }
     rocksdb::IOStatus Flush(const rocksdb::IOOptions& options,
                             rocksdb::IODebugContext* dbg) override {
-      if (rocksdb::IOStatus s = fs_->Check("While flushing file: " + name_); !s.ok()) return s;
+      if (rocksdb::IOStatus s = fs_->Check("While flushing file: " + name_, name_); !s.ok())
+        return s;
       return target()->Flush(options, dbg);
     }
     rocksdb::IOStatus Sync(const rocksdb::IOOptions& options,
                            rocksdb::IODebugContext* dbg) override {
-      if (rocksdb::IOStatus s = fs_->Check("While fdatasync: " + name_); !s.ok()) return s;
+      if (rocksdb::IOStatus s = fs_->Check("While fdatasync: " + name_, name_); !s.ok()) return s;
+      if (absl::StrContains(name_, "clavis-write-probe")) {
+        std::this_thread::sleep_for(fs_->probe_sync_delay_.load());
+      }
       return target()->Sync(options, dbg);
     }
     rocksdb::IOStatus Fsync(const rocksdb::IOOptions& options,
                             rocksdb::IODebugContext* dbg) override {
-      if (rocksdb::IOStatus s = fs_->Check("While fsync: " + name_); !s.ok()) return s;
+      if (rocksdb::IOStatus s = fs_->Check("While fsync: " + name_, name_); !s.ok()) return s;
       return target()->Fsync(options, dbg);
     }
 
@@ -774,6 +801,8 @@ class FaultyFileSystem : public rocksdb::FileSystemWrapper {
   };
 
   std::atomic<Fault> fault_{Fault::kNone};
+  std::atomic<Scope> scope_{Scope::kAll};
+  std::atomic<std::chrono::milliseconds> probe_sync_delay_{std::chrono::milliseconds(0)};
   rocksdb::Env* env_ = nullptr;
 };
 
@@ -947,6 +976,201 @@ TEST_F(RocksDbStoreWriteFaultTest, ReadOnlyFileSystemFailsWritesKeepsReadsAndRes
   for (int i = 0; i < 100; ++i) EXPECT_EQ(*store->Get(FaultKey(i)), FaultValue(i));
   EXPECT_EQ(*store->Get(FaultKey(1000)), std::nullopt);
   CLAVIS_ASSERT_OK(store->Put(FaultKey(1002), "after reopen"));
+}
+
+// Fails the test process (instead of hanging ctest) unless disarmed within
+// `timeout`: for tests whose failure mode is a deadlock.
+class Watchdog {
+ public:
+  Watchdog(std::chrono::seconds timeout, std::string what)
+      : thread_([this, timeout, what = std::move(what)] {
+          std::unique_lock<std::mutex> lock(mu_);
+          if (!cv_.wait_for(lock, timeout, [this] { return done_; })) {
+            std::cerr << "watchdog: " << what << " did not finish in " << timeout.count()
+                      << " s (deadlock)\n";
+            std::_Exit(1);
+          }
+        }) {}
+  ~Watchdog() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      done_ = true;
+    }
+    cv_.notify_all();
+    thread_.join();
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool done_ = false;
+  std::thread thread_;
+};
+
+// The interleaving of review finding A: an export has passed the export
+// gate; a purge (holding db_mu_ shared) waits at the gate for it; a
+// recovery after a write failure waits for db_mu_ exclusive. With the
+// export taking db_mu_ after the gate, it then blocked behind the waiting
+// recovery: a three-way deadlock. Everything must finish.
+TEST_F(RocksDbStoreWriteFaultTest, ExportPurgeAndRecoveryTogetherDoNotDeadlock) {
+  using std::chrono::milliseconds;
+  std::promise<void> gate_passed;
+  std::promise<void> release;
+  std::shared_future<void> released = release.get_future().share();
+  std::atomic<bool> first{true};
+  RocksDbStoreOptions options = OptionsFor(dir_.data_path());
+  options.env = env_.get();
+  options.export_gate_passed_hook = [&] {
+    if (first.exchange(false)) {
+      gate_passed.set_value();
+      released.wait();
+    }
+  };
+  absl::StatusOr<std::unique_ptr<RocksDbStore>> opened = RocksDbStore::Open(options);
+  ASSERT_TRUE(opened.ok()) << opened.status();
+  RocksDbStore& store = **opened;
+  for (int i = 0; i < 100; ++i) CLAVIS_ASSERT_OK(store.Put(FaultKey(i), FaultValue(i)));
+  Watchdog watchdog(std::chrono::seconds(120), "export + purge + recovery");
+
+  int exported_keys = 0;
+  std::future<absl::Status> exported = std::async(std::launch::async, [&] {
+    return store.ExportSnapshot([&](absl::string_view, absl::string_view) {
+      ++exported_keys;
+      return absl::OkStatus();
+    });
+  });
+  gate_passed.get_future().wait();  // The export is past the gate.
+  std::future<absl::Status> purged = std::async(std::launch::async, [&] {
+    WriteBatch batch;
+    batch.Delete(FaultKey(3));
+    return store.CommitAndPurge(batch, {});
+  });
+  // Time for the purge to commit, flush, compact and wait at the gate.
+  std::this_thread::sleep_for(milliseconds(500));
+  ASSERT_EQ(purged.wait_for(milliseconds(0)), std::future_status::timeout)
+      << "the purge did not wait for the export";
+  // A write failure, then room again: the next write recovers, which waits
+  // for db_mu_ exclusive behind the export and the purge.
+  faulty_->set_fault(FaultyFileSystem::Fault::kNoSpace);
+  EXPECT_EQ(store.Put(FaultKey(1000), "x").code(), absl::StatusCode::kResourceExhausted);
+  faulty_->set_fault(FaultyFileSystem::Fault::kNone);
+  std::future<absl::Status> recovered =
+      std::async(std::launch::async, [&] { return store.Put(FaultKey(1001), "after"); });
+  std::this_thread::sleep_for(milliseconds(300));  // The recovery queues for db_mu_.
+  release.set_value();
+
+  CLAVIS_ASSERT_OK(exported.get());
+  EXPECT_EQ(exported_keys, 99);  // Its view was made after the purge's commit.
+  CLAVIS_ASSERT_OK(purged.get());
+  CLAVIS_ASSERT_OK(recovered.get());
+  EXPECT_EQ(*store.Get(FaultKey(3)), std::nullopt);
+  EXPECT_EQ(*store.Get(FaultKey(1001)), "after");
+}
+
+// The recovery's probe (a synced 256 KiB write, slow on a struggling disk)
+// holds no lock readers need: reads go on while it runs.
+TEST_F(RocksDbStoreWriteFaultTest, RecoveryProbeDoesNotStallReads) {
+  using std::chrono::milliseconds;
+  std::unique_ptr<RocksDbStore> store = MustOpenFaulty();
+  ASSERT_NE(store, nullptr);
+  CLAVIS_ASSERT_OK(store->Put(FaultKey(0), FaultValue(0)));
+  faulty_->set_fault(FaultyFileSystem::Fault::kNoSpace);
+  EXPECT_EQ(store->Put(FaultKey(1), "x").code(), absl::StatusCode::kResourceExhausted);
+  faulty_->set_fault(FaultyFileSystem::Fault::kNone);
+  faulty_->set_probe_sync_delay(milliseconds(3000));
+  std::future<absl::Status> recovered =
+      std::async(std::launch::async, [&] { return store->Put(FaultKey(2), "after"); });
+  std::this_thread::sleep_for(milliseconds(300));  // The probe is syncing.
+  std::future<absl::StatusOr<std::optional<std::string>>> got =
+      std::async(std::launch::async, [&] { return store->Get(FaultKey(0)); });
+  EXPECT_EQ(got.wait_for(milliseconds(1500)), std::future_status::ready)
+      << "a Get stalled behind the recovery probe";
+  EXPECT_EQ(recovered.wait_for(milliseconds(0)), std::future_status::timeout);
+  CLAVIS_ASSERT_OK(recovered.get());
+  absl::StatusOr<std::optional<std::string>> value = got.get();
+  ASSERT_TRUE(value.ok()) << value.status();
+  EXPECT_EQ(*value, FaultValue(0));
+}
+
+// Room for the probe but not for a memtable flush: the reopen after a write
+// failure must not flush the replayed WAL (it used to, failed with NoSpace,
+// and left the store closed to reads too). Writes resume at once.
+TEST_F(RocksDbStoreWriteFaultTest, ReopenAfterAWriteFailureNeedsNoFlush) {
+  std::unique_ptr<RocksDbStore> store = MustOpenFaulty();
+  ASSERT_NE(store, nullptr);
+  // In the memtable and WAL only: the reopen replays them.
+  for (int i = 0; i < 100; ++i) CLAVIS_ASSERT_OK(store->Put(FaultKey(i), FaultValue(i)));
+  faulty_->set_fault(FaultyFileSystem::Fault::kNoSpace);
+  EXPECT_EQ(store->Put(FaultKey(1000), "x").code(), absl::StatusCode::kResourceExhausted);
+  faulty_->set_fault(FaultyFileSystem::Fault::kNoSpace, FaultyFileSystem::Scope::kTableFiles);
+  CLAVIS_ASSERT_OK(store->Put(FaultKey(1001), FaultValue(1001)));
+  for (int i = 0; i < 100; ++i) {
+    absl::StatusOr<std::optional<std::string>> value = store->Get(FaultKey(i));
+    ASSERT_TRUE(value.ok()) << value.status();
+    ASSERT_EQ(*value, FaultValue(i));
+  }
+  faulty_->set_fault(FaultyFileSystem::Fault::kNone);
+  store.reset();
+  store = MustOpen();
+  ASSERT_NE(store, nullptr);
+  for (int i = 0; i < 100; ++i) EXPECT_EQ(*store->Get(FaultKey(i)), FaultValue(i));
+  EXPECT_EQ(*store->Get(FaultKey(1000)), std::nullopt);
+  EXPECT_EQ(*store->Get(FaultKey(1001)), FaultValue(1001));
+}
+
+// Room for the probe but not for the reopen itself (its new WAL and
+// MANIFEST): the store falls back to a read-only open, so reads go on
+// throughout while writes fail "storage full", and resumes writes once
+// there is room.
+TEST_F(RocksDbStoreWriteFaultTest, FailedReopenFallsBackToReadOnlyAndReadsGoOn) {
+  std::unique_ptr<RocksDbStore> store = MustOpenFaulty();
+  ASSERT_NE(store, nullptr);
+  for (int i = 0; i < 100; ++i) CLAVIS_ASSERT_OK(store->Put(FaultKey(i), FaultValue(i)));
+  faulty_->set_fault(FaultyFileSystem::Fault::kNoSpace);
+  EXPECT_EQ(store->Put(FaultKey(1000), "x").code(), absl::StatusCode::kResourceExhausted);
+  faulty_->set_fault(FaultyFileSystem::Fault::kNoSpace, FaultyFileSystem::Scope::kAllButProbe);
+  auto expect_reads = [&](size_t keys) {
+    for (int i = 0; i < 100; ++i) {
+      absl::StatusOr<std::optional<std::string>> value = store->Get(FaultKey(i));
+      ASSERT_TRUE(value.ok()) << value.status();
+      ASSERT_EQ(*value, FaultValue(i));
+    }
+    absl::StatusOr<std::vector<KeyValue>> scanned = store->Scan("key/", "", 0);
+    ASSERT_TRUE(scanned.ok()) << scanned.status();
+    EXPECT_EQ(scanned->size(), keys);
+    int exported = 0;
+    CLAVIS_ASSERT_OK(store->ExportSnapshot([&](absl::string_view, absl::string_view) {
+      ++exported;
+      return absl::OkStatus();
+    }));
+    EXPECT_EQ(exported, static_cast<int>(keys));
+  };
+  // Two recovery attempts (probe passes, reopen fails), reads after each.
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1100));  // kResumeInterval
+    absl::Status put = store->Put(FaultKey(1001), "x");
+    ASSERT_EQ(put.code(), absl::StatusCode::kResourceExhausted) << put;
+    EXPECT_TRUE(absl::StartsWith(put.message(), "storage full: ")) << put;
+    expect_reads(100);
+    WriteBatch batch;
+    batch.Put(FaultKey(1002), "x");
+    EXPECT_EQ(store->Commit(batch).code(), absl::StatusCode::kResourceExhausted);
+    EXPECT_EQ(store->CommitAndPurge(batch, {}).code(), absl::StatusCode::kResourceExhausted);
+    EXPECT_EQ(store->Delete(FaultKey(0)).code(), absl::StatusCode::kResourceExhausted);
+  }
+  faulty_->set_fault(FaultyFileSystem::Fault::kNone);
+  CLAVIS_ASSERT_OK(PutUntilOk(*store, FaultKey(2000), FaultValue(2000)));
+  expect_reads(101);
+  WriteBatch purge;
+  purge.Delete(FaultKey(3));
+  CLAVIS_ASSERT_OK(store->CommitAndPurge(purge, {}));
+  store.reset();
+  store = MustOpen();
+  ASSERT_NE(store, nullptr);
+  EXPECT_EQ(*store->Get(FaultKey(2000)), FaultValue(2000));
+  EXPECT_EQ(*store->Get(FaultKey(3)), std::nullopt);
+  EXPECT_EQ(*store->Get(FaultKey(4)), FaultValue(4));
+  for (int i = 1000; i <= 1002; ++i) EXPECT_EQ(*store->Get(FaultKey(i)), std::nullopt) << i;
 }
 
 TEST_F(RocksDbStoreWriteFaultTest, ReadOnlyDirectoryFailsOpenAsUnavailable) {
