@@ -15,6 +15,8 @@
 //   build/bench/load/clavis-bench                  # full: about 2 minutes
 //   build/bench/load/clavis-bench --quick          # CI smoke: about 20 s
 //   build/bench/load/clavis-bench --scenarios generate,decrypt --callers 32
+//   build/bench/load/clavis-bench --clavisd_arg=--storage_backend=etcd
+//       --clavisd_arg=--etcd_endpoints=127.0.0.1:2379   # clavisd on etcd
 //
 // It prints figures and asserts nothing about speed.
 #include <unistd.h>
@@ -55,6 +57,8 @@ struct Settings {
                                         "encrypt"};
   bool quick = false;
   bool pin = true;
+  // Appended to clavisd's command line, e.g. "--storage_backend=etcd".
+  std::vector<std::string> clavisd_args;
 };
 
 // A CA, a server certificate for 127.0.0.1 and a client certificate of
@@ -128,6 +132,7 @@ std::unique_ptr<ServerProcess> StartClavisd(const Settings& settings, const std:
   } else {
     argv.push_back("--insecure_dev_no_auth");
   }
+  argv.insert(argv.end(), settings.clavisd_args.begin(), settings.clavisd_args.end());
   return std::make_unique<ServerProcess>(argv, dir + "/clavisd.port", dir + "/clavisd.log", cpu);
 }
 
@@ -241,6 +246,14 @@ int Run(const Settings& settings) {
                            dir + "/echo.log", server_cpu);
   auto plain_echo_channels = Channels("", plain_echo.port(), settings.channels);
   auto plain_echo_cpu = [&plain_echo] { return plain_echo.CpuSeconds(); };
+  if (!settings.clavisd_args.empty()) {
+    // --clavisd_arg may point both runs at one shared store (etcd) that
+    // already holds the bench key, wrapped under the first run's root key.
+    std::filesystem::create_directories(dir + "/data-dev");
+    std::filesystem::permissions(dir + "/data-dev", std::filesystem::perms::owner_all);
+    std::filesystem::copy_file(dir + "/data/root.key", dir + "/data-dev/root.key",
+                               std::filesystem::copy_options::skip_existing);
+  }
   clavisd = StartClavisd(settings, dir, /*secure=*/false, server_cpu);
   channels = Channels("", clavisd->port(), settings.channels);
   PrepareBenchKey(channels[0], /*principal=*/"");
@@ -305,6 +318,10 @@ int main(int argc, char** argv) {
   app.add_option("--scenarios", settings.scenarios,
                  "calls to measure: generate, decrypt, batch-decrypt, reencrypt, encrypt")
       ->delimiter(',');
+  app.add_option("--clavisd_arg", settings.clavisd_args,
+                 "an argument appended to clavisd's command line (repeatable), e.g. "
+                 "--clavisd_arg=--storage_backend=etcd --clavisd_arg=--etcd_endpoints=H:P "
+                 "(bench/storage/etcd_bench compares the backends in one run)");
   app.add_flag("--quick", settings.quick, "1 s per run after 0.3 s of warm-up (CI smoke)");
   bool no_pin = false;
   app.add_flag("--no-pin", no_pin, "do not pin the servers and the callers to separate CPUs");

@@ -1,5 +1,9 @@
 #include "bench/load/scenarios.h"
 
+#include <unistd.h>
+
+#include <atomic>
+
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "bench/load/echo.grpc.pb.h"
@@ -124,6 +128,36 @@ std::vector<Scenario> ClavisScenarios(const std::vector<std::shared_ptr<grpc::Ch
       }
       scenarios.push_back(
           Make(name, 1, stubs, requests, &v1::KeyManagement::Stub::GenerateDataKey));
+    } else if (name == "generate-new-segment") {
+      // Every call names a segment never used before, so clavisd creates it:
+      // a compare-and-set write to its store per call (the other scenarios
+      // reuse 16 segments, which stay cached and write nothing).
+      static std::atomic<uint64_t> scenarios_made{0};
+      auto prefix = std::make_shared<std::string>(absl::StrCat(
+          "bench/new-", ::getpid(), "-", absl::ToUnixNanos(absl::Now()), "-", scenarios_made++));
+      auto next = std::make_shared<std::atomic<uint64_t>>(0);
+      auto request = std::make_shared<v1::GenerateDataKeyRequest>();
+      request->set_key(kBenchKey);
+      FillContext(request->mutable_encryption_context());
+      auto call = [stubs, prefix, next, request](int caller, v1::GenerateDataKeyResponse* out) {
+        v1::GenerateDataKeyRequest r = *request;
+        r.set_segment(absl::StrCat(*prefix, "/", next->fetch_add(1)));
+        grpc::ClientContext context;
+        SetDeadline(context);
+        return (*stubs)[caller % stubs->size()]->GenerateDataKey(&context, r, out);
+      };
+      Scenario scenario;
+      scenario.name = name;
+      v1::GenerateDataKeyResponse sample;
+      const grpc::Status status = call(0, &sample);
+      if (!status.ok()) DieWith(name + " failed: " + status.error_message());
+      scenario.request_bytes = request->ByteSizeLong() + prefix->size() + 8;
+      scenario.response_bytes = sample.ByteSizeLong();
+      scenario.call = [call](int caller) {
+        v1::GenerateDataKeyResponse response;
+        return call(caller, &response).ok();
+      };
+      scenarios.push_back(std::move(scenario));
     } else if (name == "decrypt") {
       auto requests = std::make_shared<std::vector<v1::DecryptRequest>>();
       for (const std::string& blob : blobs) {
@@ -164,7 +198,7 @@ std::vector<Scenario> ClavisScenarios(const std::vector<std::shared_ptr<grpc::Ch
       scenarios.push_back(Make(name, 1, stubs, requests, &v1::KeyManagement::Stub::Encrypt));
     } else {
       DieWith("unknown scenario " + name +
-              " (generate, decrypt, batch-decrypt, reencrypt, encrypt)");
+              " (generate, generate-new-segment, decrypt, batch-decrypt, reencrypt, encrypt)");
     }
   }
   return scenarios;

@@ -33,7 +33,8 @@ void PrepareBenchKey(const std::shared_ptr<grpc::Channel>& admin_channel,
                      const std::string& principal);
 
 // The Clavis scenarios over `channels` (caller c uses channels[c % size]).
-// `names` picks them: generate, decrypt, batch-decrypt, reencrypt, encrypt.
+// `names` picks them: generate, generate-new-segment (a new segment each
+// call: a store write), decrypt, batch-decrypt, reencrypt, encrypt.
 // `batch_items`: the items of one batch-decrypt call.
 std::vector<Scenario> ClavisScenarios(const std::vector<std::shared_ptr<grpc::Channel>>& channels,
                                       const std::vector<std::string>& names, int batch_items);

@@ -86,11 +86,13 @@ void ServerProcess::Stop() {
   pid_ = -1;
 }
 
-double ServerProcess::CpuSeconds() const {
+double ServerProcess::CpuSeconds() const { return CpuSecondsOf(pid_); }
+
+double CpuSecondsOf(pid_t pid) {
   // /proc/PID/stat: "pid (comm) state ..."; comm may hold spaces, so the
   // fields are counted from the last ')'. utime and stime are fields 14
   // and 15 (1-based), in clock ticks.
-  const std::string stat = ReadFileIfPresent(absl::StrCat("/proc/", pid_, "/stat"));
+  const std::string stat = ReadFileIfPresent(absl::StrCat("/proc/", pid, "/stat"));
   const size_t close = stat.rfind(')');
   if (close == std::string::npos) return 0;
   std::vector<std::string> fields = absl::StrSplit(stat.substr(close + 2), ' ');

@@ -41,6 +41,9 @@ class ServerProcess {
 // Pins the calling thread (and the threads it starts later) to `cpu`.
 void PinToCpu(int cpu);
 
+// User + system CPU seconds process `pid` has used so far (0 if it is gone).
+double CpuSecondsOf(pid_t pid);
+
 }  // namespace clavis::bench
 
 #endif  // CLAVIS_BENCH_LOAD_SERVER_PROCESS_H_
