@@ -277,6 +277,14 @@ absl::StatusOr<std::unique_ptr<EtcdStore>> EtcdStore::New(const EtcdStoreOptions
     tls = tls || endpoint->tls;
     endpoints.push_back(*std::move(endpoint));
   }
+  // gRPC checks one name against every member's certificate; with several
+  // addresses and no override that "name" is the whole address list, which
+  // no certificate holds, and every call would time out.
+  if (tls && endpoints.size() > 1 && options.tls_server_name.empty()) {
+    return absl::InvalidArgumentError(
+        "several etcd endpoints over TLS need etcd_server_name (--etcd_server_name): one name "
+        "that every member's certificate lists");
+  }
   std::vector<std::string> addresses;
   bool all_ipv4 = true;
   bool all_ipv6 = true;

@@ -173,6 +173,11 @@ TEST(EtcdStoreTest, NewRejectsBadOptions) {
   options.tls_key_file = "/nonexistent/client.key";
   options.tls_cert_file = "/nonexistent/client.crt";
   EXPECT_EQ(EtcdStore::New(options).status().code(), absl::StatusCode::kNotFound);
+  // Several members over TLS: one name their certificates list is needed.
+  options.tls_key_file.clear();
+  options.tls_cert_file.clear();
+  options.endpoints = {"https://127.0.0.1:2379", "https://127.0.0.2:2379"};
+  EXPECT_THAT(EtcdStore::New(options).status().message(), HasSubstr("etcd_server_name"));
 }
 
 TEST(EtcdStoreTest, EndpointsBecomeOneBalancedTarget) {
