@@ -247,7 +247,9 @@ TEST_F(ProcessHardeningTest, TrustFileOfAnotherUserIsRefused) {
   PermissionOptions options;
   options.expected_owner = kOtherUser;
   const std::string path = File("revoked", 0644);
-  if (::geteuid() == 0) ASSERT_EQ(::chown(path.c_str(), kOtherUser + 1, static_cast<gid_t>(-1)), 0);
+  if (::geteuid() == 0) {
+    ASSERT_EQ(::chown(path.c_str(), kOtherUser + 1, static_cast<gid_t>(-1)), 0);
+  }
   const absl::Status s = CheckTrustFile(path, "token revocation file", options);
   EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_THAT(s.message(), HasSubstr("is owned by"));
